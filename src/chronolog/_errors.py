@@ -1,0 +1,81 @@
+"""Every error chronolog raises on purpose, under one root.
+
+Each class also derives from the builtin it resembles, so callers who already
+catch ``ValueError`` or ``KeyError`` keep working, and each message says what
+happened, the offending value, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ChronologError",
+    "ClaimConflict",
+    "ConfigError",
+    "DuplicateTask",
+    "InvalidTrigger",
+    "LogClosed",
+    "LogCorrupted",
+    "LogLocked",
+    "LogRepaired",
+    "UnknownTask",
+    "closest_match",
+]
+
+
+class ChronologError(Exception):
+    """Root of every error chronolog raises on purpose."""
+
+
+class InvalidTrigger(ChronologError, ValueError):
+    """A trigger was given an expression, time zone or bound that cannot work."""
+
+
+class UnknownTask(ChronologError, KeyError):
+    """A task name that the scheduler or log does not know."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a sentence reads better unquoted.
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateTask(ChronologError, ValueError):
+    """A task was added with ``if_exists="error"`` under a name already in use."""
+
+
+class LogCorrupted(ChronologError, ValueError):
+    """A log holds bytes that are not a valid record where a record must be."""
+
+
+class LogLocked(ChronologError, RuntimeError):
+    """Another process holds the log open for writing."""
+
+
+class LogClosed(ChronologError, RuntimeError):
+    """An append or read reached a log that has already been closed."""
+
+
+class ClaimConflict(ChronologError, RuntimeError):
+    """A ``Started`` record for an (occurrence, attempt) that already has one."""
+
+
+class ConfigError(ChronologError, ValueError):
+    """A job file or command-line option that cannot be turned into a task."""
+
+
+class LogRepaired(UserWarning):
+    """A torn final record was cut off a log on open (and kept beside it)."""
+
+
+def closest_match(word: str, choices: Iterable[str]) -> str | None:
+    """The choice that looks most like ``word``, for "did you mean" hints."""
+    candidates = list(choices)
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if not matches:
+        lowered = {choice.lower(): choice for choice in candidates}
+        matches = [
+            lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=1, cutoff=0.6)
+        ]
+    return matches[0] if matches else None

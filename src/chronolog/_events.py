@@ -1,0 +1,213 @@
+"""The log schema: every fact chronolog records, and its one codec.
+
+Events are frozen msgspec Structs in one tagged union. The ``type`` tag is
+written out explicitly on every class, so renaming a class can never orphan a
+record already on disk. New fields must get defaults so old logs stay
+readable; unknown fields are ignored on decode, so a newer minor version can
+add fields without breaking an older reader.
+
+A *record* is an event as stored: the log assigns ``seq`` (strictly
+increasing) when it appends. An event that has not been appended yet has
+``seq == 0``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from ._policies import Policy
+from ._triggers import Trigger
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "Completed",
+    "Event",
+    "EventBase",
+    "Failed",
+    "Header",
+    "Scheduled",
+    "SkipReason",
+    "Skipped",
+    "Started",
+    "TaskDefined",
+    "TaskPaused",
+    "TaskRemoved",
+    "TaskResumed",
+    "decode_event",
+    "decode_header",
+    "encode_event",
+    "encode_header",
+    "encode_lines",
+    "event_to_builtins",
+]
+
+FORMAT_NAME: Final = "chronolog"
+FORMAT_VERSION: Final = 1
+
+#: A timezone-aware datetime; naive ones are rejected when a record is decoded.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class SkipReason(enum.StrEnum):
+    """Why an occurrence will not run."""
+
+    OVERLAP = "overlap"
+    PAUSED = "paused"
+    MISSED = "missed"
+    REMOVED = "removed"
+    REDEFINED = "redefined"
+
+
+class EventBase(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"
+):
+    """Fields every event has. ``at`` is when it was recorded (UTC)."""
+
+    seq: int = 0
+    task: str
+    at: AwareDatetime
+
+
+class TaskDefined(EventBase, frozen=True, kw_only=True, tag="TaskDefined"):
+    """A task was created, or its definition changed (``version`` counts changes)."""
+
+    trigger: Trigger
+    target: str
+    policy: Policy = Policy()
+    version: int = 1
+
+
+class TaskRemoved(EventBase, frozen=True, kw_only=True, tag="TaskRemoved"):
+    """The task was deleted; its pending occurrence is skipped."""
+
+
+class TaskPaused(EventBase, frozen=True, kw_only=True, tag="TaskPaused"):
+    """Nothing new is scheduled until ``TaskResumed``."""
+
+    note: str = ""
+
+
+class TaskResumed(EventBase, frozen=True, kw_only=True, tag="TaskResumed"):
+    """Scheduling goes on from the resume, without catching up the pause."""
+
+    note: str = ""
+
+
+class Scheduled(EventBase, frozen=True, kw_only=True, tag="Scheduled"):
+    """The task committed to an occurrence due at ``due``.
+
+    ``content_hash`` is set for file-change occurrences: the hash of the
+    content that triggered it, so a restart that finds the same content does
+    not fire again.
+    """
+
+    occurrence: str
+    due: AwareDatetime
+    content_hash: str | None = None
+
+
+class Started(EventBase, frozen=True, kw_only=True, tag="Started"):
+    """A run began. This is the claim: written, and durable, before the run starts."""
+
+    occurrence: str
+    attempt: int
+    node: str = ""
+
+
+class Completed(EventBase, frozen=True, kw_only=True, tag="Completed"):
+    """A run returned. ``result`` is its JSON-able value, cut to a configured size."""
+
+    occurrence: str
+    attempt: int
+    duration: timedelta = timedelta(0)
+    result: Any = None
+
+
+class Failed(EventBase, frozen=True, kw_only=True, tag="Failed"):
+    """A run raised, timed out, was cancelled or was interrupted.
+
+    ``retry_at`` is set when another attempt is planned; without it the
+    occurrence is settled.
+    """
+
+    occurrence: str
+    attempt: int
+    duration: timedelta = timedelta(0)
+    error: str = ""
+    error_type: str = ""
+    traceback: str = ""
+    retry_at: AwareDatetime | None = None
+
+
+class Skipped(EventBase, frozen=True, kw_only=True, tag="Skipped"):
+    """The occurrence will not run. ``due`` is given when it was never ``Scheduled``."""
+
+    occurrence: str
+    reason: SkipReason
+    due: AwareDatetime | None = None
+
+
+Event = (
+    TaskDefined
+    | TaskRemoved
+    | TaskPaused
+    | TaskResumed
+    | Scheduled
+    | Started
+    | Completed
+    | Failed
+    | Skipped
+)
+
+
+class Header(msgspec.Struct, frozen=True):
+    """The first line of a JSON Lines log: which format, which version."""
+
+    format: str
+    version: int
+
+
+_encoder: Final = msgspec.json.Encoder()
+_event_decoder: Final = msgspec.json.Decoder(Event)
+_header_decoder: Final = msgspec.json.Decoder(Header)
+
+
+def encode_event(event: Event) -> bytes:
+    """One event as compact JSON (no trailing newline)."""
+    return _encoder.encode(event)
+
+
+def encode_lines(events: Iterable[Event]) -> bytes:
+    """Events as JSON Lines, each terminated by a newline: one buffer, one write."""
+    buffer = bytearray()
+    for event in events:
+        _encoder.encode_into(event, buffer, -1)
+        buffer.extend(b"\n")
+    return bytes(buffer)
+
+
+def decode_event(line: bytes | str) -> Event:
+    """Decode one record; raises ``msgspec.ValidationError``/``DecodeError`` when it is not one."""
+    return _event_decoder.decode(line)
+
+
+def encode_header() -> bytes:
+    """The header line (with newline) that starts every JSON Lines log."""
+    return _encoder.encode(Header(FORMAT_NAME, FORMAT_VERSION)) + b"\n"
+
+
+def decode_header(line: bytes | str) -> Header:
+    """Decode a header line; raises ``msgspec`` errors when it is not one."""
+    return _header_decoder.decode(line)
+
+
+def event_to_builtins(event: Event) -> dict[str, Any]:
+    """A record as plain JSON-able builtins (for ``--json`` output)."""
+    result: dict[str, Any] = msgspec.to_builtins(event)
+    return result
