@@ -14,14 +14,16 @@ increasing) when it appends. An event that has not been appended yet has
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import msgspec
 
 from ._policies import Policy
 from ._triggers import Trigger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "FORMAT_NAME",
@@ -64,9 +66,7 @@ class SkipReason(enum.StrEnum):
     REDEFINED = "redefined"
 
 
-class EventBase(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"
-):
+class EventBase(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
     """Fields every event has. ``at`` is when it was recorded (UTC)."""
 
     seq: int = 0
@@ -174,7 +174,7 @@ class Header(msgspec.Struct, frozen=True):
 
 
 _encoder: Final = msgspec.json.Encoder()
-_event_decoder: Final = msgspec.json.Decoder(Event)
+_event_decoder: Final[msgspec.json.Decoder[Event]] = msgspec.json.Decoder(Event)
 _header_decoder: Final = msgspec.json.Decoder(Header)
 
 

@@ -51,7 +51,9 @@ def validate_task_name(name: object) -> str:
             f"task name {name!r} is empty or has leading/trailing spaces; use e.g. 'backup'"
         )
     if len(name) > _MAX_TASK_NAME:
-        raise ConfigError(f"task name is {len(name)} characters long; the limit is {_MAX_TASK_NAME}")
+        raise ConfigError(
+            f"task name is {len(name)} characters long; the limit is {_MAX_TASK_NAME}"
+        )
     if not name.isprintable():
         raise ConfigError(f"task name {name!r} contains control characters; use printable text")
     return name

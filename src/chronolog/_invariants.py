@@ -1,0 +1,376 @@
+"""The invariant checker: read a log, report every rule it breaks.
+
+This is deliberately a second, independent fold rather than a reuse of the
+projection: the projection is tolerant (it must fold any log), the checker is
+strict (it must explain every oddity), and two implementations that agree are
+better evidence than one that agrees with itself.
+
+Memory stays bounded on huge logs: per task the checker keeps the open
+occurrences, a watermark of settled due times, and a window of recently
+settled occurrences (for exact "settled at seq N" messages). A duplicate of a
+manual or file-change run older than that window is not detected.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from datetime import datetime
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from ._events import (
+    Completed,
+    Event,
+    Failed,
+    Scheduled,
+    Skipped,
+    Started,
+    TaskDefined,
+    TaskPaused,
+    TaskRemoved,
+    TaskResumed,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["Rule", "Violation", "check_invariants"]
+
+#: How many settled occurrences per task the checker remembers exactly.
+SETTLED_WINDOW: Final = 10_000
+
+
+class Rule(enum.StrEnum):
+    """The rules a log must keep; each violation names one."""
+
+    SEQ_ORDER = "seq-order"
+    UNKNOWN_TASK = "unknown-task"
+    REMOVED_TASK = "removed-task"
+    VERSION_ORDER = "version-order"
+    NOT_SCHEDULED = "not-scheduled"
+    STARTED_TWICE = "started-twice"
+    STARTED_AFTER_SETTLED = "started-after-settled"
+    STARTED_WHILE_RUNNING = "started-while-running"
+    STARTED_WHILE_PAUSED = "started-while-paused"
+    WRONG_ATTEMPT = "wrong-attempt"
+    FINISHED_WITHOUT_START = "finished-without-start"
+    SKIPPED_WHILE_RUNNING = "skipped-while-running"
+    SKIPPED_AFTER_SETTLED = "skipped-after-settled"
+
+
+@attrs.frozen
+class Violation:
+    """One broken rule: where (``seq``), what (``rule``), and a sentence saying so."""
+
+    seq: int
+    rule: Rule
+    task: str
+    occurrence: str | None
+    message: str
+    related: tuple[int, ...] = ()
+    """Seqs of earlier records that the violation contradicts."""
+
+    def __str__(self) -> str:
+        return f"seq {self.seq}: {self.message} [{self.rule}]"
+
+
+class _Open:
+    __slots__ = ("attempt", "due", "retry_planned", "running", "scheduled_seq", "started_seqs")
+
+    def __init__(self, due: datetime | None, scheduled_seq: int) -> None:
+        self.due = due
+        self.scheduled_seq = scheduled_seq
+        self.attempt = 0
+        self.running = False
+        self.retry_planned = False
+        self.started_seqs: dict[int, int] = {}
+
+
+class _TaskRules:
+    __slots__ = ("defined_seq", "open", "paused", "settled", "time_prefix", "version", "watermark")
+
+    def __init__(self, name: str, version: int, defined_seq: int) -> None:
+        self.time_prefix = name + "@"
+        self.version = version
+        self.defined_seq = defined_seq
+        self.paused = False
+        self.watermark: datetime | None = None
+        self.open: dict[str, _Open] = {}
+        self.settled: OrderedDict[str, tuple[str, int]] = OrderedDict()
+
+    def due_of(self, occurrence: str) -> datetime | None:
+        """The due time written into a time-based id, or None."""
+        if not occurrence.startswith(self.time_prefix):
+            return None
+        try:
+            return datetime.fromisoformat(occurrence[len(self.time_prefix) :])
+        except ValueError:
+            return None
+
+    def settle(self, occurrence: str, entry: _Open | None, outcome: str, seq: int) -> None:
+        self.open.pop(occurrence, None)
+        self.settled[occurrence] = (outcome, seq)
+        if len(self.settled) > SETTLED_WINDOW:
+            self.settled.popitem(last=False)
+        due = entry.due if entry is not None else self.due_of(occurrence)
+        below = self.watermark is not None and due is not None and due <= self.watermark
+        if due is not None and not below and occurrence.startswith(self.time_prefix):
+            self.watermark = due
+
+    def is_settled(self, occurrence: str) -> bool:
+        """Settled within the window, or a time-based id due at or below the watermark."""
+        if occurrence in self.settled:
+            return True
+        due = self.due_of(occurrence)
+        return due is not None and self.watermark is not None and due <= self.watermark
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.violations: list[Violation] = []
+        self.tasks: dict[str, _TaskRules] = {}
+        # Removed tasks keep their settled window and watermark: a task defined
+        # again under the same name gets the same occurrence ids.
+        self.removed: dict[str, tuple[int, _TaskRules]] = {}
+        self.last_seq = 0
+
+    def report(
+        self,
+        record: Event,
+        rule: Rule,
+        message: str,
+        occurrence: str | None = None,
+        related: tuple[int, ...] = (),
+    ) -> None:
+        self.violations.append(
+            Violation(
+                seq=record.seq,
+                rule=rule,
+                task=record.task,
+                occurrence=occurrence,
+                message=message,
+                related=related,
+            )
+        )
+
+    def check(self, record: Event) -> None:
+        if record.seq <= self.last_seq:
+            self.report(
+                record,
+                Rule.SEQ_ORDER,
+                f"seq {record.seq} follows seq {self.last_seq}; seqs must strictly increase",
+                related=(self.last_seq,),
+            )
+        self.last_seq = max(self.last_seq, record.seq)
+        if isinstance(record, TaskDefined):
+            self.on_defined(record)
+            return
+        task = self.tasks.get(record.task)
+        if task is None:
+            kind = type(record).__name__
+            removed = self.removed.get(record.task)
+            if removed is not None:
+                removed_at = removed[0]
+                self.report(
+                    record,
+                    Rule.REMOVED_TASK,
+                    f"{kind} for task {record.task!r} after it was removed at seq {removed_at}",
+                    related=(removed_at,),
+                )
+            else:
+                self.report(
+                    record,
+                    Rule.UNKNOWN_TASK,
+                    f"{kind} for task {record.task!r}, which was never defined",
+                )
+            return
+        if isinstance(record, TaskRemoved):
+            del self.tasks[record.task]
+            task.open.clear()
+            self.removed[record.task] = (record.seq, task)
+        elif isinstance(record, TaskPaused):
+            task.paused = True
+        elif isinstance(record, TaskResumed):
+            task.paused = False
+        elif isinstance(record, Scheduled):
+            self.on_scheduled(task, record)
+        elif isinstance(record, Started):
+            self.on_started(task, record)
+        elif isinstance(record, Completed | Failed):
+            self.on_finished(task, record)
+        elif isinstance(record, Skipped):
+            self.on_skipped(task, record)
+
+    def on_defined(self, record: TaskDefined) -> None:
+        task = self.tasks.get(record.task)
+        if task is None:
+            removed = self.removed.pop(record.task, None)
+            if removed is None:
+                task = _TaskRules(record.task, record.version, record.seq)
+            else:
+                task = removed[1]
+                task.version, task.defined_seq = record.version, record.seq
+            task.paused = record.policy.paused
+            self.tasks[record.task] = task
+            return
+        if record.version <= task.version:
+            self.report(
+                record,
+                Rule.VERSION_ORDER,
+                f"task {record.task!r} redefined as version {record.version}, "
+                f"not above version {task.version} defined at seq {task.defined_seq}",
+                related=(task.defined_seq,),
+            )
+        task.version = max(task.version, record.version)
+        task.defined_seq = record.seq
+
+    def on_scheduled(self, task: _TaskRules, record: Scheduled) -> None:
+        # Duplicate Scheduled records are harmless (several nodes may write one).
+        if record.occurrence in task.open or task.is_settled(record.occurrence):
+            return
+        task.open[record.occurrence] = _Open(record.due, record.seq)
+
+    def on_started(self, task: _TaskRules, record: Started) -> None:
+        occurrence, attempt = record.occurrence, record.attempt
+        entry = task.open.get(occurrence)
+        if entry is None:
+            settled = task.settled.get(occurrence)
+            if settled is not None:
+                outcome, at_seq = settled
+                self.report(
+                    record,
+                    Rule.STARTED_AFTER_SETTLED,
+                    f"occurrence {occurrence!r} {outcome} at seq {at_seq}, "
+                    f"yet attempt {attempt} started again",
+                    occurrence,
+                    (at_seq,),
+                )
+            else:
+                older = (
+                    " and is due before an occurrence that already settled "
+                    "(it may have settled long ago)"
+                    if task.is_settled(occurrence)
+                    else ""
+                )
+                self.report(
+                    record,
+                    Rule.NOT_SCHEDULED,
+                    f"attempt {attempt} of {occurrence!r} started, "
+                    f"but the occurrence was never scheduled{older}",
+                    occurrence,
+                )
+            entry = _Open(task.due_of(occurrence), record.seq)
+            task.open[occurrence] = entry
+        elif attempt in entry.started_seqs:
+            first = entry.started_seqs[attempt]
+            self.report(
+                record,
+                Rule.STARTED_TWICE,
+                f"attempt {attempt} of {occurrence!r} started twice "
+                f"(first at seq {first}, again at seq {record.seq})",
+                occurrence,
+                (first,),
+            )
+        elif entry.running:
+            running_seq = entry.started_seqs[entry.attempt]
+            self.report(
+                record,
+                Rule.STARTED_WHILE_RUNNING,
+                f"attempt {attempt} of {occurrence!r} started while attempt "
+                f"{entry.attempt} (started at seq {running_seq}) was still running",
+                occurrence,
+                (running_seq,),
+            )
+        elif attempt != entry.attempt + 1 or (entry.attempt > 0 and not entry.retry_planned):
+            expected = (
+                "no further attempt: the last failure planned no retry"
+                if entry.attempt > 0 and not entry.retry_planned
+                else f"attempt {entry.attempt + 1}"
+            )
+            self.report(
+                record,
+                Rule.WRONG_ATTEMPT,
+                f"attempt {attempt} of {occurrence!r} started; expected {expected}",
+                occurrence,
+            )
+        if task.paused and occurrence.startswith(task.time_prefix) and entry.attempt == 0:
+            self.report(
+                record,
+                Rule.STARTED_WHILE_PAUSED,
+                f"scheduled occurrence {occurrence!r} started while task {record.task!r} "
+                "was paused",
+                occurrence,
+            )
+        entry.started_seqs.setdefault(attempt, record.seq)
+        entry.attempt = max(entry.attempt, attempt)
+        entry.running = True
+        entry.retry_planned = False
+
+    def on_finished(self, task: _TaskRules, record: Completed | Failed) -> None:
+        occurrence, attempt = record.occurrence, record.attempt
+        kind = type(record).__name__
+        entry = task.open.get(occurrence)
+        if entry is None or not entry.running or entry.attempt != attempt:
+            settled = task.settled.get(occurrence)
+            detail = (
+                f"; the occurrence already {settled[0]} at seq {settled[1]}"
+                if settled is not None
+                else "; no such attempt is running"
+            )
+            self.report(
+                record,
+                Rule.FINISHED_WITHOUT_START,
+                f"{kind} for attempt {attempt} of {occurrence!r}{detail}",
+                occurrence,
+                (settled[1],) if settled is not None else (),
+            )
+            return
+        entry.running = False
+        if isinstance(record, Failed) and record.retry_at is not None:
+            entry.retry_planned = True
+            return
+        task.settle(
+            occurrence, entry, "completed" if kind == "Completed" else "failed", record.seq
+        )
+
+    def on_skipped(self, task: _TaskRules, record: Skipped) -> None:
+        occurrence = record.occurrence
+        entry = task.open.get(occurrence)
+        if entry is not None and entry.running:
+            running_seq = entry.started_seqs[entry.attempt]
+            self.report(
+                record,
+                Rule.SKIPPED_WHILE_RUNNING,
+                f"occurrence {occurrence!r} skipped ({record.reason}) while attempt "
+                f"{entry.attempt} (started at seq {running_seq}) was running",
+                occurrence,
+                (running_seq,),
+            )
+            return
+        if entry is None:
+            settled = task.settled.get(occurrence)
+            if settled is not None and settled[0] != "skipped":
+                self.report(
+                    record,
+                    Rule.SKIPPED_AFTER_SETTLED,
+                    f"occurrence {occurrence!r} skipped ({record.reason}) "
+                    f"after it {settled[0]} at seq {settled[1]}",
+                    occurrence,
+                    (settled[1],),
+                )
+                return
+            entry = _Open(record.due, record.seq)
+        task.settle(occurrence, entry, "skipped", record.seq)
+
+
+def check_invariants(records: Iterable[Event]) -> list[Violation]:
+    """Every rule ``records`` break, in log order; an empty list means the log is sound.
+
+    Pure: reads the records once, keeps bounded memory, touches nothing else.
+    """
+    checker = _Checker()
+    for record in records:
+        checker.check(record)
+    return checker.violations
