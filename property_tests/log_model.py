@@ -62,7 +62,7 @@ class LogModel:
     now: datetime = START
     records: list[Event] = field(default_factory=list)
     tasks: dict[str, _ModelTask] = field(default_factory=dict)
-    retired: dict[str, datetime] = field(default_factory=dict)
+    retired: dict[str, tuple[datetime, str | None]] = field(default_factory=dict)
 
     def emit(self, event: Event) -> None:
         self.records.append(msgspec.structs.replace(event, seq=len(self.records) + 1))
@@ -75,9 +75,13 @@ class LogModel:
     def define(self, name: str, policy: Policy) -> bool:
         task = self.tasks.get(name)
         if task is None:
-            # A task defined again after removal never reuses a settled due time.
-            next_due = max(self.now, self.retired.pop(name, self.now))
-            task = self.tasks[name] = _ModelTask(name, paused=policy.paused, next_due=next_due)
+            # A task defined again after removal never reuses a settled due
+            # time, and its chain of file changes goes on where it stopped.
+            next_due, last_change = self.retired.pop(name, (self.now, None))
+            task = self.tasks[name] = _ModelTask(
+                name, paused=policy.paused, next_due=max(self.now, next_due)
+            )
+            task.last_change = last_change
         else:
             task.version += 1
         self.emit(
@@ -240,7 +244,7 @@ class LogModel:
                 Skipped(task=name, at=self.now, occurrence=occ.id, reason=SkipReason.REMOVED)
             )
         del self.tasks[name]
-        self.retired[name] = task.next_due
+        self.retired[name] = (task.next_due, task.last_change)
         self.emit(TaskRemoved(task=name, at=self.now))
         return True
 

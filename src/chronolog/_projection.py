@@ -340,10 +340,11 @@ class State:
         """The seq of the last record folded in (0 for an empty log)."""
         self._history_limit = history_limit
         self._tasks: dict[str, _Task] = {}
-        # Watermarks of removed tasks: a task removed and defined again under
-        # the same name gets the same occurrence ids, and must not run a
-        # settled one twice. O(distinct names), not O(history).
-        self._retired: dict[str, datetime] = {}
+        # What de-dup needs of removed tasks (watermark, last file change): a
+        # task removed and defined again under the same name gets the same
+        # occurrence ids and must not run a settled one twice.
+        # O(distinct names), not O(history).
+        self._retired: dict[str, tuple[datetime | None, str | None, str | None]] = {}
 
     # -- equality and copies -------------------------------------------------
 
@@ -494,14 +495,20 @@ class State:
         task = self._tasks.get(record.task)
         if task is None:
             task = self._tasks[record.task] = _Task(record, self._history_limit)
-            task.watermark = self._retired.pop(record.task, None)
+            retired = self._retired.pop(record.task, None)
+            if retired is not None:
+                task.watermark, task.last_change, task.last_content_hash = retired
         else:
             task.definition = record
 
     def _on_removed(self, record: TaskRemoved) -> None:
         task = self._tasks.pop(record.task, None)
-        if task is not None and task.watermark is not None:
-            self._retired[record.task] = task.watermark
+        if task is not None:
+            self._retired[record.task] = (
+                task.watermark,
+                task.last_change,
+                task.last_content_hash,
+            )
 
     def _on_paused(self, record: TaskPaused) -> None:
         task = self._tasks.get(record.task)
