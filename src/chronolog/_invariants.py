@@ -77,14 +77,12 @@ class Violation:
 
 
 class _Open:
-    __slots__ = ("attempt", "due", "retry_planned", "running", "scheduled_seq", "started_seqs")
+    __slots__ = ("attempt", "due", "running", "started_seqs")
 
-    def __init__(self, due: datetime | None, scheduled_seq: int) -> None:
+    def __init__(self, due: datetime | None) -> None:
         self.due = due
-        self.scheduled_seq = scheduled_seq
         self.attempt = 0
         self.running = False
-        self.retry_planned = False
         self.started_seqs: dict[int, int] = {}
 
 
@@ -230,7 +228,7 @@ class _Checker:
         # Duplicate Scheduled records are harmless (several nodes may write one).
         if record.occurrence in task.open or task.is_settled(record.occurrence):
             return
-        task.open[record.occurrence] = _Open(record.due, record.seq)
+        task.open[record.occurrence] = _Open(record.due)
 
     def on_started(self, task: _TaskRules, record: Started) -> None:
         occurrence, attempt = record.occurrence, record.attempt
@@ -261,7 +259,7 @@ class _Checker:
                     f"but the occurrence was never scheduled{older}",
                     occurrence,
                 )
-            entry = _Open(task.due_of(occurrence), record.seq)
+            entry = _Open(task.due_of(occurrence))
             task.open[occurrence] = entry
         elif attempt in entry.started_seqs:
             first = entry.started_seqs[attempt]
@@ -283,16 +281,12 @@ class _Checker:
                 occurrence,
                 (running_seq,),
             )
-        elif attempt != entry.attempt + 1 or (entry.attempt > 0 and not entry.retry_planned):
-            expected = (
-                "no further attempt: the last failure planned no retry"
-                if entry.attempt > 0 and not entry.retry_planned
-                else f"attempt {entry.attempt + 1}"
-            )
+        elif attempt != entry.attempt + 1:
             self.report(
                 record,
                 Rule.WRONG_ATTEMPT,
-                f"attempt {attempt} of {occurrence!r} started; expected {expected}",
+                f"attempt {attempt} of {occurrence!r} started; "
+                f"expected attempt {entry.attempt + 1}",
                 occurrence,
             )
         if task.paused and occurrence.startswith(task.time_prefix) and entry.attempt == 0:
@@ -306,7 +300,6 @@ class _Checker:
         entry.started_seqs.setdefault(attempt, record.seq)
         entry.attempt = max(entry.attempt, attempt)
         entry.running = True
-        entry.retry_planned = False
 
     def on_finished(self, task: _TaskRules, record: Completed | Failed) -> None:
         occurrence, attempt = record.occurrence, record.attempt
@@ -329,8 +322,7 @@ class _Checker:
             return
         entry.running = False
         if isinstance(record, Failed) and record.retry_at is not None:
-            entry.retry_planned = True
-            return
+            return  # Open until the next attempt.
         task.settle(
             occurrence, entry, "completed" if kind == "Completed" else "failed", record.seq
         )
@@ -361,7 +353,7 @@ class _Checker:
                     (settled[1],),
                 )
                 return
-            entry = _Open(record.due, record.seq)
+            entry = _Open(record.due)
         task.settle(occurrence, entry, "skipped", record.seq)
 
 
