@@ -90,15 +90,6 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"
 
 
-# Enum member lookups cost ~100 ns each on Python 3.11; the fold uses these
-# module-level aliases on its hot path instead.
-_SCHEDULED: Final = Outcome.SCHEDULED
-_RUNNING: Final = Outcome.RUNNING
-_RETRY_PENDING: Final = Outcome.RETRY_PENDING
-_COMPLETED: Final = Outcome.COMPLETED
-_FAILED: Final = Outcome.FAILED
-_SKIPPED: Final = Outcome.SKIPPED
-
 _OPEN_STATES: Final = {
     Outcome.SCHEDULED: OccurrenceState.SCHEDULED,
     Outcome.RUNNING: OccurrenceState.RUNNING,
@@ -169,79 +160,76 @@ class TaskStatus:
         return "scheduled" if self.next_run is not None else "idle"
 
 
-class _Occurrence:
-    """Mutable bookkeeping for one occurrence while it is open.
+# How the fold remembers an occurrence: not a mutable object but the records
+# themselves, in a tuple. Creating a tuple is far cheaper than creating and
+# updating an object per occurrence, tuples of frozen records are immutable
+# (so copies of a state can share them), and views are derived only when
+# asked for.
+#
+#   open entry:    (scheduled, first_start, last)
+#   history item:  (occurrence id, open entry or None, final)
+#
+# ``scheduled`` is the Scheduled record (None if the occurrence was started or
+# skipped without one), ``first_start`` the Started of attempt 1 (None until
+# then), ``last`` the latest record that changed it while open (Scheduled,
+# Started, or Failed with a retry planned) and ``final`` the record that
+# settled it (Completed, Failed without retry, or Skipped).
+_Open = tuple[Scheduled | None, Started | None, Event]
+_Settled = tuple[str, _Open | None, Event]
 
-    When it settles it moves into the task's history window and is never
-    changed again, so copies of a state may share settled ones. Fields that
-    most occurrences never set live on the class, so creating one in the hot
-    path of replay sets three attributes, not thirteen.
-    """
 
-    FIELDS: Final = (
-        "occurrence",
-        "due",
-        "seq",
-        "outcome",
-        "attempt",
-        "started",
-        "finished",
-        "duration",
-        "error",
-        "result",
-        "skip_reason",
-        "retry_at",
-        "node",
+def _open_outcome(last: Event) -> Outcome:
+    kind = type(last)
+    if kind is Started:
+        return Outcome.RUNNING
+    if kind is Failed:
+        return Outcome.RETRY_PENDING
+    return Outcome.SCHEDULED
+
+
+def _view(task: str, occurrence: str, entry: _Open | None, final: Event | None) -> Run:
+    scheduled, first_start, last = entry if entry is not None else (None, None, None)
+    # The record of the latest attempt: the final one when an attempt ended
+    # the run, else the last open record when it concerns an attempt.
+    attempt_record: Started | Completed | Failed | None = None
+    if isinstance(final, Completed | Failed):
+        attempt_record = final
+    elif isinstance(last, Started | Failed):
+        attempt_record = last
+    if final is not None:
+        outcome = _FINAL_OUTCOMES[type(final)]
+    else:
+        assert last is not None  # an open entry always has a last record
+        outcome = _open_outcome(last)
+    due = scheduled.due if scheduled is not None else None
+    if due is None and isinstance(final, Skipped):
+        due = final.due
+    latest = final if final is not None else last
+    return Run(
+        task=task,
+        occurrence=occurrence,
+        due=due,
+        outcome=outcome,
+        attempts=attempt_record.attempt if attempt_record is not None else 0,
+        started=first_start.at if first_start is not None else None,
+        finished=final.at if final is not None else None,
+        duration=attempt_record.duration
+        if isinstance(attempt_record, Completed | Failed)
+        else None,
+        error=attempt_record.error if isinstance(attempt_record, Failed) else None,
+        result=final.result if isinstance(final, Completed) else None,
+        skip_reason=final.reason if isinstance(final, Skipped) else None,
+        retry_at=last.retry_at if final is None and isinstance(last, Failed) else None,
+        node=first_start.node if first_start is not None else None,
+        seq=latest.seq if latest is not None else 0,
     )
 
-    outcome: Outcome = Outcome.SCHEDULED
-    attempt: int = 0
-    started: datetime | None = None
-    finished: datetime | None = None
-    duration: timedelta | None = None
-    error: str | None = None
-    result: Any = None
-    skip_reason: SkipReason | None = None
-    retry_at: datetime | None = None
-    node: str | None = None
 
-    def __init__(self, occurrence: str, due: datetime | None, seq: int) -> None:
-        self.occurrence = occurrence
-        self.due = due
-        self.seq = seq
-
-    def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, _Occurrence):
-            return NotImplemented
-        return self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def copy(self) -> _Occurrence:
-        twin = _Occurrence.__new__(_Occurrence)
-        twin.__dict__.update(self.__dict__)
-        return twin
-
-    def view(self, task: str) -> Run:
-        return Run(
-            task=task,
-            occurrence=self.occurrence,
-            due=self.due,
-            outcome=self.outcome,
-            attempts=self.attempt,
-            started=self.started,
-            finished=self.finished,
-            duration=self.duration,
-            error=self.error,
-            result=self.result,
-            skip_reason=self.skip_reason,
-            retry_at=self.retry_at,
-            node=self.node,
-            seq=self.seq,
-        )
+_FINAL_OUTCOMES: Final[dict[type, Outcome]] = {
+    Completed: Outcome.COMPLETED,
+    Failed: Outcome.FAILED,
+    Skipped: Outcome.SKIPPED,
+}
 
 
 class _Task:
@@ -273,8 +261,8 @@ class _Task:
         self.paused = definition.policy.paused
         self.note = ""
         self.watermark: datetime | None = None
-        self.open: dict[str, _Occurrence] = {}
-        self.history: deque[_Occurrence] = deque(maxlen=history_limit)
+        self.open: dict[str, _Open] = {}
+        self.history: deque[_Settled] = deque(maxlen=history_limit)
         self.run_count = 0
         self.error_count = 0
         self.skip_count = 0
@@ -296,21 +284,23 @@ class _Task:
         twin = _Task.__new__(_Task)
         for name in self.__slots__:
             setattr(twin, name, getattr(self, name))
-        twin.open = {key: value.copy() for key, value in self.open.items()}
+        twin.open = dict(self.open)
         twin.history = deque(self.history, maxlen=self.history.maxlen)
         return twin
 
-    def settle(self, occurrence: _Occurrence, outcome: Outcome, at: datetime, seq: int) -> None:
-        occurrence.outcome = outcome
-        occurrence.finished = at
-        occurrence.seq = seq
-        occurrence_id = occurrence.occurrence
-        self.open.pop(occurrence_id, None)
-        self.history.append(occurrence)
-        due = occurrence.due
-        if due is not None and occurrence_id.startswith(self.time_prefix):
+    def settle(
+        self, occurrence: str, entry: _Open | None, final: Event, due: datetime | None
+    ) -> None:
+        """Move ``occurrence`` from open to the history window; raise the watermark.
+
+        ``_on_completed`` inlines this for speed; keep the two in step.
+        """
+        if entry is not None:
+            del self.open[occurrence]
+        self.history.append((occurrence, entry, final))
+        if due is not None:
             watermark = self.watermark
-            if watermark is None or due > watermark:
+            if (watermark is None or due > watermark) and occurrence.startswith(self.time_prefix):
                 self.watermark = due
 
     def is_settled(self, occurrence: str, due: datetime | None) -> bool:
@@ -388,9 +378,7 @@ class State:
         task = self._task(name)
         definition = task.definition
         running = tuple(
-            occurrence.occurrence
-            for occurrence in task.open.values()
-            if occurrence.outcome is Outcome.RUNNING
+            occurrence for occurrence, entry in task.open.items() if type(entry[2]) is Started
         )
         return TaskStatus(
             name=name,
@@ -418,15 +406,19 @@ class State:
     def history(self, name: str, *, limit: int | None = None) -> list[Run]:
         """Runs of ``name``, newest first: open ones, then the settled window."""
         task = self._task(name)
-        open_runs = sorted(task.open.values(), key=lambda o: o.seq, reverse=True)
-        runs = [o.view(name) for o in open_runs]
-        runs.extend(o.view(name) for o in reversed(task.history))
+        runs = self.open_occurrences(name)
+        runs.reverse()
+        runs.extend(
+            _view(name, occurrence, entry, final)
+            for occurrence, entry, final in reversed(task.history)
+        )
         return runs if limit is None else runs[: max(limit, 0)]
 
     def open_occurrences(self, name: str) -> list[Run]:
         """Occurrences of ``name`` that are scheduled, running or waiting to retry."""
         task = self._task(name)
-        return [o.view(name) for o in sorted(task.open.values(), key=lambda o: o.seq)]
+        runs = [_view(name, occurrence, entry, None) for occurrence, entry in task.open.items()]
+        return sorted(runs, key=lambda run: run.seq)
 
     def watermark(self, name: str) -> datetime | None:
         """The latest due time of a settled time-based occurrence of ``name``."""
@@ -447,9 +439,9 @@ class State:
         are new (their ids are never reused).
         """
         task = self._task(name)
-        open_occurrence = task.open.get(occurrence)
-        if open_occurrence is not None:
-            return _OPEN_STATES[open_occurrence.outcome]
+        entry = task.open.get(occurrence)
+        if entry is not None:
+            return _OPEN_STATES[_open_outcome(entry[2])]
         if task.is_settled(occurrence, due):
             return OccurrenceState.SETTLED
         return OccurrenceState.NEW
@@ -467,8 +459,8 @@ class State:
         occurrence is running, or once it has settled.
         """
         task = self._tasks.get(name)
-        open_occurrence = None if task is None else task.open.get(occurrence)
-        return open_occurrence is not None and _claim_is_free(open_occurrence, attempt)
+        entry = None if task is None else task.open.get(occurrence)
+        return entry is not None and _claim_is_free(entry[2], attempt)
 
     def open_occurrence_count(self) -> int:
         """How many occurrences are open across all tasks (de-dup memory, besides tasks)."""
@@ -486,7 +478,7 @@ class State:
     # -- the fold ------------------------------------------------------------
 
     def _fold(self, record: Event) -> None:
-        """Apply one record in place. Unknown or out-of-place records change nothing
+        """Apply one record in place. Records that break a rule change nothing
         but ``seq``: the fold is total, and the invariant checker reports them."""
         self.seq = record.seq
         _HANDLERS[type(record)](self, record)
@@ -526,47 +518,40 @@ class State:
         task = self._tasks.get(record.task)
         if task is None:
             return
-        occurrence_id = record.occurrence
-        open_occurrences = task.open
-        if occurrence_id in open_occurrences:
+        occurrence = record.occurrence
+        open_entries = task.open
+        if occurrence in open_entries:
             return  # Duplicate Scheduled records are harmless (several nodes).
-        due = record.due
         watermark = task.watermark
         if (
             watermark is not None
-            and due <= watermark
-            and occurrence_id.startswith(task.time_prefix)
+            and record.due <= watermark
+            and occurrence.startswith(task.time_prefix)
         ):
             return  # Already settled.
-        open_occurrences[occurrence_id] = _Occurrence(occurrence_id, due, record.seq)
+        open_entries[occurrence] = (record, None, record)
         if record.content_hash is not None:
-            task.last_change = occurrence_id
+            task.last_change = occurrence
             task.last_content_hash = record.content_hash
 
     def _on_started(self, record: Started) -> None:
         task = self._tasks.get(record.task)
         if task is None:
             return
-        occurrence = task.open.get(record.occurrence)
-        if occurrence is None:
+        entry = task.open.get(record.occurrence)
+        if entry is None:
             # Started without Scheduled breaks a rule, but the run did happen:
             # record it so that history shows it and it is never started again.
-            occurrence = _Occurrence(record.occurrence, None, record.seq)
-            task.open[record.occurrence] = occurrence
-        elif not (
-            record.attempt == 1
-            if occurrence.outcome is _SCHEDULED
-            else _claim_is_free(occurrence, record.attempt)
-        ):
-            return  # A conflicting claim: the first claim wins.
-        occurrence.outcome = _RUNNING
-        occurrence.attempt = record.attempt
-        occurrence.node = record.node
-        occurrence.seq = record.seq
-        if occurrence.started is None:
-            occurrence.started = record.at
+            task.open[record.occurrence] = (None, record, record)
         else:
-            occurrence.retry_at = None
+            if not _claim_is_free(entry[2], record.attempt):
+                return  # A conflicting claim: the first claim wins.
+            first_start = entry[1]
+            task.open[record.occurrence] = (
+                entry[0],
+                record if first_start is None else first_start,
+                record,
+            )
         task.run_count += 1
         task.last_run = record.at
 
@@ -574,75 +559,85 @@ class State:
         task = self._tasks.get(record.task)
         if task is None:
             return
-        occurrence = task.open.get(record.occurrence)
-        if (
-            occurrence is None
-            or occurrence.outcome is not _RUNNING
-            or occurrence.attempt != record.attempt
-        ):
+        entry = task.open.get(record.occurrence)
+        if entry is None:
             return
-        occurrence.duration = task.last_duration = record.duration
-        occurrence.result = task.last_result = record.result
-        if occurrence.error is not None:
-            occurrence.error = None
+        last = entry[2]
+        if type(last) is not Started or last.attempt != record.attempt:
+            return
+        task.last_result = record.result
         task.last_error = None
-        task.settle(occurrence, _COMPLETED, record.at, record.seq)
+        task.last_duration = record.duration
+        # Task.settle, inlined: Completed is the most frequent record of all.
+        occurrence = record.occurrence
+        del task.open[occurrence]
+        task.history.append((occurrence, entry, record))
+        scheduled = entry[0]
+        if scheduled is not None:
+            due = scheduled.due
+            watermark = task.watermark
+            if (watermark is None or due > watermark) and occurrence.startswith(task.time_prefix):
+                task.watermark = due
 
     def _on_failed(self, record: Failed) -> None:
         task = self._tasks.get(record.task)
         if task is None:
             return
-        occurrence = task.open.get(record.occurrence)
-        if (
-            occurrence is None
-            or occurrence.outcome is not _RUNNING
-            or occurrence.attempt != record.attempt
-        ):
+        entry = task.open.get(record.occurrence)
+        if entry is None:
             return
-        occurrence.duration = task.last_duration = record.duration
-        occurrence.error = task.last_error = record.error
-        task.last_result = None
+        last = entry[2]
+        if type(last) is not Started or last.attempt != record.attempt:
+            return
         task.error_count += 1
+        task.last_result = None
+        task.last_error = record.error
+        task.last_duration = record.duration
         if record.retry_at is not None:
-            occurrence.outcome = _RETRY_PENDING
-            occurrence.retry_at = record.retry_at
-            occurrence.seq = record.seq
+            task.open[record.occurrence] = (entry[0], entry[1], record)
         else:
-            task.settle(occurrence, _FAILED, record.at, record.seq)
+            scheduled = entry[0]
+            task.settle(
+                record.occurrence, entry, record, scheduled.due if scheduled is not None else None
+            )
 
     def _on_skipped(self, record: Skipped) -> None:
         task = self._tasks.get(record.task)
         if task is None:
             return
-        occurrence = task.open.get(record.occurrence)
-        if occurrence is None:
+        entry = task.open.get(record.occurrence)
+        if entry is None:
             # Skipping an occurrence that was never scheduled (missed while down).
             if task.is_settled(record.occurrence, record.due):
                 return
-            occurrence = _Occurrence(record.occurrence, record.due, record.seq)
-        elif occurrence.outcome is _RUNNING:
+            due = record.due
+        elif type(entry[2]) is Started:
             return  # A running occurrence cannot be skipped; the checker says so.
-        occurrence.skip_reason = record.reason
+        else:
+            scheduled = entry[0]
+            due = scheduled.due if scheduled is not None else record.due
         task.skip_count += 1
-        task.settle(occurrence, _SKIPPED, record.at, record.seq)
+        task.settle(record.occurrence, entry, record, due)
 
 
-def _claim_is_free(occurrence: _Occurrence, attempt: int) -> bool:
-    if occurrence.outcome is _SCHEDULED:
+def _claim_is_free(last: Event, attempt: int) -> bool:
+    """May ``attempt`` start, given the last record of its open occurrence?"""
+    kind = type(last)
+    if kind is Scheduled:
         return attempt == 1
-    if occurrence.outcome is _RETRY_PENDING:
-        return attempt == occurrence.attempt + 1
+    if kind is Failed:
+        return attempt == last.attempt + 1  # type: ignore[union-attr]
     return False
 
 
 def _next_run(task: _Task) -> datetime | None:
-    candidates = [
-        occurrence.retry_at if occurrence.outcome is Outcome.RETRY_PENDING else occurrence.due
-        for occurrence in task.open.values()
-        if occurrence.outcome is not Outcome.RUNNING
-    ]
-    present = [when for when in candidates if when is not None]
-    return min(present) if present else None
+    candidates: list[datetime] = []
+    for scheduled, _, last in task.open.values():
+        if isinstance(last, Failed) and last.retry_at is not None:
+            candidates.append(last.retry_at)
+        elif type(last) is Scheduled and scheduled is not None:
+            candidates.append(scheduled.due)
+    return min(candidates) if candidates else None
 
 
 _HANDLERS: Final[dict[type, Callable[[State, Any], None]]] = {
