@@ -1,25 +1,121 @@
-"""chronolog: a job scheduler for Trio programs in which the log is the truth."""
+"""chronolog: a job scheduler for Trio programs in which the log is the truth.
+
+Public names are re-exported here explicitly; the modules behind them are
+private. ``tests/test_public_api.py`` pins this surface, so adding or removing
+a name is a visible decision.
+"""
 
 from ._errors import (
     ChronologError as ChronologError,
+)
+from ._errors import (
     ClaimConflict as ClaimConflict,
+)
+from ._errors import (
     ConfigError as ConfigError,
+)
+from ._errors import (
     DuplicateTask as DuplicateTask,
+)
+from ._errors import (
     InvalidTrigger as InvalidTrigger,
+)
+from ._errors import (
     LogClosed as LogClosed,
+)
+from ._errors import (
     LogCorrupted as LogCorrupted,
+)
+from ._errors import (
     LogLocked as LogLocked,
+)
+from ._errors import (
     LogRepaired as LogRepaired,
+)
+from ._errors import (
     UnknownTask as UnknownTask,
 )
-from ._policies import CatchUp as CatchUp, Overlap as Overlap, Policy as Policy, Retry as Retry
+from ._events import (
+    Completed as Completed,
+)
+from ._events import (
+    Event as Event,
+)
+from ._events import (
+    Failed as Failed,
+)
+from ._events import (
+    Scheduled as Scheduled,
+)
+from ._events import (
+    Skipped as Skipped,
+)
+from ._events import (
+    SkipReason as SkipReason,
+)
+from ._events import (
+    Started as Started,
+)
+from ._events import (
+    TaskDefined as TaskDefined,
+)
+from ._events import (
+    TaskPaused as TaskPaused,
+)
+from ._events import (
+    TaskRemoved as TaskRemoved,
+)
+from ._events import (
+    TaskResumed as TaskResumed,
+)
+from ._invariants import Rule as Rule
+from ._invariants import Violation as Violation
+from ._invariants import check_invariants as check_invariants
+from ._policies import CatchUp as CatchUp
+from ._policies import Overlap as Overlap
+from ._policies import Policy as Policy
+from ._policies import Retry as Retry
+from ._projection import (
+    OccurrenceState as OccurrenceState,
+)
+from ._projection import (
+    Outcome as Outcome,
+)
+from ._projection import (
+    Run as Run,
+)
+from ._projection import (
+    State as State,
+)
+from ._projection import (
+    TaskStatus as TaskStatus,
+)
+from ._projection import (
+    apply as apply,
+)
+from ._projection import (
+    replay as replay,
+)
 from ._triggers import (
     At as At,
+)
+from ._triggers import (
     Cron as Cron,
+)
+from ._triggers import (
     Every as Every,
+)
+from ._triggers import (
     FileWatch as FileWatch,
+)
+from ._triggers import (
     Manual as Manual,
+)
+from ._triggers import (
     Trigger as Trigger,
 )
+from .log import EventLog as EventLog
+from .log import FileLog as FileLog
+from .log import MemoryLog as MemoryLog
 
 __version__ = "0.1.0"

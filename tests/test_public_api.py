@@ -1,0 +1,118 @@
+"""The public surface, pinned: adding or removing a name is a visible decision."""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import tokenize
+
+import chronolog
+import chronolog.log
+
+CHRONOLOG = [
+    "At",
+    "CatchUp",
+    "ChronologError",
+    "ClaimConflict",
+    "Completed",
+    "ConfigError",
+    "Cron",
+    "DuplicateTask",
+    "Event",
+    "EventLog",
+    "Every",
+    "Failed",
+    "FileLog",
+    "FileWatch",
+    "InvalidTrigger",
+    "LogClosed",
+    "LogCorrupted",
+    "LogLocked",
+    "LogRepaired",
+    "Manual",
+    "MemoryLog",
+    "OccurrenceState",
+    "Outcome",
+    "Overlap",
+    "Policy",
+    "Retry",
+    "Rule",
+    "Run",
+    "Scheduled",
+    "SkipReason",
+    "Skipped",
+    "Started",
+    "State",
+    "TaskDefined",
+    "TaskPaused",
+    "TaskRemoved",
+    "TaskResumed",
+    "TaskStatus",
+    "Trigger",
+    "UnknownTask",
+    "Violation",
+    "apply",
+    "check_invariants",
+    "replay",
+]
+
+
+def public_names(module: object) -> list[str]:
+    """Names a user can import, leaving out submodules (they are private)."""
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and name != "annotations" and type(value).__name__ != "module"
+    )
+
+
+def test_chronolog_public_names() -> None:
+    assert public_names(chronolog) == CHRONOLOG
+
+
+def test_chronolog_log_public_names() -> None:
+    assert public_names(chronolog.log) == ["EventLog", "FileLog", "MemoryLog"]
+    assert sorted(chronolog.log.__all__) == ["EventLog", "FileLog", "MemoryLog"]
+
+
+def test_every_error_derives_from_the_root_and_a_builtin() -> None:
+    errors = [
+        chronolog.InvalidTrigger,
+        chronolog.UnknownTask,
+        chronolog.DuplicateTask,
+        chronolog.LogCorrupted,
+        chronolog.LogLocked,
+        chronolog.LogClosed,
+        chronolog.ClaimConflict,
+        chronolog.ConfigError,
+    ]
+    for error in errors:
+        assert issubclass(error, chronolog.ChronologError)
+        assert len(error.__mro__) > 3, error  # also a builtin such as ValueError
+
+
+def clock_reads(path: pathlib.Path) -> list[int]:
+    """Lines of ``path`` whose code (not strings or comments) reads the clock."""
+    names = [
+        token
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        if token.type in (tokenize.NAME, tokenize.OP)
+    ]
+    reads = {("datetime", "now"), ("datetime", "utcnow"), ("time", "time"), ("date", "today")}
+    return [
+        first.start[0]
+        for first, dot, second in zip(names, names[1:], names[2:], strict=False)
+        if dot.string == "." and (first.string, second.string) in reads
+    ]
+
+
+def test_nothing_in_src_reads_the_clock() -> None:
+    """Time is injected: only the clock module may read it (DESIGN.md)."""
+    source = pathlib.Path(chronolog.__file__).parent
+    offenders = [
+        f"{path.relative_to(source)}:{line}"
+        for path in sorted(source.rglob("*.py"))
+        if path.name != "_clock.py"
+        for line in clock_reads(path)
+    ]
+    assert offenders == []
