@@ -1,0 +1,264 @@
+"""``chronolog next``: preview when a cron expression fires, and what DST does to it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import click
+
+from .._clock import wall_clock_now
+from .._cron import CronSchedule, wall_datetime
+from .._errors import InvalidTrigger
+from .._triggers import CompiledCron, compiled_cron
+from .._zones import MAX_SECONDS, Transition, segment_at, transitions_between
+
+__all__ = ["current_time", "describe_fire", "next_command"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NEARBY: Final = 2 * 86_400  # DST changes that can explain a fire lie this close
+_MAX_LISTED: Final = 4
+_DASH: Final = "\u2013"  # en dash, for ranges of wall-clock times
+
+
+def current_time() -> datetime:
+    """Now, as an aware UTC datetime: the one clock read of this command.
+
+    The read itself lives in ``_clock`` (the only module that may touch the wall
+    clock); tests replace this function.
+    """
+    return wall_clock_now()
+
+
+def _seconds(when: datetime) -> int:
+    delta = when - _EPOCH
+    return delta.days * 86_400 + delta.seconds
+
+
+def _format_offset(offset: timedelta | int) -> str:
+    seconds = offset if isinstance(offset, int) else offset // timedelta(seconds=1)
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, second = divmod(rest, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}"
+    return f"{text}:{second:02d}" if second else text
+
+
+def _clock(wall: int, *, with_date: bool) -> str:
+    moment = wall_datetime(wall)
+    text = f"{moment:%H:%M}" if moment.second == 0 else f"{moment:%H:%M:%S}"
+    return f"{moment:%Y-%m-%d} {text}" if with_date else text
+
+
+def _jump(change: Transition) -> tuple[str, bool]:
+    """``'02:00→03:00'`` for a change of offset, and whether dates were needed."""
+    old = change.at + change.before
+    new = change.at + change.after
+    with_date = old // 86_400 != new // 86_400
+    return f"{_clock(old, with_date=with_date)}→{_clock(new, with_date=with_date)}", with_date
+
+
+def _matching_walls(schedule: CronSchedule, lo: int, hi: int) -> tuple[list[int], int]:
+    """The first few and the last matching walls in ``[lo, hi)``, and how many match."""
+    found: list[int] = []
+    count = 0
+    wall = schedule.next_wall(lo, hi)
+    while wall is not None:
+        count += 1
+        if len(found) <= _MAX_LISTED:
+            found.append(wall)
+        else:
+            found[-1] = wall  # keep the first few and the last
+        wall = schedule.next_wall(wall + 1, hi)
+    return found, count
+
+
+def _wall_list(walls: list[int], count: int, *, with_date: bool) -> str:
+    names = [_clock(w, with_date=with_date) for w in walls]
+    if count <= _MAX_LISTED:
+        return ", ".join(names)
+    return f"{names[0]}, {names[1]}, …, {names[-1]} ({count} times)"
+
+
+def _repeated(change: Transition) -> str:
+    shift = change.before - change.after
+    name = {3600: "hour", 1800: "half hour", 86_400: "day"}.get(shift, "period")
+    lo, hi = change.at + change.after, change.at + change.before
+    with_date = lo // 86_400 != (hi - 1) // 86_400
+    first = _clock(lo, with_date=with_date)
+    last = _clock(hi, with_date=with_date)
+    return f"the repeated {name} {first}{_DASH}{last}"
+
+
+def describe_fire(compiled: CompiledCron, fire: int) -> str | None:
+    """Why a fire at UTC second ``fire`` is special under DST, or None when it is not.
+
+    Fixed-time expressions: a wall that does not exist is *moved* to the end of
+    the gap, several are *merged* there, and a repeated wall fires on its first
+    pass only. Elapsed-time expressions: both passes of a repeated hour fire,
+    and walls in a gap are skipped.
+    """
+    schedule = compiled.schedule
+    segment = segment_at(compiled.tz, fire)
+    wall = fire + segment.offset
+    nearby = transitions_between(compiled.tz, fire - _NEARBY, fire + _NEARBY + 1)
+    earlier = [change for change in nearby if change.at <= fire]
+    later = [change for change in nearby if change.at > fire]
+    previous = earlier[-1] if earlier else None
+    upcoming = later[0] if later else None
+
+    if previous is not None and previous.after > previous.before:
+        # Spring forward before this fire. Only the first fire after the gap can
+        # tell what the gap swallowed.
+        elapsed = schedule.follows_elapsed_time
+        first_after_gap = compiled.next_after_second(previous.at - 1) if elapsed else None
+        if fire == (first_after_gap if elapsed else previous.at):
+            gap_lo, gap_hi = previous.at + previous.before, previous.at + previous.after
+            walls, count = _matching_walls(schedule, gap_lo, gap_hi)
+            jump, with_date = _jump(previous)
+            day = "" if with_date else f" on {wall_datetime(gap_lo):%Y-%m-%d}"
+            listed = _wall_list(walls, count, with_date=with_date)
+            if count and elapsed:
+                verb = "does" if count == 1 else "do"
+                return (
+                    f"after a gap: {listed} {verb} not exist{day} (clocks jump {jump}); "
+                    f"skipped, as this expression follows elapsed time"
+                )
+            own = schedule.next_wall(wall, wall + 1) == wall
+            if count == 1 and not own:
+                return (
+                    f"moved: {listed} does not exist{day} (clocks jump {jump}); "
+                    f"fires at the end of the gap"
+                )
+            if count:
+                together = f", together with {_clock(wall, with_date=with_date)}" if own else ""
+                verb = "falls" if count == 1 else "fall"
+                return (
+                    f"merged: {listed} {verb} in the gap{day} (clocks jump {jump}); "
+                    f"one fire at the end of the gap{together}"
+                )
+
+    if previous is not None and previous.after < previous.before:
+        repeated_hi = previous.at + previous.before
+        if wall < repeated_hi and schedule.follows_elapsed_time:
+            return f"second pass of {_repeated(previous)} (clocks went back)"
+
+    if (
+        upcoming is not None
+        and upcoming.after < upcoming.before
+        and wall >= upcoming.at + upcoming.after
+    ):
+        if schedule.follows_elapsed_time:
+            return f"first pass of {_repeated(upcoming)} (fires again in the second pass)"
+        return f"first pass of {_repeated(upcoming)} (fires once)"
+    return None
+
+
+def _parse_after(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidTrigger(
+            f"--after {text!r} is not an ISO 8601 time; write e.g. '2026-03-08T00:00:00Z' "
+            f"or '2026-03-08T00:00-05:00'"
+        ) from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        example = text if "T" in text or " " in text else f"{text}T00:00"
+        raise InvalidTrigger(
+            f"--after {text!r} has no UTC offset, and chronolog never guesses one; "
+            f"add an offset or Z, e.g. '{example}Z' or '{example}-05:00'"
+        )
+    return when
+
+
+class _Fire:
+    __slots__ = ("local", "note", "utc")
+
+    def __init__(self, utc: datetime, local: datetime, note: str | None) -> None:
+        self.utc = utc
+        self.local = local
+        self.note = note
+
+    def as_json(self) -> dict[str, str | None]:
+        offset = self.local.utcoffset()
+        assert offset is not None
+        return {
+            "utc": self.utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "local": self.local.isoformat(),
+            "offset": _format_offset(offset),
+            "note": self.note,
+        }
+
+    def as_line(self) -> str:
+        offset = self.local.utcoffset()
+        assert offset is not None
+        zone = f"{self.local.tzname()} ({_format_offset(offset)})"
+        line = f"{self.local:%a %Y-%m-%d %H:%M:%S} {zone}  =  {self.utc:%Y-%m-%d %H:%M:%S}Z"
+        return f"{line}  {self.note}" if self.note else line
+
+
+def upcoming_fires(compiled: CompiledCron, after: datetime, count: int) -> list[_Fire]:
+    """The next ``count`` fires strictly after ``after``, with their DST notes."""
+    zone = ZoneInfo(compiled.tz)
+    fires: list[_Fire] = []
+    second = _seconds(after)
+    while len(fires) < count:
+        found = compiled.next_after_second(second)
+        if found is None or found > MAX_SECONDS:
+            break
+        utc = _EPOCH + timedelta(seconds=found)
+        fires.append(_Fire(utc, utc.astimezone(zone), describe_fire(compiled, found)))
+        second = found
+    return fires
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    raise click.exceptions.Exit(2)
+
+
+@click.command("next")
+@click.argument("expr")
+@click.option("--tz", default="UTC", show_default=True, help="IANA time zone of the expression.")
+@click.option("--count", default=10, show_default=True, help="How many fire times to show.")
+@click.option(
+    "--after",
+    metavar="TIME",
+    help="Show fires strictly after this ISO 8601 time with an offset or Z (default: now).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def next_command(expr: str, tz: str, count: int, after: str | None, as_json: bool) -> None:
+    """Show the upcoming fire times of the cron expression EXPR.
+
+    Each line gives the local time (zone abbreviation and UTC offset) and the
+    UTC instant, and says when a daylight-saving change moved, merged or
+    repeated a fire. Quote EXPR: chronolog next '30 2 * * *' --tz America/New_York
+    """
+    try:
+        if count < 1:
+            raise InvalidTrigger(f"--count must be at least 1, got {count}")
+        compiled = compiled_cron(expr, tz)
+        start = _parse_after(after) if after is not None else current_time()
+    except InvalidTrigger as exc:
+        _fail(str(exc))
+        return
+    fires = upcoming_fires(compiled, start, count)
+    if as_json:
+        click.echo(json.dumps([fire.as_json() for fire in fires], indent=2, ensure_ascii=False))
+        return
+    kind = (
+        "elapsed time: the hour field has * or a step, so both passes of a repeated hour "
+        "fire and times in a gap are skipped"
+        if compiled.follows_elapsed_time
+        else "fixed times: each matching wall-clock time fires once, a time in a gap fires "
+        "at the end of the gap"
+    )
+    click.echo(f"{expr!r} in {tz} follows {kind}.")
+    shown = start.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+    click.echo(f"Next {len(fires)} after {shown}:")
+    for fire in fires:
+        click.echo(f"  {fire.as_line()}")
+    if len(fires) < count:
+        click.echo("  (no more fires before the year 10000)")
