@@ -43,6 +43,7 @@ __all__ = [
     "TaskResumed",
     "decode_event",
     "decode_header",
+    "decode_lines",
     "encode_event",
     "encode_header",
     "encode_lines",
@@ -190,6 +191,11 @@ def encode_lines(events: Iterable[Event]) -> bytes:
         _encoder.encode_into(event, buffer, -1)
         buffer.extend(b"\n")
     return bytes(buffer)
+
+
+def decode_lines(lines: bytes) -> list[Event]:
+    """Decode complete JSON Lines at once (blank lines are skipped)."""
+    return _event_decoder.decode_lines(lines)
 
 
 def decode_event(line: bytes | str) -> Event:

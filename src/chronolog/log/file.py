@@ -1,0 +1,867 @@
+"""`FileLog`: the embedded default, one JSON Lines file.
+
+Layout: the first line is the header (``{"format":"chronolog","version":1}``),
+then one record per line, each line ending with ``\\n``. A writer takes an
+exclusive ``flock`` on the sidecar ``<log>.lock`` file, appends each batch
+with one ``write`` and one ``fsync`` from a worker thread, and on opening cuts
+off (and keeps aside) a torn final line left by a crash. Readers need neither
+the lock nor Trio: they read complete lines only, so they can run while a
+writer in another process appends.
+
+Errors: damaged content raises `LogCorrupted` (naming the 1-based line);
+a log held by another writer raises `LogLocked` (naming its pid and host).
+Problems of the environment -- a missing directory, permissions, a full
+disk -- raise ``OSError`` of the usual subclass (``FileNotFoundError``,
+``PermissionError``, ...), with a message that names the log and the original
+error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import fcntl
+import itertools
+import logging
+import os
+import socket
+import stat
+import warnings
+from datetime import timedelta
+from operator import attrgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NamedTuple, Self
+
+import msgspec
+import trio
+
+from .._errors import LogClosed, LogCorrupted, LogLocked, LogRepaired
+from .._events import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    decode_event,
+    decode_header,
+    decode_lines,
+    encode_header,
+    encode_lines,
+)
+from ._base import FOLLOW_CHECKPOINT_EVERY, SequencedLog
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Iterator
+
+    from .._events import Event
+
+__all__ = ["FileLog"]
+
+logger = logging.getLogger("chronolog.log")
+
+#: Readers decode the log this many bytes at a time.
+CHUNK_BYTES = 1 << 20
+#: Small reads near a known position (a line start, the end of the file).
+_PROBE_BYTES = 1 << 16
+#: ``read(after_seq)`` bisects the file by byte offset down to a window this
+#: small, then scans it; below it a linear scan is as fast as more seeks.
+_BISECT_MIN_BYTES = 1 << 18
+
+_HEADER: Final = encode_header()
+#: A line that starts with this byte (a space) belongs to a batch that goes on
+#: at the next line: see `_encode_batch`.
+_CONTINUED: Final = ord(" ")
+_LOG_FILE_MODE: Final = 0o600
+
+_seq_of = attrgetter("seq")
+
+
+class _SeqOnly(msgspec.Struct):
+    """Just enough of a record to bisect by seq without decoding all of it."""
+
+    seq: int = 0
+
+
+class _Holder(msgspec.Struct):
+    """What a writer records in the lock file, for the error a second writer gets."""
+
+    pid: int
+    host: str = ""
+
+
+_seq_decoder: Final = msgspec.json.Decoder(_SeqOnly)
+_holder_decoder: Final = msgspec.json.Decoder(_Holder)
+
+
+class _Repair(NamedTuple):
+    offset: int
+    length: int
+    kept_at: Path
+
+
+class FileLog(SequencedLog):
+    """An event log in one JSON Lines file, for one writer process.
+
+    ``async with FileLog(path) as log:`` opens it for writing: it creates the
+    file (with its header) if needed, takes the lock, repairs a torn final
+    line, and learns `last_seq`. Reading needs no opening:
+    ``FileLog(path).read()`` works from any thread or process, also while a
+    scheduler writes the file.
+
+    With ``fsync=True`` (the default) an append returns only after its batch
+    is on disk, so a crash of the machine loses no appended record. With
+    ``fsync=False`` an append returns once the batch is in the operating
+    system's cache: a crash of the process loses nothing, a crash of the
+    machine may lose the last appends (the log stays a valid prefix, with at
+    most a torn last line that the next open repairs); ``aclose`` still
+    flushes to disk once.
+
+    ``poll_interval`` is how often `follow` looks for records appended by
+    another process; records appended through this object wake followers at
+    once.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        poll_interval: timedelta = timedelta(milliseconds=200),
+    ) -> None:
+        super().__init__()
+        if poll_interval <= timedelta(0):
+            raise ValueError(f"poll_interval must be a positive duration, got {poll_interval!r}")
+        self._path = Path(path)
+        self._fsync = fsync
+        self._poll_seconds = poll_interval.total_seconds()
+        self._fd: int | None = None
+        self._lock_fd: int | None = None
+        # Size of the file up to the end of the last appended batch: what this
+        # object's own readers may read (never a batch still being written).
+        self._size = 0
+        # Set when a failed write could not be undone; appends then stop.
+        self._write_failure: str | None = None
+
+    def __repr__(self) -> str:
+        return f"FileLog({str(self._path)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The log file."""
+        return self._path
+
+    @property
+    def lock_path(self) -> Path:
+        """The sidecar file that a writer locks: ``<log>.lock``."""
+        return self._path.with_name(self._path.name + ".lock")
+
+    @property
+    def fsync(self) -> bool:
+        """Whether each append waits for its batch to reach the disk."""
+        return self._fsync
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last record (0 for an empty log).
+
+        While this object has the log open for writing, this is known without
+        I/O; otherwise it is read from the end of the file at each call.
+        """
+        if self._fd is not None:
+            return self._last_seq
+        fd = self._open_for_reading()
+        try:
+            return _last_seq_in(self._path, fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+
+    # -- writing ----------------------------------------------------------
+
+    async def open(self) -> Self:
+        """Open the log for writing (see the class docstring) and return it.
+
+        Raises `LogLocked` if another writer holds it, `LogCorrupted` if the
+        file is not a chronolog log or its last line is damaged, and warns
+        with `LogRepaired` when it cut off a torn final line.
+        """
+        if self._closed:
+            raise LogClosed(f"{self!r} was closed; create a new FileLog to open the file again")
+        if self._fd is not None:
+            raise RuntimeError(f"{self!r} is already open for writing")
+        fd, lock_fd, size, last_seq, repair = await trio.to_thread.run_sync(self._open_for_writing)
+        self._fd, self._lock_fd, self._size, self._last_seq = fd, lock_fd, size, last_seq
+        if repair is not None:
+            try:
+                self._report(repair)
+            except BaseException:
+                # Warnings may be errors: then the caller never gets the log, so
+                # it must not keep holding the lock.
+                self._close_files()
+                raise
+        return self
+
+    async def __aenter__(self) -> Self:
+        # ``log = await FileLog(path).open()`` then ``async with log:`` is fine too.
+        if self._fd is not None:
+            await trio.lowlevel.checkpoint()
+            return self
+        return await self.open()
+
+    async def _write(self, records: list[Event]) -> None:
+        # The whole write path: one encode, one write + fsync in a worker
+        # thread. A group-commit layer or a simulated clock wraps this.
+        self._size = await trio.to_thread.run_sync(self._write_batch, _encode_batch(records))
+
+    def _write_batch(self, data: bytes) -> int:
+        """Write one encoded batch and fsync it; return the new file size."""
+        fd = self._fd
+        assert fd is not None
+        start = self._size
+        try:
+            _write_all(fd, data)
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            if self._undo_write(fd, start):
+                outcome = "nothing of this batch was kept"
+            else:
+                outcome = (
+                    f"part of this batch may remain after byte {start}, so this FileLog "
+                    f"accepts no more appends; close it and reopen the log"
+                )
+            raise _os_error(exc, f"could not append to log {self._path}", outcome) from exc
+        return start + len(data)
+
+    def _undo_write(self, fd: int, size: int) -> bool:
+        """Cut a failed batch off the file; False if that failed too."""
+        try:
+            os.ftruncate(fd, size)
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            self._write_failure = f"a failed append could not be undone ({exc.strerror})"
+            return False
+        return True
+
+    def _check_writable(self) -> None:
+        super()._check_writable()
+        if self._fd is None:
+            raise LogClosed(
+                f"{self!r} is not open for writing: use `async with FileLog(...) as log` "
+                f"or `await log.open()` before appending"
+            )
+        if self._write_failure is not None:
+            raise LogClosed(
+                f"{self!r} accepts no more appends: {self._write_failure}; "
+                f"close it and reopen the log"
+            )
+
+    async def _release(self) -> None:
+        fd = self._fd
+        if fd is not None and not self._fsync and self._write_failure is None:
+            try:
+                await trio.to_thread.run_sync(os.fsync, fd)
+            except OSError as exc:
+                self._close_files()
+                raise _os_error(exc, f"could not flush log {self._path} on close") from exc
+        self._close_files()
+        await trio.lowlevel.checkpoint()
+
+    def _close_files(self) -> None:
+        fd, lock_fd = self._fd, self._lock_fd
+        self._fd = self._lock_fd = None
+        if fd is not None:
+            os.close(fd)
+        if lock_fd is not None:
+            _release_lock(lock_fd)
+
+    def _report(self, repair: _Repair) -> None:
+        message = (
+            f"{self._path} ended with a torn batch ({repair.length} bytes after byte "
+            f"offset {repair.offset}: a crash interrupted a write before its last record "
+            f"was complete, so the append never returned). "
+            f"Those bytes were moved to {repair.kept_at}, and the log now ends with "
+            f"its last complete record."
+        )
+        logger.warning("%s", message)
+        warnings.warn(message, LogRepaired, stacklevel=3)
+
+    # -- opening for writing (runs in a worker thread) ---------------------
+
+    def _open_for_writing(self) -> tuple[int, int, int, int, _Repair | None]:
+        directory = self._path.parent
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"cannot open log {self._path}: directory {directory} does not exist; "
+                f"create it first",
+            )
+        lock_fd = self._take_lock()
+        try:
+            fd, created = self._open_log_file()
+            try:
+                try:
+                    size, repair = self._prepare(fd, created)
+                    last_seq = _last_seq_in(self._path, fd, size)
+                except OSError as exc:
+                    raise _os_error(exc, f"cannot open log {self._path} for writing") from exc
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
+            _release_lock(lock_fd)
+            raise
+        return fd, lock_fd, size, last_seq, repair
+
+    def _take_lock(self) -> int:
+        lock_path = self.lock_path
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _LOG_FILE_MODE)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot open lock file {lock_path} of log {self._path}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            holder = _describe_holder(os.pread(fd, _PROBE_BYTES, 0))
+            os.close(fd)
+            raise LogLocked(
+                f"{self._path} is locked by {holder}; stop that scheduler or use another "
+                f"log (lock file {lock_path})"
+            ) from exc
+        except OSError as exc:
+            os.close(fd)
+            raise _os_error(exc, f"cannot lock log {self._path} ({lock_path})") from exc
+        try:
+            os.ftruncate(fd, 0)
+            me = _Holder(pid=os.getpid(), host=socket.gethostname())
+            os.pwrite(fd, msgspec.json.encode(me) + b"\n", 0)
+        except OSError as exc:
+            os.close(fd)
+            raise _os_error(exc, f"cannot write lock file {lock_path}") from exc
+        return fd
+
+    def _open_log_file(self) -> tuple[int, bool]:
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
+        try:
+            try:
+                return os.open(self._path, flags | os.O_CREAT | os.O_EXCL, _LOG_FILE_MODE), True
+            except FileExistsError:
+                return os.open(self._path, flags), False
+        except OSError as exc:
+            raise _os_error(exc, f"cannot open log {self._path} for writing") from exc
+
+    def _prepare(self, fd: int, created: bool) -> tuple[int, _Repair | None]:
+        """Check the header, cut a torn tail, write the header if the file is empty."""
+        size = os.fstat(fd).st_size
+        repair = None
+        if size > 0:
+            head = os.pread(fd, _PROBE_BYTES, 0)
+            newline = head.find(b"\n")
+            if newline >= 0:
+                _check_header(self._path, head[:newline])
+            elif not _HEADER.startswith(head):
+                raise LogCorrupted(_not_a_log(self._path, head))
+            # else: a header cut short by a crash -- a torn tail at offset 0.
+            keep = size
+            if os.pread(fd, 1, size - 1) != b"\n":
+                keep = _rfind_newline(fd, size) + 1
+            if newline >= 0:
+                # Complete lines of a batch whose last record never landed are
+                # torn too: appends are atomic per batch.
+                keep = _end_of_last_batch(self._path, fd, keep, newline + 1)
+            if keep < size:
+                repair = self._cut_torn_tail(fd, keep, size)
+                size = keep
+        if size == 0:
+            _write_all(fd, _HEADER)
+            os.fsync(fd)
+            size = len(_HEADER)
+        if created:
+            _fsync_directory(self._path.parent)
+        return size, repair
+
+    def _cut_torn_tail(self, fd: int, offset: int, size: int) -> _Repair:
+        torn = _pread_exact(fd, size - offset, offset)
+        kept_at = self._keep_aside(torn, offset)
+        os.ftruncate(fd, offset)
+        os.fsync(fd)
+        return _Repair(offset=offset, length=len(torn), kept_at=kept_at)
+
+    def _keep_aside(self, data: bytes, offset: int) -> Path:
+        """Write ``data`` durably to a new ``<log>.torn-<offset>[.n]`` file."""
+        base = f"{self._path.name}.torn-{offset}"
+        for attempt in itertools.count():
+            candidate = self._path.with_name(base if attempt == 0 else f"{base}.{attempt}")
+            try:
+                fd = os.open(
+                    candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _LOG_FILE_MODE
+                )
+            except FileExistsError:
+                continue
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_directory(self._path.parent)
+            return candidate
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- reading ----------------------------------------------------------
+
+    def read(self, after_seq: int = 0) -> Iterator[Event]:
+        """Yield the records with ``seq > after_seq``, in order.
+
+        Needs no lock, no opening and no Trio. Reads whole batches of complete
+        lines only: a batch still being written (or torn by a crash) ends the
+        iteration. Raises `LogCorrupted` at a damaged line, after yielding
+        every record before it.
+        """
+        # chain() walks each decoded list in C: replay of a large log pays no
+        # Python generator step per record.
+        return itertools.chain.from_iterable(self._read_batches(after_seq))
+
+    def _read_batches(self, after_seq: int) -> Iterator[list[Event]]:
+        fd = self._open_for_reading()
+        try:
+            yield from _Cursor(self._path, fd).batches(after_seq, self._readable_size())
+        finally:
+            os.close(fd)
+
+    async def follow(self, after_seq: int = 0) -> AsyncGenerator[Event, None]:
+        """Yield records as they land; see `EventLog.follow`.
+
+        Appends through this object wake followers at once; appends by another
+        process are seen within ``poll_interval``. Reads run in the event loop
+        a chunk at a time, with a checkpoint between chunks.
+        """
+        fd = self._open_for_reading()
+        try:
+            cursor = _Cursor(self._path, fd)
+            while True:
+                appended = self._appended
+                finished = self._finished
+                writing = self._fd is not None
+                if not writing:
+                    cursor.check_not_shrunk()
+                since_checkpoint = 0
+                for batch in cursor.batches(after_seq, self._readable_size()):
+                    for record in batch:
+                        yield record
+                        since_checkpoint += 1
+                        if since_checkpoint >= FOLLOW_CHECKPOINT_EVERY:
+                            since_checkpoint = 0
+                            await trio.lowlevel.checkpoint()
+                if finished:
+                    return
+                if writing:
+                    await appended.wait()
+                else:
+                    with trio.move_on_after(self._poll_seconds):
+                        await appended.wait()
+        finally:
+            os.close(fd)
+
+    def _readable_size(self) -> int | None:
+        return self._size if self._fd is not None else None
+
+    def _open_for_reading(self) -> int:
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise _os_error(
+                exc,
+                f"log {self._path} does not exist",
+                "check the path (a scheduler creates the file when it first opens it)",
+            ) from exc
+        except OSError as exc:
+            raise _os_error(exc, f"cannot read log {self._path}") from exc
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IsADirectoryError(
+                errno.EISDIR, f"cannot read log {self._path}: it is a directory"
+            )
+        return fd
+
+
+class _Cursor:
+    """Decodes the complete lines of a log file from a byte offset on.
+
+    It remembers where it stopped (always at a line start) and the last seq
+    it saw, so a follower can call `records` again as the file grows.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self._path = path
+        self._fd = fd
+        #: Where the next unread line starts; 0 while the header is unread.
+        self.offset = 0
+        #: Set when a decode stopped early at damage, to hand out the records
+        #: before it first; the next decode raises.
+        self.damage_ahead = False
+        self._previous_seq = 0
+
+    def batches(self, after_seq: int, limit: int | None) -> Iterator[list[Event]]:
+        """Yield lists of records with ``seq > after_seq``, from the whole batches
+        of complete lines before ``limit`` (or the end of the file)."""
+        if self.offset == 0:
+            start = _header_end(self._path, self._fd, limit)
+            if start is None:
+                return
+            self.offset = start
+            if after_seq > 0:
+                self._skip_towards(after_seq, limit)
+        fd = self._fd
+        position = self.offset
+        # Bytes from `offset` on that are read but not yet taken: the start of
+        # a line longer than a chunk, or the lines of a batch whose last
+        # record is still to come.
+        pending = b""
+        while True:
+            size = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - position)
+            chunk = os.pread(fd, size, position) if size > 0 else b""
+            if not chunk:
+                return
+            position += len(chunk)
+            data = pending + chunk if pending else chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                pending = data
+                continue
+            lines = data if cut == len(data) else data[:cut]
+            records, taken = self._decode(lines)
+            pending = data[taken:]
+            if records:
+                if records[0].seq > after_seq:
+                    yield records
+                else:
+                    rest = records[bisect.bisect_right(records, after_seq, key=_seq_of) :]
+                    if rest:
+                        yield rest
+            if self.damage_ahead:
+                self._decode_each(lines[taken:])  # raises LogCorrupted at the damage
+
+    def _decode(self, lines: bytes) -> tuple[list[Event], int]:
+        """Decode complete lines; return the records of the whole batches among
+        them and how many bytes those take. Fast path: all lines at once."""
+        try:
+            records = decode_lines(lines)
+        except msgspec.DecodeError:
+            return self._decode_each(lines)
+        # decode_lines skips blank lines and accepts values spanning lines or
+        # sharing one; a count mismatch sends those to the exact decoder.
+        if len(records) != lines.count(b"\n"):
+            return self._decode_each(lines)
+        previous = self._previous_seq
+        for record in records:
+            if record.seq <= previous:
+                return self._decode_each(lines)
+            previous = record.seq
+        taken = len(lines)
+        whole = len(records)
+        # The last batch has not ended in these lines: hold it back.
+        while whole:
+            start = lines.rfind(b"\n", 0, taken - 1) + 1
+            if lines[start] != _CONTINUED:
+                break
+            whole -= 1
+            taken = start
+        if whole < len(records):
+            records = records[:whole]
+        self.offset += taken
+        if records:
+            self._previous_seq = records[-1].seq
+        return records, taken
+
+    def _decode_each(self, lines: bytes) -> tuple[list[Event], int]:
+        """Decode line by line; raise `LogCorrupted` at the first bad line."""
+        self.damage_ahead = False
+        records: list[Event] = []
+        batch: list[Event] = []
+        taken = 0  # bytes of the whole batches decoded so far
+        position = 0
+        previous = self._previous_seq
+        for line in lines.split(b"\n")[:-1]:
+            try:
+                record = decode_event(line)
+            except msgspec.DecodeError as exc:
+                if records or batch:
+                    # Hand out every record before the damage first, also those
+                    # of a batch that the damage cut short: this is no write in
+                    # flight, and the next call raises.
+                    records.extend(batch)
+                    taken = position
+                    self.damage_ahead = True
+                    break
+                problem = "is empty" if not line.strip() else f"is not a valid record: {exc}"
+                raise self._corrupted(problem, self.offset + position) from exc
+            if record.seq <= previous:
+                if records or batch:
+                    records.extend(batch)
+                    taken = position
+                    self.damage_ahead = True
+                    break
+                raise self._corrupted(
+                    f"has seq {record.seq}, but seqs must strictly increase: expected a seq "
+                    f"greater than {previous}",
+                    self.offset + position,
+                )
+            previous = record.seq
+            position += len(line) + 1
+            batch.append(record)
+            if line[:1] != b" ":
+                records.extend(batch)
+                batch.clear()
+                taken = position
+        self.offset += taken
+        if records:
+            self._previous_seq = records[-1].seq
+        return records, taken
+
+    def _corrupted(self, problem: str, offset: int) -> LogCorrupted:
+        return _corruption(self._path, _line_number(self._fd, offset), problem)
+
+    def _skip_towards(self, after_seq: int, limit: int | None) -> None:
+        """Move `offset` forward, by bisection, to a line start before the first
+        record with ``seq > after_seq``; skipped lines are not validated."""
+        low = self.offset
+        high = limit if limit is not None else os.fstat(self._fd).st_size
+        while high - low > _BISECT_MIN_BYTES:
+            middle = (low + high) // 2
+            start = self._next_line_start(middle, high)
+            if start is None:
+                high = middle
+                continue
+            seq = self._probe_seq(start, high)
+            if seq is None:
+                break  # let the linear scan report the damage
+            if seq > after_seq:
+                high = start
+            elif start > low:
+                low = start
+            else:
+                break
+        self.offset = low
+
+    def _next_line_start(self, position: int, end: int) -> int | None:
+        data = os.pread(self._fd, min(_PROBE_BYTES, end - position + 1), position - 1)
+        newline = data.find(b"\n")
+        if newline < 0 or position + newline >= end:
+            return None
+        return position + newline
+
+    def _probe_seq(self, start: int, end: int) -> int | None:
+        data = os.pread(self._fd, min(_PROBE_BYTES, end - start), start)
+        newline = data.find(b"\n")
+        if newline < 0:
+            return None
+        try:
+            return _seq_decoder.decode(data[:newline]).seq
+        except msgspec.DecodeError:
+            return None
+
+    def check_not_shrunk(self) -> None:
+        size = os.fstat(self._fd).st_size
+        if size < self.offset:
+            raise LogCorrupted(
+                f"{self._path} shrank to {size} bytes while being read up to byte "
+                f"{self.offset}: records already read are gone (a writer undid a failed "
+                f"append, or the file was replaced); read the log again from the start"
+            )
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def _check_header(path: Path, line: bytes) -> None:
+    try:
+        header = decode_header(line)
+    except msgspec.DecodeError as exc:
+        raise LogCorrupted(_not_a_log(path, line)) from exc
+    if header.format != FORMAT_NAME or header.version < 1:
+        raise LogCorrupted(_not_a_log(path, line))
+    if header.version > FORMAT_VERSION:
+        raise LogCorrupted(
+            f"{path} was written by format version {header.version}; this chronolog reads "
+            f"version {FORMAT_VERSION} -- upgrade chronolog to read it"
+        )
+
+
+def _not_a_log(path: Path, first_line: bytes) -> str:
+    shown = first_line[:80].decode("utf-8", "replace")
+    more = "..." if len(first_line) > 80 else ""
+    return (
+        f"{path} is not a chronolog log (first line {shown!r}{more}; a log starts with "
+        f"{_HEADER.rstrip().decode()}); check the path"
+    )
+
+
+def _header_end(path: Path, fd: int, limit: int | None) -> int | None:
+    """Offset just past a valid header line; None while the header is incomplete."""
+    size = _PROBE_BYTES if limit is None else min(_PROBE_BYTES, limit)
+    head = os.pread(fd, size, 0)
+    newline = head.find(b"\n")
+    if newline < 0:
+        if _HEADER.startswith(head):
+            return None  # empty, or a header still being written
+        raise LogCorrupted(_not_a_log(path, head))
+    _check_header(path, head[:newline])
+    return newline + 1
+
+
+def _last_seq_in(path: Path, fd: int, size: int) -> int:
+    """The seq of the last complete record before ``size`` (0 if there is none)."""
+    header_end = _header_end(path, fd, size)
+    if header_end is None:
+        return 0
+    end = _end_of_last_batch(path, fd, _rfind_newline(fd, size) + 1, header_end)
+    if end <= header_end:
+        return 0
+    seq = _last_record(path, fd, end).seq
+    if seq <= 0:
+        start = _rfind_newline(fd, end - 1) + 1
+        raise _corruption(
+            path, _line_number(fd, start), f"(the last one) has seq {seq}; seqs start at 1"
+        )
+    return seq
+
+
+def _encode_batch(records: list[Event]) -> bytes:
+    """A batch as lines; every line but the last starts with a space.
+
+    The space is the file's batch framing: JSON allows leading whitespace, so
+    every line still decodes as a record (and the records carry no framing
+    field), yet a reader can tell a whole batch from one whose last line a
+    crash never wrote -- which keeps appends atomic.
+    """
+    data = encode_lines(records)
+    if len(records) == 1:
+        return data
+    # Splitting is safe: JSON escapes newlines inside strings.
+    lines = data.split(b"\n")[:-1]
+    framed = [b" " + line for line in lines[:-1]]
+    framed.append(lines[-1])
+    framed.append(b"")
+    return b"\n".join(framed)
+
+
+def _last_record(path: Path, fd: int, end: int) -> Event:
+    """Decode the complete line that ends at ``end`` (just past its newline)."""
+    start = _rfind_newline(fd, end - 1) + 1
+    line = _pread_exact(fd, end - 1 - start, start)
+    try:
+        return decode_event(line)
+    except msgspec.DecodeError as exc:
+        where = "the last one" if end >= os.fstat(fd).st_size else "near the end"
+        raise _corruption(
+            path, _line_number(fd, start), f"({where}) is not a valid record: {exc}"
+        ) from exc
+
+
+def _end_of_last_batch(path: Path, fd: int, end: int, header_end: int) -> int:
+    """Where the last whole batch among the complete lines before ``end`` ends.
+
+    Walks back over lines that begin with a space: they belong to a batch
+    whose last record is missing. Returns ``header_end`` if no whole batch
+    remains.
+    """
+    while end > header_end:
+        start = _rfind_newline(fd, end - 1) + 1
+        if os.pread(fd, 1, start) != b" ":
+            break
+        end = start
+    return max(end, header_end)
+
+
+def _corruption(path: Path, line_number: int, problem: str) -> LogCorrupted:
+    return LogCorrupted(
+        f"{path} line {line_number} {problem}. The log is damaged there; lines 1 to "
+        f"{line_number - 1} are intact: restore the log from a backup, or keep those lines "
+        f"and move the rest aside"
+    )
+
+
+def _line_number(fd: int, offset: int) -> int:
+    """The 1-based number of the line that starts at ``offset``."""
+    newlines = 0
+    position = 0
+    while position < offset:
+        chunk = os.pread(fd, min(CHUNK_BYTES, offset - position), position)
+        if not chunk:
+            break
+        newlines += chunk.count(b"\n")
+        position += len(chunk)
+    return newlines + 1
+
+
+def _rfind_newline(fd: int, end: int) -> int:
+    """Offset of the last ``\\n`` before ``end``, or -1."""
+    position = end
+    while position > 0:
+        size = min(_PROBE_BYTES, position)
+        position -= size
+        newline = os.pread(fd, size, position).rfind(b"\n")
+        if newline >= 0:
+            return position + newline
+    return -1
+
+
+def _pread_exact(fd: int, size: int, offset: int) -> bytes:
+    pieces = []
+    while size > 0:
+        piece = os.pread(fd, size, offset)
+        if not piece:
+            break
+        pieces.append(piece)
+        size -= len(piece)
+        offset += len(piece)
+    return b"".join(pieces)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (writes may be short)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "write() wrote nothing")
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _release_lock(fd: int) -> None:
+    """Empty the lock file, so it names no one, and unlock it by closing it.
+
+    The file itself stays: deleting it would race with a writer that has just
+    opened it, and two writers could then lock two different files.
+    """
+    try:
+        os.ftruncate(fd, 0)
+    except OSError:
+        pass  # it only names us; the lock itself goes with the descriptor
+    finally:
+        os.close(fd)
+
+
+def _describe_holder(lock_content: bytes) -> str:
+    try:
+        holder = _holder_decoder.decode(lock_content.strip())
+    except msgspec.DecodeError:
+        return "another process (it has not written its pid into the lock file yet)"
+    where = f"process {holder.pid} on host {holder.host or '?'}"
+    if holder.pid == os.getpid() and holder.host == socket.gethostname():
+        where += " (this process: another FileLog is open on the same file; share that one)"
+    return where
+
+
+def _os_error(exc: OSError, what: str, hint: str = "") -> OSError:
+    """An ``OSError`` of the same kind as ``exc``, with a message that names the log."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None and str(exc.filename) not in what:
+        reason += f" ({exc.filename})"
+    message = f"{what}: {reason}" + (f"; {hint}" if hint else "")
+    return OSError(exc.errno, message) if exc.errno is not None else OSError(message)

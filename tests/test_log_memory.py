@@ -1,0 +1,62 @@
+"""MemoryLog: the shared contract, plus starting from existing records."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+import pytest
+
+from chronolog.log import MemoryLog
+
+from .log_contract import EventLogContract, MakeLog, sample_events
+
+if TYPE_CHECKING:
+    from chronolog._events import Event
+
+
+class TestMemoryLog(EventLogContract):
+    @pytest.fixture
+    def make_log(self) -> MakeLog:
+        return MemoryLog
+
+
+def numbered(*seqs: int) -> list[Event]:
+    return [
+        msgspec.structs.replace(event, seq=seq)
+        for event, seq in zip(sample_events(len(seqs)), seqs, strict=True)
+    ]
+
+
+async def test_starts_from_existing_records() -> None:
+    records = numbered(1, 2, 5)
+    log = MemoryLog(records)
+    assert log.last_seq == 5
+    assert list(log.read()) == records
+    assert list(log.read(after_seq=2)) == records[2:]
+    more = await log.append(sample_events(2))
+    assert [record.seq for record in more] == [6, 7]
+    assert log.records == records + more
+
+
+@pytest.mark.parametrize("seqs", [(0,), (1, 1), (2, 1), (3, -1)])
+def test_existing_records_must_have_increasing_positive_seqs(seqs: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="strictly increasing positive seqs"):
+        MemoryLog(numbered(*seqs))
+
+
+def test_existing_records_must_be_events() -> None:
+    with pytest.raises(TypeError, match="record 0 is str"):
+        MemoryLog(["not an event"])  # type: ignore[list-item]
+
+
+async def test_read_is_a_snapshot() -> None:
+    log = MemoryLog()
+    await log.append(sample_events(2))
+    reader = log.read()
+    await log.append(sample_events(1))
+    assert len(list(reader)) == 2
+
+
+def test_repr_says_how_many_records() -> None:
+    assert repr(MemoryLog(numbered(1, 4))) == "<MemoryLog with 2 records, last seq 4>"
