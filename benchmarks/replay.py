@@ -24,9 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -45,6 +45,9 @@ from chronolog._ids import time_occurrence
 from chronolog._projection import replay
 from chronolog._triggers import Cron
 from chronolog.log import FileLog
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
