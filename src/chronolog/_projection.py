@@ -241,10 +241,8 @@ class _Task:
         "history",
         "last_change",
         "last_content_hash",
-        "last_duration",
-        "last_error",
-        "last_result",
-        "last_run",
+        "last_finish",
+        "last_start",
         "note",
         "open",
         "paused",
@@ -266,10 +264,10 @@ class _Task:
         self.run_count = 0
         self.error_count = 0
         self.skip_count = 0
-        self.last_run: datetime | None = None
-        self.last_result: Any = None
-        self.last_error: str | None = None
-        self.last_duration: timedelta | None = None
+        # The records themselves, not fields copied out of them: the fold
+        # sets one attribute per record, and status() reads them out.
+        self.last_start: Started | None = None
+        self.last_finish: Completed | Failed | None = None
         self.last_change: str | None = None
         self.last_content_hash: str | None = None
 
@@ -377,6 +375,7 @@ class State:
         """Where task ``name`` stands. Raises ``UnknownTask`` for a name not defined."""
         task = self._task(name)
         definition = task.definition
+        last_start, last_finish = task.last_start, task.last_finish
         running = tuple(
             occurrence for occurrence, entry in task.open.items() if type(entry[2]) is Started
         )
@@ -389,10 +388,10 @@ class State:
             paused=task.paused,
             note=task.note,
             next_run=_next_run(task),
-            last_run=task.last_run,
-            last_result=task.last_result,
-            last_error=task.last_error,
-            last_duration=task.last_duration,
+            last_run=last_start.at if last_start is not None else None,
+            last_result=last_finish.result if isinstance(last_finish, Completed) else None,
+            last_error=last_finish.error if isinstance(last_finish, Failed) else None,
+            last_duration=last_finish.duration if last_finish is not None else None,
             run_count=task.run_count,
             error_count=task.error_count,
             skip_count=task.skip_count,
@@ -514,9 +513,14 @@ class State:
             task.paused = False
             task.note = record.note
 
+    # The handlers below are the hot path of every replay: they look tasks up
+    # with try/except (cheaper than .get when the task exists, which is
+    # nearly always) and set as few attributes as they can.
+
     def _on_scheduled(self, record: Scheduled) -> None:
-        task = self._tasks.get(record.task)
-        if task is None:
+        try:
+            task = self._tasks[record.task]
+        except KeyError:
             return
         occurrence = record.occurrence
         open_entries = task.open
@@ -535,42 +539,42 @@ class State:
             task.last_content_hash = record.content_hash
 
     def _on_started(self, record: Started) -> None:
-        task = self._tasks.get(record.task)
-        if task is None:
+        try:
+            task = self._tasks[record.task]
+        except KeyError:
             return
-        entry = task.open.get(record.occurrence)
+        open_entries = task.open
+        occurrence = record.occurrence
+        entry = open_entries.get(occurrence)
         if entry is None:
             # Started without Scheduled breaks a rule, but the run did happen:
             # record it so that history shows it and it is never started again.
-            task.open[record.occurrence] = (None, record, record)
+            open_entries[occurrence] = (None, record, record)
+        elif type(entry[2]) is Scheduled and record.attempt == 1:
+            open_entries[occurrence] = (entry[0], record, record)
+        elif _claim_is_free(entry[2], record.attempt):
+            open_entries[occurrence] = (entry[0], entry[1], record)
         else:
-            if not _claim_is_free(entry[2], record.attempt):
-                return  # A conflicting claim: the first claim wins.
-            first_start = entry[1]
-            task.open[record.occurrence] = (
-                entry[0],
-                record if first_start is None else first_start,
-                record,
-            )
+            return  # A conflicting claim: the first claim wins.
         task.run_count += 1
-        task.last_run = record.at
+        task.last_start = record
 
     def _on_completed(self, record: Completed) -> None:
-        task = self._tasks.get(record.task)
-        if task is None:
+        try:
+            task = self._tasks[record.task]
+        except KeyError:
             return
-        entry = task.open.get(record.occurrence)
+        occurrence = record.occurrence
+        open_entries = task.open
+        entry = open_entries.get(occurrence)
         if entry is None:
             return
         last = entry[2]
         if type(last) is not Started or last.attempt != record.attempt:
             return
-        task.last_result = record.result
-        task.last_error = None
-        task.last_duration = record.duration
+        task.last_finish = record
         # Task.settle, inlined: Completed is the most frequent record of all.
-        occurrence = record.occurrence
-        del task.open[occurrence]
+        del open_entries[occurrence]
         task.history.append((occurrence, entry, record))
         scheduled = entry[0]
         if scheduled is not None:
@@ -580,8 +584,9 @@ class State:
                 task.watermark = due
 
     def _on_failed(self, record: Failed) -> None:
-        task = self._tasks.get(record.task)
-        if task is None:
+        try:
+            task = self._tasks[record.task]
+        except KeyError:
             return
         entry = task.open.get(record.occurrence)
         if entry is None:
@@ -590,9 +595,7 @@ class State:
         if type(last) is not Started or last.attempt != record.attempt:
             return
         task.error_count += 1
-        task.last_result = None
-        task.last_error = record.error
-        task.last_duration = record.duration
+        task.last_finish = record
         if record.retry_at is not None:
             task.open[record.occurrence] = (entry[0], entry[1], record)
         else:
