@@ -501,16 +501,10 @@ class State:
                 task.last_content_hash,
             )
 
-    def _on_paused(self, record: TaskPaused) -> None:
+    def _on_pause_changed(self, record: TaskPaused | TaskResumed) -> None:
         task = self._tasks.get(record.task)
         if task is not None:
-            task.paused = True
-            task.note = record.note
-
-    def _on_resumed(self, record: TaskResumed) -> None:
-        task = self._tasks.get(record.task)
-        if task is not None:
-            task.paused = False
+            task.paused = type(record) is TaskPaused
             task.note = record.note
 
     # The handlers below are the hot path of every replay: they look tasks up
@@ -646,8 +640,8 @@ def _next_run(task: _Task) -> datetime | None:
 _HANDLERS: Final[dict[type, Callable[[State, Any], None]]] = {
     TaskDefined: State._on_defined,
     TaskRemoved: State._on_removed,
-    TaskPaused: State._on_paused,
-    TaskResumed: State._on_resumed,
+    TaskPaused: State._on_pause_changed,
+    TaskResumed: State._on_pause_changed,
     Scheduled: State._on_scheduled,
     Started: State._on_started,
     Completed: State._on_completed,
