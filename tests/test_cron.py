@@ -210,6 +210,7 @@ def test_whitespace_is_flexible() -> None:
         ("0 0 30,31 2 *", "days-of-month 30 and 31 never occur in February"),
         ("@reboot", "'@reboot' has no fire time in chronolog; use Manual()"),
         ("@dayly", "unknown cron nickname '@dayly'; did you mean '@daily'?"),
+        ("@every 5m", "for a fixed interval use Every(timedelta(...))"),
     ],
 )
 def test_invalid_expressions_say_what_is_wrong(expr: str, message: str) -> None:

@@ -407,7 +407,14 @@ def _expand_nickname(text: str, expr: str) -> str:
         )
     hint = closest_match(lowered, NICKNAMES)
     did_you_mean = f"did you mean {hint!r}? " if hint else ""
-    raise InvalidTrigger(f"unknown cron nickname {expr!r}; {did_you_mean}known nicknames: {known}")
+    every = (
+        "; for a fixed interval use Every(timedelta(...)) instead of a cron expression"
+        if lowered.startswith("@every")
+        else ""
+    )
+    raise InvalidTrigger(
+        f"unknown cron nickname {expr!r}; {did_you_mean}known nicknames: {known}{every}"
+    )
 
 
 def _parse_field(text: str, field: _Field, expr: str) -> frozenset[int]:
