@@ -7,8 +7,12 @@ else calls ``datetime.now()``.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 import trio
 
@@ -35,6 +39,16 @@ class Clock(Protocol):
         """Return once ``now() >= when`` (at once if it already is)."""
         ...
 
+    def hold_still(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which time must not pass by itself (log I/O in a thread).
+
+        The system clock cannot stop, so this is a no-op there. A simulated
+        clock freezes: ``trio.testing.MockClock`` would otherwise jump ahead
+        while the event loop waits for a worker thread, and a simulation on
+        a FileLog would see other instants than the same one on a MemoryLog.
+        """
+        ...
+
 
 class SystemClock:
     """The real wall clock.
@@ -48,6 +62,10 @@ class SystemClock:
 
     def now(self) -> datetime:
         return wall_clock_now()
+
+    @contextlib.contextmanager
+    def hold_still(self) -> Iterator[None]:
+        yield
 
     async def sleep_until(self, when: datetime) -> None:
         while True:
