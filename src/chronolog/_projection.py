@@ -244,6 +244,7 @@ class _Task:
         "last_finish",
         "last_start",
         "note",
+        "origin",
         "open",
         "paused",
         "run_count",
@@ -258,6 +259,8 @@ class _Task:
         self.time_prefix = definition.task + _TIME_SEPARATOR
         self.paused = definition.policy.paused
         self.note = ""
+        # Due times count from here: the definition in force, or the resume.
+        self.origin = definition.at
         self.watermark: datetime | None = None
         self.open: dict[str, _Open] = {}
         self.history: deque[_Settled] = deque(maxlen=history_limit)
@@ -423,6 +426,11 @@ class State:
         """The latest due time of a settled time-based occurrence of ``name``."""
         return self._task(name).watermark
 
+    def origin(self, name: str) -> datetime:
+        """Where ``name``'s due times start counting: when the definition in
+        force was recorded, or the last resume (a pause is never caught up)."""
+        return self._task(name).origin
+
     def last_file_change(self, name: str) -> tuple[str | None, str | None]:
         """(occurrence id, content hash) of the last file change recorded for ``name``."""
         task = self._task(name)
@@ -491,6 +499,7 @@ class State:
                 task.watermark, task.last_change, task.last_content_hash = retired
         else:
             task.definition = record
+            task.origin = record.at
 
     def _on_removed(self, record: TaskRemoved) -> None:
         task = self._tasks.pop(record.task, None)
@@ -506,6 +515,8 @@ class State:
         if task is not None:
             task.paused = type(record) is TaskPaused
             task.note = record.note
+            if not task.paused:
+                task.origin = record.at
 
     # The handlers below are the hot path of every replay: they look tasks up
     # with try/except (cheaper than .get when the task exists, which is
