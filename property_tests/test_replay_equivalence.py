@@ -48,5 +48,5 @@ def test_views_are_consistent_with_history(log: list[Event]) -> None:
         runs = state.history(status.name)
         running = {run.occurrence for run in runs if run.outcome == "running"}
         assert running == set(status.running)
-        assert status.run_count >= len([r for r in runs if r.started is not None and r.attempts])
+        assert status.run_count >= len([r for r in runs if r.started is not None])
         assert state.open_occurrence_count() >= len(running)

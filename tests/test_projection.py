@@ -24,6 +24,7 @@ from chronolog._events import (
     TaskResumed,
 )
 from chronolog._ids import time_occurrence
+from chronolog._invariants import check_invariants
 from chronolog._policies import Policy
 from chronolog._projection import OccurrenceState, Outcome, State, apply, replay
 from chronolog._triggers import Manual
@@ -260,3 +261,24 @@ def test_dedup_state_stays_small_over_a_million_runs() -> None:
     )
     assert small.status("backup").run_count == 100
     assert deep_size(state) < 2 * deep_size(small) + 4096
+
+
+def test_an_occurrence_skipped_before_its_due_time_leaves_earlier_ones_free() -> None:
+    """Redefining at 12:00 skips the old 13:00 occurrence; the new 12:30 may still run."""
+    noon = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+    old = time_occurrence("job", noon + timedelta(hours=1))
+    log = numbered(
+        defined("job"),
+        Scheduled(task="job", at=noon, occurrence=old, due=noon + timedelta(hours=1)),
+        Skipped(task="job", at=noon, occurrence=old, reason=SkipReason.REDEFINED),
+    )
+    state = replay(log)
+    half_past = noon + timedelta(minutes=30)
+    assert state.may_schedule("job", time_occurrence("job", half_past), half_past)
+    assert not state.may_schedule("job", old, noon + timedelta(hours=1))
+    assert state.watermark("job") is None
+    assert check_invariants([*log, *numbered_from(4, *one_run("job", half_past))]) == []
+
+
+def numbered_from(first: int, *events: Event) -> list[Event]:
+    return [msgspec.structs.replace(e, seq=n) for n, e in enumerate(events, start=first)]

@@ -87,7 +87,16 @@ class _Open:
 
 
 class _TaskRules:
-    __slots__ = ("defined_seq", "open", "paused", "settled", "time_prefix", "version", "watermark")
+    __slots__ = (
+        "ahead",
+        "defined_seq",
+        "open",
+        "paused",
+        "settled",
+        "time_prefix",
+        "version",
+        "watermark",
+    )
 
     def __init__(self, name: str, version: int, defined_seq: int) -> None:
         self.time_prefix = name + "@"
@@ -95,6 +104,9 @@ class _TaskRules:
         self.defined_seq = defined_seq
         self.paused = False
         self.watermark: datetime | None = None
+        # Skipped before they were due: settled, but they leave the watermark
+        # alone (a redefined trigger may still run earlier due times).
+        self.ahead: dict[str, datetime] = {}
         self.open: dict[str, _Open] = {}
         self.settled: OrderedDict[str, tuple[str, int]] = OrderedDict()
 
@@ -107,19 +119,32 @@ class _TaskRules:
         except ValueError:
             return None
 
-    def settle(self, occurrence: str, entry: _Open | None, outcome: str, seq: int) -> None:
+    def settle(
+        self,
+        occurrence: str,
+        entry: _Open | None,
+        outcome: str,
+        seq: int,
+        *,
+        early: bool = False,
+    ) -> None:
+        """Record ``occurrence`` as settled; ``early`` when skipped before its due time."""
         self.open.pop(occurrence, None)
         self.settled[occurrence] = (outcome, seq)
         if len(self.settled) > SETTLED_WINDOW:
             self.settled.popitem(last=False)
         due = entry.due if entry is not None else self.due_of(occurrence)
-        below = self.watermark is not None and due is not None and due <= self.watermark
-        if due is not None and not below and occurrence.startswith(self.time_prefix):
+        if due is None or not occurrence.startswith(self.time_prefix):
+            return
+        if early:
+            self.ahead[occurrence] = due
+        elif self.watermark is None or due > self.watermark:
             self.watermark = due
+            self.ahead = {key: when for key, when in self.ahead.items() if when > due}
 
     def is_settled(self, occurrence: str) -> bool:
         """Settled within the window, or a time-based id due at or below the watermark."""
-        if occurrence in self.settled:
+        if occurrence in self.settled or occurrence in self.ahead:
             return True
         due = self.due_of(occurrence)
         return due is not None and self.watermark is not None and due <= self.watermark
@@ -354,7 +379,9 @@ class _Checker:
                 )
                 return
             entry = _Open(record.due)
-        task.settle(occurrence, entry, "skipped", record.seq)
+        due = entry.due if entry.due is not None else task.due_of(occurrence)
+        early = due is not None and record.at < due
+        task.settle(occurrence, entry, "skipped", record.seq, early=early)
 
 
 def check_invariants(records: Iterable[Event]) -> list[Violation]:

@@ -142,7 +142,7 @@ class TaskStatus:
     """The error of the last finished attempt, ``None`` when it completed."""
     last_duration: timedelta | None
     run_count: int
-    """Attempts started."""
+    """Runs started: occurrences whose first attempt started (retries do not count)."""
     error_count: int
     """Attempts that failed."""
     skip_count: int
@@ -236,6 +236,7 @@ class _Task:
     """Mutable bookkeeping for one task (owned by exactly one State)."""
 
     __slots__ = (
+        "ahead",
         "definition",
         "error_count",
         "history",
@@ -244,8 +245,8 @@ class _Task:
         "last_finish",
         "last_start",
         "note",
-        "origin",
         "open",
+        "origin",
         "paused",
         "run_count",
         "skip_count",
@@ -262,6 +263,11 @@ class _Task:
         # Due times count from here: the definition in force, or the resume.
         self.origin = definition.at
         self.watermark: datetime | None = None
+        # Occurrences skipped before they were due (pause, redefinition,
+        # removal), by id: they must not raise the watermark -- earlier due
+        # times of a new trigger may still run -- yet never run themselves.
+        # Dropped once the watermark passes them, so this stays small.
+        self.ahead: dict[str, datetime] = {}
         self.open: dict[str, _Open] = {}
         self.history: deque[_Settled] = deque(maxlen=history_limit)
         self.run_count = 0
@@ -286,6 +292,7 @@ class _Task:
         for name in self.__slots__:
             setattr(twin, name, getattr(self, name))
         twin.open = dict(self.open)
+        twin.ahead = dict(self.ahead)
         twin.history = deque(self.history, maxlen=self.history.maxlen)
         return twin
 
@@ -299,18 +306,32 @@ class _Task:
         if entry is not None:
             del self.open[occurrence]
         self.history.append((occurrence, entry, final))
-        if due is not None:
-            watermark = self.watermark
-            if (watermark is None or due > watermark) and occurrence.startswith(self.time_prefix):
-                self.watermark = due
+        if due is not None and occurrence.startswith(self.time_prefix):
+            if type(final) is Skipped and final.at < due:
+                self.ahead[occurrence] = due
+            else:
+                self.raise_watermark(due)
+
+    def raise_watermark(self, due: datetime) -> None:
+        watermark = self.watermark
+        if watermark is None or due > watermark:
+            self.watermark = due
+            if self.ahead:
+                self.ahead = {key: when for key, when in self.ahead.items() if when > due}
 
     def is_settled(self, occurrence: str, due: datetime | None) -> bool:
-        """Not open, and at or below the watermark (time-based ids only)."""
-        if occurrence in self.open or due is None:
+        """Not open, and skipped ahead of time or at or below the watermark
+        (time-based ids only)."""
+        if occurrence in self.open:
             return False
+        if occurrence in self.ahead:
+            return True
         watermark = self.watermark
         return (
-            watermark is not None and due <= watermark and occurrence.startswith(self.time_prefix)
+            due is not None
+            and watermark is not None
+            and due <= watermark
+            and occurrence.startswith(self.time_prefix)
         )
 
 
@@ -335,7 +356,9 @@ class State:
         # task removed and defined again under the same name gets the same
         # occurrence ids and must not run a settled one twice.
         # O(distinct names), not O(history).
-        self._retired: dict[str, tuple[datetime | None, str | None, str | None]] = {}
+        self._retired: dict[
+            str, tuple[datetime | None, dict[str, datetime], str | None, str | None]
+        ] = {}
 
     # -- equality and copies -------------------------------------------------
 
@@ -496,7 +519,7 @@ class State:
             task = self._tasks[record.task] = _Task(record, self._history_limit)
             retired = self._retired.pop(record.task, None)
             if retired is not None:
-                task.watermark, task.last_change, task.last_content_hash = retired
+                task.watermark, task.ahead, task.last_change, task.last_content_hash = retired
         else:
             task.definition = record
             task.origin = record.at
@@ -506,6 +529,7 @@ class State:
         if task is not None:
             self._retired[record.task] = (
                 task.watermark,
+                task.ahead,
                 task.last_change,
                 task.last_content_hash,
             )
@@ -536,7 +560,7 @@ class State:
             watermark is not None
             and record.due <= watermark
             and occurrence.startswith(task.time_prefix)
-        ):
+        ) or (task.ahead and occurrence in task.ahead):
             return  # Already settled.
         open_entries[occurrence] = (record, None, record)
         if record.content_hash is not None:
@@ -555,13 +579,14 @@ class State:
             # Started without Scheduled breaks a rule, but the run did happen:
             # record it so that history shows it and it is never started again.
             open_entries[occurrence] = (None, record, record)
+            task.run_count += 1
         elif type(entry[2]) is Scheduled and record.attempt == 1:
             open_entries[occurrence] = (entry[0], record, record)
+            task.run_count += 1
         elif _claim_is_free(entry[2], record.attempt):
-            open_entries[occurrence] = (entry[0], entry[1], record)
+            open_entries[occurrence] = (entry[0], entry[1], record)  # a retry
         else:
             return  # A conflicting claim: the first claim wins.
-        task.run_count += 1
         task.last_start = record
 
     def _on_completed(self, record: Completed) -> None:
@@ -586,7 +611,7 @@ class State:
             due = scheduled.due
             watermark = task.watermark
             if (watermark is None or due > watermark) and occurrence.startswith(task.time_prefix):
-                task.watermark = due
+                task.raise_watermark(due)
 
     def _on_failed(self, record: Failed) -> None:
         try:
