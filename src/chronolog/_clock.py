@@ -8,6 +8,7 @@ else calls ``datetime.now()``.
 from __future__ import annotations
 
 import contextlib
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -15,8 +16,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 import trio
+from trio.testing import MockClock
 
-__all__ = ["Clock", "SystemClock", "wall_clock_now"]
+from ._errors import ConfigError
+
+__all__ = ["Clock", "SimulatedClock", "SystemClock", "wall_clock_now"]
 
 #: Longest single sleep: the wall clock is read again at least this often, so
 #: a jump (NTP step, suspend/resume) is noticed within this long.
@@ -74,3 +78,186 @@ class SystemClock:
                 await trio.lowlevel.checkpoint()
                 return
             await trio.sleep(min(remaining, MAX_SLEEP_SLICE).total_seconds())
+
+
+class SimulatedClock:
+    """A wall clock laid over ``trio.testing.MockClock``: months of schedules in milliseconds.
+
+    ``now()`` is ``start``, plus the Trio time that has passed on the mock
+    clock since this object was made, plus every :meth:`jump`. Run the
+    program on the mock clock, and sleeps that would take days take no real
+    time::
+
+        sim = SimulatedClock(datetime(2026, 3, 28, tzinfo=ZoneInfo("Europe/Berlin")))
+        trio.run(main, clock=sim.trio_clock)
+
+    Args:
+      start: the wall-clock instant the simulation begins at. Must be aware;
+        it is kept (and ``now()`` is reported) in UTC.
+      mock_clock: the Trio clock to follow, e.g. pytest-trio's
+        ``autojump_clock`` fixture. By default the simulated clock makes and
+        owns a ``MockClock(autojump_threshold=0)``, exposed as
+        :attr:`trio_clock`.
+
+    Raises:
+      ConfigError: ``start`` is naive, or ``mock_clock`` is not a MockClock.
+
+    Time is exact to the microsecond, with no drift: the offset from
+    ``start`` is Trio's float time rounded to whole microseconds, and a
+    sleep lands on the first float deadline that reads as its target. That
+    holds while Trio's time is below 2**31 s (68 years; jumps do not count,
+    they are exact ``timedelta`` arithmetic). Beyond that the float has gaps
+    wider than a microsecond, and a sleep may end up to one gap late, never
+    early.
+
+    A simulated clock belongs to one ``trio.run``, and is used from that
+    run's thread only (``jump`` and ``hold_still`` included).
+    """
+
+    __slots__ = (
+        "_holders",
+        "_jump_event",
+        "_mock_clock",
+        "_released_threshold",
+        "_trio_base",
+        "_wall_base",
+    )
+
+    def __init__(self, start: datetime, *, mock_clock: MockClock | None = None) -> None:
+        if not isinstance(start, datetime) or start.utcoffset() is None:
+            raise ConfigError(
+                f"SimulatedClock needs an aware start instant, got {start!r}; give it a "
+                "time zone, e.g. datetime(2026, 3, 28, tzinfo=ZoneInfo('Europe/Berlin')) "
+                "or tzinfo=UTC"
+            )
+        if mock_clock is None:
+            mock_clock = MockClock(autojump_threshold=0)
+        elif not isinstance(mock_clock, MockClock):
+            raise ConfigError(
+                f"SimulatedClock(mock_clock=...) needs a trio.testing.MockClock, got "
+                f"{mock_clock!r}; leave it out to have the simulated clock make its own"
+            )
+        self._mock_clock: Final = mock_clock
+        self._trio_base: Final = mock_clock.current_time()
+        #: ``start`` plus every jump: the wall-clock instant at ``_trio_base``.
+        self._wall_base = start.astimezone(UTC)
+        #: Set (and replaced) by each jump, so sleepers wake and re-check.
+        self._jump_event = trio.Event()
+        self._holders = 0
+        self._released_threshold = mock_clock.autojump_threshold
+
+    def __repr__(self) -> str:
+        return f"<SimulatedClock now={self.now().isoformat()} trio_clock={self._mock_clock!r}>"
+
+    @property
+    def trio_clock(self) -> MockClock:
+        """The Trio clock this simulation follows: pass it to ``trio.run(..., clock=)``."""
+        return self._mock_clock
+
+    def now(self) -> datetime:
+        """The simulated wall clock, as an aware UTC datetime (exact to the microsecond)."""
+        # timedelta rounds the float's exact value to the nearest microsecond.
+        elapsed = timedelta(seconds=self._mock_clock.current_time() - self._trio_base)
+        return self._wall_base + elapsed
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Return once ``now() >= when``: at once if it already is, else exactly then.
+
+        With an autojumping mock clock this takes no real time. A jump wakes
+        the sleep to re-check: after a forward jump past ``when`` it returns
+        at once (``now()`` is then later than ``when``); after a backward
+        jump it sleeps on until the wall clock really reaches ``when``.
+
+        Raises:
+          ConfigError: ``when`` is naive, or the running Trio clock is not
+            :attr:`trio_clock` (sleeps could not end on simulated time).
+        """
+        if when.utcoffset() is None:
+            raise ConfigError(
+                f"sleep_until() needs an aware datetime, got {when!r}; give it a time zone"
+            )
+        # In UTC from here on: == across zones is always False for a time in a
+        # repeated hour (PEP 495), and UTC arithmetic is exact.
+        when = when.astimezone(UTC)
+        running = trio.lowlevel.current_clock()
+        if running is not self._mock_clock:
+            raise ConfigError(
+                f"this SimulatedClock follows {self._mock_clock!r}, but Trio runs on "
+                f"{running!r}; start the run with trio.run(main, clock=sim.trio_clock), "
+                "or build the SimulatedClock with mock_clock= the run's clock"
+            )
+        if self.now() >= when:
+            await trio.lowlevel.checkpoint()
+            return
+        while True:
+            jumped = self._jump_event
+            with trio.move_on_at(self._trio_deadline(when)):
+                await jumped.wait()
+            if self.now() >= when:
+                return
+
+    def _trio_deadline(self, when: datetime) -> float:
+        """The Trio time at which ``now()`` reads ``when``, as things stand (no more jumps)."""
+        elapsed = when - self._wall_base
+        deadline = self._trio_base + elapsed.total_seconds()
+        # The sum may round down so far that the deadline reads a microsecond
+        # early (past 2**31 s of Trio time); step up until it reads ``when``.
+        # The reading is monotone in Trio time, so once Trio reaches this
+        # deadline, now() >= when -- without this, a sleep could spin forever.
+        while timedelta(seconds=deadline - self._trio_base) < elapsed:
+            deadline = math.nextafter(deadline, math.inf)
+        return deadline
+
+    def jump(self, delta: timedelta) -> None:
+        """Step the wall clock by ``delta`` while Trio time stands still.
+
+        This is what an NTP step or a suspend/resume does to a real machine;
+        a negative ``delta`` steps it back. Every sleeper wakes and re-checks
+        its target. For a scheduler on this clock, a forward jump makes due
+        times that were skipped over go through catch-up; a backward jump
+        must never re-run an occurrence that is already settled -- that is
+        the scheduler's promise, the clock only reports time.
+        """
+        self._wall_base += delta
+        jumped, self._jump_event = self._jump_event, trio.Event()
+        jumped.set()
+
+    async def advance(self, delta: timedelta) -> None:
+        """Sleep until ``now() + delta``: a helper for tests.
+
+        Raises:
+          ConfigError: ``delta`` is negative (to step the wall clock back,
+            use :meth:`jump`).
+        """
+        if delta < timedelta(0):
+            raise ConfigError(
+                f"advance() needs a delta of zero or more, got {delta!r}; "
+                "to step the wall clock back, use jump()"
+            )
+        await self.sleep_until(self.now() + delta)
+
+    @contextlib.contextmanager
+    def hold_still(self) -> Iterator[None]:
+        """Switch the mock clock's autojump off while inside.
+
+        The event loop is idle while a worker thread writes or fsyncs the log,
+        and an autojumping ``MockClock`` would take that as leave to jump to
+        the next deadline. Inside this context it does not: simulated time
+        stands still until the thread is done, so a simulation sees the same
+        instants on a FileLog as on a MemoryLog.
+
+        Holds nest and may overlap across tasks; the autojump threshold the
+        first holder found is restored when the last one leaves. Hold only
+        around work that finishes by itself: with autojump off, a sleep inside
+        the hold never ends (unless the mock clock has a ``rate``).
+        """
+        if self._holders == 0:
+            self._released_threshold = self._mock_clock.autojump_threshold
+            self._mock_clock.autojump_threshold = math.inf
+        self._holders += 1
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if self._holders == 0:
+                self._mock_clock.autojump_threshold = self._released_threshold
