@@ -39,6 +39,8 @@ CHRONOLOG = [
     "Rule",
     "Run",
     "Scheduled",
+    "Scheduler",
+    "SchedulerStatistics",
     "SkipReason",
     "Skipped",
     "Started",
@@ -53,6 +55,7 @@ CHRONOLOG = [
     "Violation",
     "apply",
     "check_invariants",
+    "open_scheduler",
     "replay",
 ]
 

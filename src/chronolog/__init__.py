@@ -96,6 +96,15 @@ from ._projection import (
 from ._projection import (
     replay as replay,
 )
+from ._scheduler import (
+    Scheduler as Scheduler,
+)
+from ._scheduler import (
+    SchedulerStatistics as SchedulerStatistics,
+)
+from ._scheduler import (
+    open_scheduler as open_scheduler,
+)
 from ._triggers import (
     At as At,
 )

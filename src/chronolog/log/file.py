@@ -156,6 +156,11 @@ class FileLog(SequencedLog):
         return self._path.with_name(self._path.name + ".lock")
 
     @property
+    def is_open(self) -> bool:
+        """Whether this object holds the log open for writing (and its lock)."""
+        return self._fd is not None
+
+    @property
     def fsync(self) -> bool:
         """Whether each append waits for its batch to reach the disk."""
         return self._fsync

@@ -1,0 +1,553 @@
+"""TaskActor: one Trio task per scheduled task, deciding when it runs.
+
+An actor never changes state directly. It reads the projection, decides,
+and appends events through the scheduler's LogWriter; the writer folds them
+into the shared State. Its loop:
+
+1. Find the pending occurrence: an open ``Scheduled`` one, a failed one
+   waiting for its retry, or else the trigger's next due time after the
+   task's cursor (``Scheduled`` is appended before sleeping, so a restart
+   finds it).
+2. Sleep until it is due (plus its deterministic jitter); any command that
+   changes the task (pause, redefinition, removal, shutdown) wakes it to plan
+   again.
+3. Fire: apply catch-up when several due times passed (a restart, a clock
+   jump, a long stall), then the overlap policy, then start a run. A run
+   starts only after its ``Started`` record is durable (write-ahead claim).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from ._errors import ClaimConflict, LogClosed
+from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
+from ._ids import file_change_occurrence, jitter_for, time_occurrence
+from ._policies import CatchUp, Overlap
+from ._projection import Outcome
+from ._targets import describe_error, invoke, jsonable_result
+from ._triggers import At, Cron, Every, FileWatch, Manual
+from ._watch import watch_file
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._events import Event
+    from ._scheduler import Scheduler
+
+__all__ = ["TaskActor"]
+
+logger = logging.getLogger("chronolog.scheduler")
+
+_TIME_TRIGGERS = (Cron, Every, At)
+_JUST_BEFORE = timedelta(microseconds=1)
+#: Waits between attempts to plan again after the log refused a write.
+_MIN_BACKOFF = timedelta(seconds=1)
+_MAX_BACKOFF = timedelta(minutes=1)
+#: How long a task whose target cannot be imported waits for add() to bind it.
+TARGET_GRACE = timedelta(seconds=10)
+
+
+@attrs.frozen
+class _Pending:
+    occurrence: str
+    due: datetime
+    attempt: int
+    scheduled: bool
+    """True when a ``Scheduled`` record for it is in the log already."""
+
+
+class TaskActor:
+    """Decides, for one task, what runs when. Owned by the Scheduler."""
+
+    def __init__(self, scheduler: Scheduler, name: str) -> None:
+        self.name = name
+        self.target: Callable[[], Any] | None = None
+        self._scheduler = scheduler
+        self._changed = trio.Event()
+        # Cancel scopes of this task's runs in this process, by occurrence,
+        # and why each was cancelled (the error its Failed record gets).
+        self.runs: dict[str, trio.CancelScope] = {}
+        self.cancel_reasons: dict[str, str] = {}
+        self._idle = trio.Event()
+        self._idle.set()
+
+    # -- notifications -------------------------------------------------------
+
+    def notify(self) -> None:
+        """Something about this task changed: plan again."""
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def cancel_runs(self, reason: str) -> int:
+        for occurrence, scope in self.runs.items():
+            self.cancel_reasons.setdefault(occurrence, reason)
+            scope.cancel()
+        return len(self.runs)
+
+    async def wait_idle(self) -> None:
+        """Return once no run of this task is active in this process."""
+        await self._idle.wait()
+
+    # -- the loop ------------------------------------------------------------
+
+    async def run(self) -> None:
+        scheduler = self._scheduler
+        backoff = _MIN_BACKOFF
+        while not scheduler.stopping and self.name in scheduler.state:
+            changed = self._changed
+            try:
+                await self._step(changed)
+                backoff = _MIN_BACKOFF
+            except LogClosed:
+                return
+            except ClaimConflict as exc:
+                logger.debug("task %r: %s", self.name, exc)
+            except OSError as exc:
+                # The log cannot be written (disk full, I/O error): nothing
+                # starts that could not be recorded. Try again, backing off.
+                logger.warning(
+                    "task %r: cannot write to the log (%s); trying again in %s",
+                    self.name,
+                    exc,
+                    backoff,
+                )
+                await self._sleep_until(scheduler.clock.now() + backoff, changed)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+            except Exception as exc:
+                # An error in one task never stops another: pause this one.
+                logger.exception("task %r stopped planning", self.name)
+                try:
+                    await self._pause(f"chronolog could not plan this task: {exc}")
+                except Exception:
+                    logger.exception("task %r could not be paused", self.name)
+                    await self._sleep_until(scheduler.clock.now() + _MAX_BACKOFF, changed)
+
+    async def _step(self, changed: trio.Event) -> None:
+        scheduler = self._scheduler
+        state = scheduler.state
+        status = state.status(self.name)
+        trigger = status.trigger
+        if status.paused:
+            await changed.wait()
+            return
+        if self.target is None:
+            problem = scheduler.resolve_target(self)
+            if problem is not None:
+                # After a restart an application declares its tasks again
+                # right away: give add() a moment to bind the callable before
+                # pausing the task (which would skip its pending occurrence).
+                woke_by_change = not await self._sleep_until(
+                    scheduler.clock.now() + TARGET_GRACE, changed
+                )
+                if not woke_by_change and self.target is None:
+                    await self._pause(problem)
+                return
+        if isinstance(trigger, FileWatch):
+            await self._watch_file(trigger, changed)
+            return
+        stale = self._stale_occurrences()
+        if stale:
+            # Scheduled under an earlier definition (a command raced with our
+            # plan): the trigger in force does not produce them.
+            now = scheduler.clock.now()
+            await scheduler.append(
+                [
+                    Skipped(task=self.name, at=now, occurrence=o, reason=SkipReason.REDEFINED)
+                    for o in stale
+                ]
+            )
+            return
+        pending = self._pending()
+        if pending is None:
+            if isinstance(trigger, Manual):
+                await changed.wait()  # only run_now starts a manual task
+            elif state.open_occurrences(self.name):
+                await changed.wait()  # a run or a retry is still under way
+            elif self._finished():
+                await self._pause(f"finished after {status.policy.max_runs} runs (max_runs)")
+            else:
+                await self._pause("its trigger will not fire again (past its end, or At is past)")
+            return
+        if not pending.scheduled:
+            if not state.may_schedule(self.name, pending.occurrence, pending.due):
+                return  # settled meanwhile; plan again
+            await scheduler.append(
+                [
+                    Scheduled(
+                        task=self.name,
+                        at=scheduler.clock.now(),
+                        occurrence=pending.occurrence,
+                        due=pending.due,
+                    )
+                ]
+            )
+        jitter = status.policy.jitter
+        wake_at = pending.due
+        if jitter is not None and pending.attempt == 1:
+            wake_at += jitter_for(pending.occurrence, jitter)
+        if await self._sleep_until(wake_at, changed):
+            await self._fire(pending)
+
+    def _finished(self) -> bool:
+        status = self._scheduler.state.status(self.name)
+        max_runs = status.policy.max_runs
+        return max_runs is not None and status.run_count >= max_runs
+
+    def _stale_occurrences(self) -> list[str]:
+        """Scheduled time-based occurrences that the trigger in force would not produce."""
+        state = self._scheduler.state
+        trigger = state.definition(self.name).trigger
+        origin = state.origin(self.name)
+        prefix = self.name + "@"
+        stale: list[str] = []
+        for run in state.open_occurrences(self.name):
+            if run.outcome is not Outcome.SCHEDULED or run.due is None:
+                continue
+            if not run.occurrence.startswith(prefix):
+                continue  # manual and file-change runs belong to no trigger
+            produced = isinstance(trigger, _TIME_TRIGGERS) and (
+                trigger.next_after(run.due - _JUST_BEFORE) == run.due
+            )
+            if not produced or run.due <= origin:
+                stale.append(run.occurrence)
+        return stale
+
+    def _pending(self) -> _Pending | None:
+        """The next occurrence to fire, or None when the trigger is exhausted."""
+        state = self._scheduler.state
+        candidates: list[_Pending] = []
+        latest_due: datetime | None = None
+        for run in state.open_occurrences(self.name):
+            if run.due is not None and (latest_due is None or run.due > latest_due):
+                latest_due = run.due
+            if run.outcome is Outcome.RETRY_PENDING and run.retry_at is not None:
+                if run.occurrence not in self.runs:
+                    candidates.append(
+                        _Pending(run.occurrence, run.retry_at, run.attempts + 1, scheduled=True)
+                    )
+            elif run.outcome is Outcome.SCHEDULED and run.due is not None:
+                candidates.append(_Pending(run.occurrence, run.due, 1, scheduled=True))
+        if candidates:
+            return min(candidates, key=lambda pending: pending.due)
+        trigger = state.definition(self.name).trigger
+        if not isinstance(trigger, _TIME_TRIGGERS) or self._finished():
+            return None
+        due = trigger.next_after(self._cursor(latest_due))
+        if due is None:
+            return None
+        return _Pending(time_occurrence(self.name, due), due, 1, scheduled=False)
+
+    def _cursor(self, latest_open_due: datetime | None) -> datetime:
+        """Due times after this instant are still to come."""
+        state = self._scheduler.state
+        cursor = state.origin(self.name)
+        for bound in (state.watermark(self.name), latest_open_due):
+            if bound is not None and bound > cursor:
+                cursor = bound
+        return cursor
+
+    async def _sleep_until(self, when: datetime, changed: trio.Event) -> bool:
+        """Sleep until ``when``; False if woken earlier by a change."""
+        clock = self._scheduler.clock
+        if clock.now() >= when:
+            await trio.lowlevel.checkpoint()
+            return not changed.is_set()
+        async with trio.open_nursery() as nursery:
+
+            async def sleep() -> None:
+                await clock.sleep_until(when)
+                nursery.cancel_scope.cancel()
+
+            async def watch() -> None:
+                await changed.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(sleep)
+            nursery.start_soon(watch)
+        return not changed.is_set() and not self._scheduler.stopping
+
+    # -- firing --------------------------------------------------------------
+
+    async def _fire(self, pending: _Pending) -> None:
+        scheduler = self._scheduler
+        policy = scheduler.state.status(self.name).policy
+        if pending.attempt > 1:
+            await self._start(pending.occurrence, pending.attempt)
+            return
+        now = scheduler.clock.now()
+        due_times = [pending.due, *self._later_due_times(pending.due, now, policy.catch_up_limit)]
+        if len(due_times) > 1 or (
+            policy.misfire_grace is not None and now - pending.due > policy.misfire_grace
+        ):
+            await self._catch_up(due_times, now)
+            return
+        await self._start_with_overlap(pending.occurrence)
+
+    def _later_due_times(self, due: datetime, now: datetime, limit: int) -> list[datetime]:
+        """Due times of the trigger in (due, now] that nobody scheduled: missed."""
+        trigger = self._scheduler.state.definition(self.name).trigger
+        if not isinstance(trigger, _TIME_TRIGGERS):
+            return []
+        later: list[datetime] = []
+        cursor = due
+        # One more than the limit, so the catch-up can tell it was capped.
+        while len(later) <= limit:
+            following = trigger.next_after(cursor)
+            if following is None or following > now:
+                break
+            later.append(following)
+            cursor = following
+        return later
+
+    async def _catch_up(self, due_times: list[datetime], now: datetime) -> None:
+        """Several due times passed at once: the catch-up policy picks what runs."""
+        scheduler = self._scheduler
+        policy = scheduler.state.status(self.name).policy
+        grace = policy.misfire_grace
+        fresh = [d for d in due_times if grace is None or now - d <= grace]
+        if policy.catch_up is CatchUp.NONE:
+            run: list[datetime] = []
+        elif policy.catch_up is CatchUp.LATEST:
+            run = fresh[-1:]
+        else:
+            run = fresh[: policy.catch_up_limit]
+        skipped = [d for d in due_times if d not in run]
+        events: list[Event] = []
+        for due in skipped:
+            occurrence = time_occurrence(self.name, due)
+            if scheduler.state.may_schedule(self.name, occurrence, due) or (
+                scheduler.state.occurrence_state(self.name, occurrence, due).value == "scheduled"
+            ):
+                events.append(
+                    Skipped(
+                        task=self.name,
+                        at=now,
+                        occurrence=occurrence,
+                        reason=SkipReason.MISSED,
+                        due=due,
+                    )
+                )
+        for due in run:
+            occurrence = time_occurrence(self.name, due)
+            if scheduler.state.may_schedule(self.name, occurrence, due):
+                events.append(Scheduled(task=self.name, at=now, occurrence=occurrence, due=due))
+        if events:
+            await scheduler.append(events)
+        for due in run:
+            occurrence = time_occurrence(self.name, due)
+            if len(run) > 1:
+                await self.wait_idle()  # ALL runs the missed ones in order, one at a time
+            await self._start_with_overlap(occurrence)
+
+    async def _start_with_overlap(self, occurrence: str) -> None:
+        scheduler = self._scheduler
+        policy = scheduler.state.status(self.name).policy
+        if self.runs and policy.overlap is not Overlap.ALLOW:
+            if policy.overlap is Overlap.SKIP:
+                await scheduler.append(
+                    [
+                        Skipped(
+                            task=self.name,
+                            at=scheduler.clock.now(),
+                            occurrence=occurrence,
+                            reason=SkipReason.OVERLAP,
+                        )
+                    ]
+                )
+                return
+            if policy.overlap is Overlap.REPLACE:
+                self.cancel_runs("replaced")
+            await self.wait_idle()  # QUEUE (and REPLACE, until the old run has ended)
+        await self._start(occurrence, 1)
+
+    async def _start(self, occurrence: str, attempt: int) -> None:
+        """Start a run in the scheduler's nursery; returns once it is claimed."""
+        await self._scheduler.run_nursery.start(self._run, occurrence, attempt)
+
+    async def _run(
+        self,
+        occurrence: str,
+        attempt: int,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        scheduler = self._scheduler
+        clock = scheduler.clock
+        # A cancel scope per attempt and per wait between attempts (a scope
+        # serves one `with` only); cancel_runs() cancels the current one.
+        self.runs[occurrence] = trio.CancelScope()
+        self._idle = trio.Event()
+        started_signalled = False
+        try:
+            async with scheduler.capacity:
+                while True:
+                    try:
+                        await scheduler.append(
+                            [
+                                Started(
+                                    task=self.name,
+                                    at=clock.now(),
+                                    occurrence=occurrence,
+                                    attempt=attempt,
+                                    node=scheduler.node,
+                                )
+                            ]
+                        )
+                    except ClaimConflict:
+                        logger.debug("task %r: %s already claimed", self.name, occurrence)
+                        return
+                    except LogClosed:
+                        return  # stopping: nothing starts that cannot be recorded
+                    if not started_signalled:
+                        started_signalled = True
+                        task_status.started()
+                    try:
+                        retry_at = await self._attempt(occurrence, attempt, self.runs[occurrence])
+                    except LogClosed:
+                        # The writer is gone (the scheduler is stopping hard):
+                        # the outcome cannot be recorded; a restart will find
+                        # this run's Started and record it as interrupted.
+                        logger.warning("task %r: %s could not be recorded", self.name, occurrence)
+                        return
+                    if retry_at is None:
+                        return
+                    with self._new_scope(occurrence) as waiting:
+                        await clock.sleep_until(retry_at)
+                    if waiting.cancelled_caught:
+                        return  # cancelled while waiting: the Failed already stands
+                    self._new_scope(occurrence)
+                    attempt += 1
+        finally:
+            if not started_signalled:
+                task_status.started()
+            self.runs.pop(occurrence, None)
+            self.cancel_reasons.pop(occurrence, None)
+            if not self.runs:
+                self._idle.set()
+            self.notify()
+
+    def _new_scope(self, occurrence: str) -> trio.CancelScope:
+        """A fresh cancel scope for the run of ``occurrence``; honours a pending cancel."""
+        scope = trio.CancelScope()
+        if occurrence in self.cancel_reasons:
+            scope.cancel()
+        self.runs[occurrence] = scope
+        return scope
+
+    async def _attempt(
+        self, occurrence: str, attempt: int, scope: trio.CancelScope
+    ) -> datetime | None:
+        """Run the target once; record the outcome; return when to retry, if at all."""
+        scheduler = self._scheduler
+        clock = scheduler.clock
+        policy = scheduler.state.status(self.name).policy
+        target = self.target
+        assert target is not None
+        started = clock.now()
+        result: Any = None
+        error: tuple[str, str, str] | None = None
+        timed_out = False
+        with scope:
+            timeout = math.inf if policy.timeout is None else policy.timeout.total_seconds()
+            with trio.move_on_after(timeout) as timeout_scope:
+                try:
+                    result = await invoke(target, clock)
+                except Exception as exc:
+                    error = describe_error(exc)
+            timed_out = timeout_scope.cancelled_caught
+        duration = max(clock.now() - started, timedelta(0))
+        retryable = True
+        if scope.cancelled_caught:
+            reason = self.cancel_reasons.get(occurrence, "cancelled")
+            error = (reason, "Cancelled", "")
+            retryable = False
+        elif timed_out:
+            error = (f"timed out after {policy.timeout}", "TimeoutError", "")
+        retry_at = None
+        if error is not None and retryable and attempt < policy.retry.max_attempts:
+            retry_at = clock.now() + policy.retry.delay_before(attempt + 1)
+        record: Event
+        if error is None:
+            record = Completed(
+                task=self.name,
+                at=clock.now(),
+                occurrence=occurrence,
+                attempt=attempt,
+                duration=duration,
+                result=jsonable_result(result, scheduler.result_max_bytes),
+            )
+        else:
+            message, error_type, trace = error
+            record = Failed(
+                task=self.name,
+                at=clock.now(),
+                occurrence=occurrence,
+                attempt=attempt,
+                duration=duration,
+                error=message,
+                error_type=error_type,
+                traceback=trace,
+                retry_at=retry_at,
+            )
+        with trio.CancelScope(shield=True):
+            await scheduler.append([record])
+        if error is None and policy.remove_after_run:
+            scheduler.remove_soon(self.name)
+        return retry_at
+
+    # -- file changes --------------------------------------------------------
+
+    async def _watch_file(self, trigger: FileWatch, changed: trio.Event) -> None:
+        """Run on every change of the watched file's content, until the task changes."""
+        scheduler = self._scheduler
+        _, last_hash = scheduler.state.last_file_change(self.name)
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_change() -> None:
+                await changed.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on_change)
+            changes = await nursery.start(
+                functools.partial(
+                    watch_file,
+                    trigger.path,
+                    poll=trigger.poll,
+                    last_hash=last_hash,
+                    clock=scheduler.clock,
+                )
+            )
+            async for seen in changes:
+                if seen.content_hash is None:
+                    logger.warning("task %r: %s", self.name, seen.problem)
+                    continue
+                previous, _ = scheduler.state.last_file_change(self.name)
+                occurrence = file_change_occurrence(self.name, previous, seen.content_hash)
+                now = scheduler.clock.now()
+                await scheduler.append(
+                    [
+                        Scheduled(
+                            task=self.name,
+                            at=now,
+                            occurrence=occurrence,
+                            due=now,
+                            content_hash=seen.content_hash,
+                        )
+                    ]
+                )
+                await self._start_with_overlap(occurrence)
+
+    async def _pause(self, note: str) -> None:
+        scheduler = self._scheduler
+        if self.name in scheduler.state and not scheduler.state.status(self.name).paused:
+            await scheduler.pause(self.name, note=note)
+        else:
+            await trio.lowlevel.checkpoint()

@@ -1,0 +1,526 @@
+"""The Scheduler: commands in, events out, one actor per task.
+
+``open_scheduler`` opens (or creates) a log, replays it into the State,
+records ``Failed(error="interrupted")`` for runs a previous process left
+dangling, starts the LogWriter and one TaskActor per task, and on exit shuts
+down gracefully. Every command is an append through the writer; the writer
+folds each record into the State with the same step replay uses, so the live
+state always equals ``replay(log)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import socket
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+import trio
+
+from ._actor import TaskActor
+from ._clock import SystemClock
+from ._errors import ConfigError, DuplicateTask
+from ._events import (
+    Failed,
+    Scheduled,
+    Skipped,
+    SkipReason,
+    TaskDefined,
+    TaskPaused,
+    TaskRemoved,
+    TaskResumed,
+)
+from ._ids import manual_occurrence, validate_task_name
+from ._policies import CatchUp, Overlap, Policy, Retry
+from ._projection import DEFAULT_HISTORY_LIMIT, Outcome, replay
+from ._targets import import_target, target_path
+from ._triggers import Every
+from ._writer import LogWriter
+from .log import EventLog, FileLog
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
+    from ._clock import Clock
+    from ._events import Event
+    from ._projection import Run, State, TaskStatus
+    from ._triggers import Trigger
+
+__all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler"]
+
+IfExists = Literal["update", "error", "keep"]
+
+
+@attrs.frozen
+class SchedulerStatistics:
+    """A snapshot of a running scheduler (see ``Scheduler.statistics``)."""
+
+    tasks: int
+    running: int
+    appends: int
+    """Groups of events handed to the log writer."""
+    batches: int
+    """Writes to the log (each one write + one fsync for a FileLog)."""
+    log_seq: int
+    lateness_p50: timedelta | None
+    lateness_p90: timedelta | None
+    lateness_p99: timedelta | None
+    """Percentiles of how late runs started after their due time (recent runs)."""
+
+
+class Scheduler:
+    """A running scheduler; get one from :func:`open_scheduler`."""
+
+    def __init__(
+        self,
+        *,
+        log: EventLog,
+        state: State,
+        writer: LogWriter,
+        clock: Clock,
+        run_nursery: trio.Nursery,
+        node: str,
+        max_concurrent: int | None,
+        result_max_bytes: int,
+    ) -> None:
+        self.log = log
+        self.state = state
+        self.clock = clock
+        self.node = node
+        self.result_max_bytes = result_max_bytes
+        self.run_nursery = run_nursery
+        self.capacity: contextlib.AbstractAsyncContextManager[Any] = (
+            trio.CapacityLimiter(max_concurrent)
+            if max_concurrent is not None
+            else contextlib.nullcontext()
+        )
+        self.stopping = False
+        self._writer = writer
+        self._actors: dict[str, TaskActor] = {}
+        self._targets: dict[str, Callable[[], Any]] = {}
+        self._actor_nursery: trio.Nursery | None = None
+        self._stop_requested = trio.Event()
+
+    # -- plumbing for actors ---------------------------------------------------
+
+    async def append(self, events: Sequence[Event]) -> list[Event]:
+        return await self._writer.append(events)
+
+    def resolve_target(self, actor: TaskActor) -> str | None:
+        """Bind the actor's callable; a sentence saying why not, if it cannot be."""
+        target = self._targets.get(actor.name)
+        if target is None:
+            path = self.state.definition(actor.name).target
+            try:
+                target = import_target(path)
+            except LookupError as exc:
+                return f"{exc}"
+        actor.target = target
+        return None
+
+    def remove_soon(self, name: str) -> None:
+        """Remove ``name`` after its run has been recorded (``remove_after_run``)."""
+
+        async def remove() -> None:
+            actor = self._actors.get(name)
+            if actor is not None:
+                await actor.wait_idle()
+            if name in self.state:
+                await self.remove(name)
+
+        self.run_nursery.start_soon(remove)
+
+    def _spawn(self, name: str) -> TaskActor:
+        actor = self._actors.get(name)
+        if actor is None:
+            actor = self._actors[name] = TaskActor(self, name)
+            assert self._actor_nursery is not None
+            self._actor_nursery.start_soon(self._run_actor, actor)
+        return actor
+
+    async def _run_actor(self, actor: TaskActor) -> None:
+        try:
+            await actor.run()
+        finally:
+            if self._actors.get(actor.name) is actor and actor.name not in self.state:
+                del self._actors[actor.name]
+
+    # -- commands ------------------------------------------------------------
+
+    async def add(
+        self,
+        name: str,
+        trigger: Trigger,
+        target: Callable[[], Any],
+        *,
+        overlap: Overlap = Overlap.SKIP,
+        catch_up: CatchUp = CatchUp.LATEST,
+        catch_up_limit: int = 100,
+        misfire_grace: timedelta | None = None,
+        retry: Retry | None = None,
+        # The task's run timeout (DESIGN.md's name), not a timeout of add() itself.
+        timeout: timedelta | None = None,  # noqa: ASYNC109
+        jitter: timedelta | None = None,
+        paused: bool = False,
+        max_runs: int | None = None,
+        remove_after_run: bool = False,
+        if_exists: IfExists = "update",
+    ) -> TaskStatus:
+        """Define task ``name``, or re-declare it (idempotent).
+
+        An identical definition appends nothing; a changed one appends a new
+        ``TaskDefined`` version (``if_exists="update"``), raises
+        ``DuplicateTask`` (``"error"``) or keeps the stored one (``"keep"``).
+        Re-adding never resets an ``Every`` anchor or re-runs a settled
+        occurrence.
+        """
+        validate_task_name(name)
+        if not callable(target):
+            raise ConfigError(f"task {name!r}: target must be callable, got {target!r}")
+        if if_exists not in ("update", "error", "keep"):
+            raise ConfigError(f"if_exists must be 'update', 'error' or 'keep', got {if_exists!r}")
+        policy = Policy(
+            overlap=Overlap(overlap),
+            catch_up=CatchUp(catch_up),
+            catch_up_limit=catch_up_limit,
+            misfire_grace=misfire_grace,
+            retry=retry if retry is not None else Retry(),
+            timeout=timeout,
+            jitter=jitter,
+            paused=paused,
+            max_runs=max_runs,
+            remove_after_run=remove_after_run,
+        )
+        path = target_path(target)
+        existing = self.state.definition(name) if name in self.state else None
+        if isinstance(trigger, Every) and trigger.anchor is None:
+            kept = existing.trigger if existing is not None else None
+            if (
+                isinstance(kept, Every)
+                and kept.interval == trigger.interval
+                and (
+                    kept.start,
+                    kept.end,
+                )
+                == (trigger.start, trigger.end)
+            ):
+                trigger = kept  # never reset an anchor by re-declaring
+            else:
+                trigger = trigger.anchored(self.clock.now())
+        self._targets[name] = target
+        if existing is not None:
+            same = (existing.trigger, existing.target, existing.policy) == (trigger, path, policy)
+            if not same and if_exists == "error":
+                raise DuplicateTask(
+                    f"task {name!r} exists with another definition; use if_exists='update' "
+                    f"to change it or pick another name"
+                )
+            if same or if_exists == "keep":
+                actor = self._spawn(name)
+                actor.target = target
+                await self._resume_if_waiting_for_target(name)
+                actor.notify()
+                return self.state.status(name)
+        version = existing.version + 1 if existing is not None else 1
+        now = self.clock.now()
+        events: list[Event] = [
+            TaskDefined(
+                task=name, at=now, trigger=trigger, target=path, policy=policy, version=version
+            )
+        ]
+        if existing is not None:
+            events[:0] = self._skip_pending(name, SkipReason.REDEFINED, now)
+        await self.append(events)
+        actor = self._spawn(name)
+        actor.target = target
+        actor.notify()
+        return self.state.status(name)
+
+    async def _resume_if_waiting_for_target(self, name: str) -> None:
+        status = self.state.status(name)
+        if status.paused and status.note.startswith(("cannot import", "target ")):
+            await self.resume(name, note="target given by add()")
+
+    def _skip_pending(self, name: str, reason: SkipReason, now: datetime) -> list[Event]:
+        """Skipped records for the task's occurrences that are scheduled, not running."""
+        return [
+            Skipped(task=name, at=now, occurrence=run.occurrence, reason=reason)
+            for run in self.state.open_occurrences(name)
+            if run.outcome is Outcome.SCHEDULED
+        ]
+
+    async def pause(self, name: str, *, note: str = "") -> None:
+        """Stop scheduling ``name``; its pending occurrence is skipped (once)."""
+        status = self.state.status(name)
+        if status.paused:
+            await trio.lowlevel.checkpoint()
+            return
+        now = self.clock.now()
+        await self.append(
+            [
+                TaskPaused(task=name, at=now, note=note),
+                *self._skip_pending(name, SkipReason.PAUSED, now),
+            ]
+        )
+        self._notify(name)
+
+    async def resume(self, name: str, *, note: str = "") -> None:
+        """Schedule ``name`` again from now on; the paused period is not caught up."""
+        if not self.state.status(name).paused:
+            await trio.lowlevel.checkpoint()
+            return
+        await self.append([TaskResumed(task=name, at=self.clock.now(), note=note)])
+        self._notify(name)
+
+    async def run_now(self, name: str) -> str:
+        """Run ``name`` once now (also when paused); returns the occurrence id.
+
+        A manual run is never de-duplicated and does not wait for, skip or
+        replace a running run of the same task.
+        """
+        self.state.status(name)  # UnknownTask for a name that does not exist
+        actor = self._spawn(name)
+        if actor.target is None:
+            problem = self.resolve_target(actor)
+            if problem is not None:
+                raise ConfigError(f"cannot run task {name!r} now: {problem}")
+        occurrence = manual_occurrence(name)
+        now = self.clock.now()
+        await self.append([Scheduled(task=name, at=now, occurrence=occurrence, due=now)])
+        await actor._start(occurrence, 1)
+        return occurrence
+
+    async def cancel(self, name: str) -> int:
+        """Cancel ``name``'s running runs (they end ``Failed``, error "cancelled")."""
+        self.state.status(name)
+        actor = self._actors.get(name)
+        count = actor.cancel_runs("cancelled") if actor is not None else 0
+        await trio.lowlevel.checkpoint()
+        return count
+
+    async def remove(self, name: str) -> None:
+        """Delete ``name``: running runs are cancelled, the pending occurrence skipped."""
+        self.state.status(name)
+        actor = self._actors.get(name)
+        if actor is not None:
+            actor.cancel_runs("removed")
+            await actor.wait_idle()
+        if name not in self.state:
+            return
+        now = self.clock.now()
+        await self.append(
+            [*self._skip_pending(name, SkipReason.REMOVED, now), TaskRemoved(task=name, at=now)]
+        )
+        self._targets.pop(name, None)
+        self._notify(name)
+
+    def _notify(self, name: str) -> None:
+        actor = self._actors.get(name)
+        if actor is not None:
+            actor.notify()
+
+    # -- questions -----------------------------------------------------------
+
+    def status(self, name: str) -> TaskStatus:
+        return self.state.status(name)
+
+    def tasks(self) -> list[TaskStatus]:
+        return self.state.tasks()
+
+    def history(self, name: str, *, limit: int | None = 20) -> list[Run]:
+        return self.state.history(name, limit=limit)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Records as they are appended, from now on."""
+        async for record in self.log.follow(after_seq=self.state.seq):
+            yield record
+
+    def statistics(self) -> SchedulerStatistics:
+        writer = self._writer.statistics()
+        lateness = sorted(_lateness(self.state))
+        return SchedulerStatistics(
+            tasks=len(self.state.task_names()),
+            running=sum(len(actor.runs) for actor in self._actors.values()),
+            appends=writer.submissions,
+            batches=writer.batches,
+            log_seq=self.state.seq,
+            lateness_p50=_percentile(lateness, 0.5),
+            lateness_p90=_percentile(lateness, 0.9),
+            lateness_p99=_percentile(lateness, 0.99),
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Record runs that a previous process left running as interrupted."""
+        now = self.clock.now()
+        events: list[Event] = []
+        for name in self.state.task_names():
+            policy = self.state.status(name).policy
+            for run in self.state.open_occurrences(name):
+                if run.outcome is not Outcome.RUNNING:
+                    continue
+                retry_at = None
+                if run.attempts < policy.retry.max_attempts:
+                    retry_at = now + policy.retry.delay_before(run.attempts + 1)
+                events.append(
+                    Failed(
+                        task=name,
+                        at=now,
+                        occurrence=run.occurrence,
+                        attempt=run.attempts,
+                        error="interrupted",
+                        error_type="Interrupted",
+                        retry_at=retry_at,
+                    )
+                )
+        if events:
+            await self.append(events)
+
+    async def _shutdown(self, grace: timedelta) -> None:
+        self.stopping = True
+        for actor in self._actors.values():
+            actor.notify()
+        with trio.move_on_after(grace.total_seconds()):
+            for actor in list(self._actors.values()):
+                await actor.wait_idle()
+        for actor in self._actors.values():
+            actor.cancel_runs("shutdown")
+        for actor in list(self._actors.values()):
+            await actor.wait_idle()
+
+
+def _lateness(state: State) -> list[timedelta]:
+    samples: list[timedelta] = []
+    for name in state.task_names():
+        for run in state.history(name, limit=50):
+            if run.started is not None and run.due is not None:
+                samples.append(max(run.started - run.due, timedelta(0)))
+    return samples
+
+
+def _percentile(samples: list[timedelta], fraction: float) -> timedelta | None:
+    if not samples:
+        return None
+    index = min(len(samples) - 1, math.ceil(fraction * len(samples)) - 1)
+    return samples[max(index, 0)]
+
+
+def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
+    if isinstance(log, EventLog):
+        return log
+    if isinstance(log, str | os.PathLike):
+        return FileLog(Path(log))
+    raise ConfigError(
+        f"log must be an EventLog or a path to a JSON Lines file, got {type(log).__name__}"
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_scheduler(
+    log: EventLog | str | os.PathLike[str],
+    *,
+    clock: Clock | None = None,
+    max_concurrent: int | None = None,
+    shutdown_grace: timedelta = timedelta(seconds=30),
+    node: str | None = None,
+    result_max_bytes: int = 8192,
+    history_limit: int = DEFAULT_HISTORY_LIMIT,
+) -> AsyncIterator[Scheduler]:
+    """Run a scheduler on ``log`` for the duration of the ``async with`` block.
+
+    ``log`` is an EventLog, or a path (``str``/``Path``) to a JSON Lines file
+    that becomes a FileLog. Opening replays the log; leaving the block stops
+    new occurrences, lets running ones finish within ``shutdown_grace``, then
+    cancels them (``Failed``, error "shutdown"). Pending occurrences stay
+    scheduled, so a scheduler restarted before their due time runs them on
+    time.
+    """
+    if max_concurrent is not None and max_concurrent < 1:
+        raise ConfigError(f"max_concurrent must be at least 1, got {max_concurrent}")
+    if result_max_bytes < 64:
+        raise ConfigError(f"result_max_bytes must be at least 64, got {result_max_bytes}")
+    clock = clock if clock is not None else SystemClock()
+    node = node if node is not None else f"{socket.gethostname()}:{os.getpid()}"
+    event_log = _as_log(log)
+    async with contextlib.AsyncExitStack() as stack:
+        if event_log is not log or (isinstance(event_log, FileLog) and not event_log.is_open):
+            # We opened it, so we close it; a log the caller opened stays theirs.
+            await stack.enter_async_context(event_log)
+        elif event_log.closed:
+            raise ConfigError(
+                f"{event_log!r} is closed; open_scheduler needs a log it can append to"
+            )
+        with clock.hold_still():
+            state = await trio.to_thread.run_sync(
+                lambda: replay(event_log.read(), history_limit=history_limit)
+            )
+        writer = LogWriter(event_log, state, clock=clock)
+        async with trio.open_nursery() as body_nursery:
+            # The scheduler's own tasks run in a shielded task beside the body:
+            # cancelling the code around `async with open_scheduler(...)` stops
+            # the body at once, but the scheduler still shuts down gracefully
+            # (runs get their grace, outcomes are recorded, the writer drains).
+            scheduler = await body_nursery.start(
+                functools.partial(
+                    _serve,
+                    event_log=event_log,
+                    state=state,
+                    writer=writer,
+                    clock=clock,
+                    node=node,
+                    max_concurrent=max_concurrent,
+                    result_max_bytes=result_max_bytes,
+                    shutdown_grace=shutdown_grace,
+                )
+            )
+            try:
+                yield scheduler
+            finally:
+                scheduler._stop_requested.set()
+
+
+async def _serve(
+    *,
+    event_log: EventLog,
+    state: State,
+    writer: LogWriter,
+    clock: Clock,
+    node: str,
+    max_concurrent: int | None,
+    result_max_bytes: int,
+    shutdown_grace: timedelta,
+    task_status: trio.TaskStatus[Scheduler] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Writer, runs and actors, from recovery to a graceful shutdown."""
+    with trio.CancelScope(shield=True):
+        async with trio.open_nursery() as writer_nursery:
+            await writer_nursery.start(writer.run)
+            try:
+                async with trio.open_nursery() as run_nursery:
+                    scheduler = Scheduler(
+                        log=event_log,
+                        state=state,
+                        writer=writer,
+                        clock=clock,
+                        run_nursery=run_nursery,
+                        node=node,
+                        max_concurrent=max_concurrent,
+                        result_max_bytes=result_max_bytes,
+                    )
+                    await scheduler._recover()
+                    async with trio.open_nursery() as actor_nursery:
+                        scheduler._actor_nursery = actor_nursery
+                        for name in state.task_names():
+                            scheduler._spawn(name)
+                        task_status.started(scheduler)
+                        await scheduler._stop_requested.wait()
+                        await scheduler._shutdown(shutdown_grace)
+                        actor_nursery.cancel_scope.cancel()
+            finally:
+                writer.close()

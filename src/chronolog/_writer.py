@@ -1,0 +1,414 @@
+"""The log writer: the one task that appends to the log, with group commit.
+
+Every part of a scheduler that wants to record something calls
+:meth:`LogWriter.append`. The call puts the events, as one *submission*, into
+a bounded channel and waits. A single writer task (:meth:`LogWriter.run`)
+takes every submission that is waiting -- all that arrived while its
+previous write was in flight -- checks their claims, writes the accepted ones
+with **one** ``log.append`` (one write and one fsync for a `FileLog`), folds
+the stored records into the live `State`, and only then wakes the
+submitters. So:
+
+* when ``append`` returns, its records are durable *and* already reflected
+  in the state, and the state is always the fold of the log
+  (live state == replay(log));
+* a submission's events stay contiguous and in order, and submissions are
+  written in the order the channel accepted them;
+* a ``Started`` whose claim is taken -- by the log, or by an earlier
+  submission of the same batch -- is never written: its whole submission is
+  rejected with `ClaimConflict` and the rest of the batch goes on.
+
+See ``docs/reference/writer.md`` for the guarantees in full.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import trio
+
+from ._errors import ClaimConflict, LogClosed
+from ._events import Started
+from ._projection import Outcome
+from .log._base import check_unappended
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
+
+    from ._clock import Clock
+    from ._events import Event
+    from ._projection import State
+    from .log import EventLog
+
+__all__ = ["LogWriter", "WriterStatistics"]
+
+logger = logging.getLogger("chronolog.writer")
+
+_SETTLED: Final = frozenset({Outcome.COMPLETED, Outcome.FAILED, Outcome.SKIPPED})
+
+
+@attrs.frozen
+class WriterStatistics:
+    """A snapshot of what a `LogWriter` has done so far."""
+
+    submissions: int
+    """``append()`` calls accepted (taken by the writer, or waiting in its queue)."""
+    batches: int
+    """``log.append`` calls made: writes (and fsyncs), failed ones included."""
+    records: int
+    """Records written."""
+    largest_batch: int
+    """Most records written by one ``log.append``."""
+    queued: int
+    """Submissions waiting in the queue now."""
+
+
+class _Submission:
+    """One ``append()`` call: its events, and what became of them."""
+
+    __slots__ = ("done", "error", "events", "records", "traceback")
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+        self.done = trio.Event()
+        self.records: list[Event] = []
+        self.error: Exception | None = None
+        self.traceback: TracebackType | None = None
+
+    def succeed(self, records: list[Event]) -> None:
+        self.records = records
+        self.done.set()
+
+    def fail(self, error: Exception) -> None:
+        self.error = error
+        self.traceback = error.__traceback__
+        self.done.set()
+
+
+class LogWriter:
+    """The single writer of a log: batches concurrent appends into one write.
+
+    Start :meth:`run` in a nursery (``await nursery.start(writer.run)``), call
+    :meth:`append` from any task, and :meth:`close` the writer to stop: `run`
+    then writes everything already accepted and returns.
+
+    ``state`` is the live projection. The writer is the only code that folds
+    records into it (with the same step replay uses), right after they are
+    written. ``max_queued`` bounds the submissions waiting for the writer
+    (``append`` blocks while the queue is full); ``max_batch_records`` bounds
+    the records of one write (a larger single submission is written alone,
+    never split).
+    """
+
+    def __init__(
+        self,
+        log: EventLog,
+        state: State,
+        *,
+        clock: Clock,
+        max_queued: int = 1024,
+        max_batch_records: int = 4096,
+    ) -> None:
+        if max_queued < 1:
+            raise ValueError(f"max_queued must be at least 1, got {max_queued}")
+        if max_batch_records < 1:
+            raise ValueError(f"max_batch_records must be at least 1, got {max_batch_records}")
+        self._log = log
+        self._state = state
+        self._clock = clock
+        self._max_batch_records = max_batch_records
+        self._send, self._receive = trio.open_memory_channel[_Submission](max_queued)
+        self._closed = False
+        self._started = False
+        # The submissions the writer has taken out of the queue and not yet
+        # settled: what a stop in the middle of a write must answer.
+        self._in_hand: list[_Submission] = []
+        self._taken = 0
+        self._batches = 0
+        self._records = 0
+        self._largest_batch = 0
+
+    def __repr__(self) -> str:
+        return f"<LogWriter for {self._log!r}, {self._records} records in {self._batches} batches>"
+
+    # -- submitters ------------------------------------------------------------
+
+    async def append(self, events: Sequence[Event]) -> list[Event]:
+        """Write ``events`` as one atomic group and return the stored records.
+
+        Returns once the records are durable in the log *and* folded into the
+        state. Raises `ClaimConflict` when a ``Started`` among them claims an
+        attempt that may not start (nothing of the group is written then),
+        the log's own error when the write fails (nothing is written or
+        folded; a later append is tried again), and `LogClosed` once the
+        writer is closed. ``TypeError``/``ValueError`` for events that cannot
+        be appended are raised here, before anything is queued.
+
+        Blocks while the queue is full. Cancelled before the group is
+        accepted, nothing is written; cancelled after, the group is still
+        written (and folded), only the caller does not learn the result.
+        """
+        batch = check_unappended(events)
+        if self._closed:
+            raise self._closed_error()
+        if not batch:
+            await trio.lowlevel.checkpoint()
+            return []
+        submission = _Submission(batch)
+        try:
+            await self._send.send(submission)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise self._closed_error() from None
+        await submission.done.wait()
+        if submission.error is not None:
+            # The same exception object goes to every submitter of a failed
+            # batch, each time with the writer's traceback as its start.
+            raise submission.error.with_traceback(submission.traceback)
+        return submission.records
+
+    def close(self) -> None:
+        """Stop accepting submissions; `run` writes those accepted, then returns.
+
+        Idempotent. Tasks blocked in ``append`` because the queue is full get
+        `LogClosed` (their events are not written), as does every later call.
+        """
+        self._closed = True
+        self._send.close()
+
+    def statistics(self) -> WriterStatistics:
+        """A frozen snapshot of the writer's counters."""
+        queued = self._receive.statistics().current_buffer_used
+        return WriterStatistics(
+            submissions=self._taken + queued,
+            batches=self._batches,
+            records=self._records,
+            largest_batch=self._largest_batch,
+            queued=queued,
+        )
+
+    def _closed_error(self) -> LogClosed:
+        return LogClosed(
+            f"{self!r} is closed: nothing more is appended (the scheduler is shutting "
+            f"down or has stopped); open a new scheduler to record more events"
+        )
+
+    # -- the writer task -----------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Be the writer task: write batches until `close`, then drain and return.
+
+        Returns once every submission accepted before the close is settled
+        (written, or answered with its error); nothing is appended after it
+        returns. If it is cancelled instead, submissions it had not written
+        get `LogClosed` and the writer is closed.
+        """
+        if self._started:
+            raise RuntimeError(f"{self!r} already has its writer task: run() runs once")
+        self._started = True
+        task_status.started()
+        carried: _Submission | None = None
+        try:
+            while True:
+                if carried is None:
+                    try:
+                        carried = await self._receive.receive()
+                    except trio.EndOfChannel:
+                        return
+                    self._taken += 1
+                carried = self._gather(carried)
+                await self._commit(self._in_hand)
+                self._in_hand = []
+        finally:
+            self._stop(carried)
+
+    def _gather(self, first: _Submission) -> _Submission | None:
+        """Take ``first`` and what waits behind it, up to the record limit, into a batch.
+
+        Returns the submission that did not fit (it starts the next batch),
+        or ``None``.
+        """
+        batch = self._in_hand = [first]
+        count = len(first.events)
+        receive_nowait = self._receive.receive_nowait
+        while count < self._max_batch_records:
+            try:
+                submission = receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return None
+            self._taken += 1
+            count += len(submission.events)
+            if count > self._max_batch_records:
+                return submission
+            batch.append(submission)
+        return None
+
+    async def _commit(self, batch: list[_Submission]) -> None:
+        """Check claims, write the accepted submissions at once, fold, then wake."""
+        accepted = batch
+        if any(type(event) is Started for submission in batch for event in submission.events):
+            check = _ClaimCheck(self._state)
+            accepted = []
+            for submission in batch:
+                conflict = check.admit(submission.events)
+                if conflict is None:
+                    accepted.append(submission)
+                else:
+                    submission.fail(conflict)
+            if not accepted:
+                return
+        if len(accepted) == 1:
+            events = accepted[0].events
+        else:
+            events = [event for submission in accepted for event in submission.events]
+        self._batches += 1
+        try:
+            with self._clock.hold_still():
+                records = await self._log.append(events)
+        except Exception as error:
+            logger.warning(
+                "appending %d records (%d submissions) to %r failed: %r; its submitters "
+                "get the error, later appends are tried again",
+                len(events),
+                len(accepted),
+                self._log,
+                error,
+            )
+            for submission in accepted:
+                submission.fail(error)
+            return
+        # No checkpoint from here to the end: the records are in the log, so
+        # they are folded and handed out even if this task is being cancelled.
+        fold = self._state._fold
+        for record in records:
+            fold(record)
+        self._records += len(records)
+        self._largest_batch = max(self._largest_batch, len(records))
+        start = 0
+        for submission in accepted:
+            end = start + len(submission.events)
+            submission.succeed(records[start:end])
+            start = end
+
+    def _stop(self, carried: _Submission | None) -> None:
+        """Close for good and answer every submission that will not be written."""
+        self.close()
+        in_flight = [submission for submission in self._in_hand if not submission.done.is_set()]
+        self._in_hand = []
+        queued = [] if carried is None or carried.done.is_set() else [carried]
+        while True:
+            try:
+                queued.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        self._receive.close()
+        for submission in in_flight:
+            submission.fail(
+                LogClosed(
+                    "the log writer stopped while this submission was being written, so it "
+                    "was not folded into the state; read the log to see whether it landed"
+                )
+            )
+        for submission in queued:
+            submission.fail(
+                LogClosed("the log writer stopped before writing this submission: not written")
+            )
+
+
+class _ClaimCheck:
+    """Which submissions of one batch may be written, as far as claims go.
+
+    Answers against the state as it will be once the submissions admitted so
+    far are folded in. Cheap in the common case: a ``Started`` whose task has
+    no earlier record in the batch is checked against the live state itself.
+    Only a ``Started`` that follows a record of its own task in the same
+    batch needs a scratch copy of the state with the admitted records folded
+    into it; the copy is made once per batch (and once more after each
+    rejection it saw, which it cannot undo).
+    """
+
+    __slots__ = ("_admitted", "_scratch", "_state", "_touched")
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self._admitted: list[Event] = []
+        self._touched: set[str] = set()
+        self._scratch: State | None = None
+
+    def admit(self, events: list[Event]) -> ClaimConflict | None:
+        """Admit ``events`` if every ``Started`` among them may start, else say why not."""
+        if self._scratch is None and not self._needs_scratch(events):
+            state = self._state
+            for event in events:
+                if type(event) is Started and not state.may_start(
+                    event.task, event.occurrence, event.attempt
+                ):
+                    return _claim_conflict(state, event, len(events))
+        else:
+            scratch = self._scratch_state()
+            for event in events:
+                if type(event) is Started and not scratch.may_start(
+                    event.task, event.occurrence, event.attempt
+                ):
+                    conflict = _claim_conflict(scratch, event, len(events))
+                    # The scratch now holds part of a rejected submission.
+                    self._scratch = None
+                    return conflict
+                scratch._fold(event)
+        self._admitted.extend(events)
+        self._touched.update(event.task for event in events)
+        return None
+
+    def _needs_scratch(self, events: list[Event]) -> bool:
+        """Does a ``Started`` follow a record of its own task in this batch?"""
+        touched = self._touched
+        seen: set[str] = set()
+        for event in events:
+            task = event.task
+            if type(event) is Started and (task in touched or task in seen):
+                return True
+            seen.add(task)
+        return False
+
+    def _scratch_state(self) -> State:
+        scratch = self._scratch
+        if scratch is None:
+            scratch = self._scratch = self._state.copy()
+            for event in self._admitted:
+                scratch._fold(event)
+        return scratch
+
+
+def _claim_conflict(state: State, started: Started, size: int) -> ClaimConflict:
+    """The error for a ``Started`` that ``state`` does not let start, saying why."""
+    task, occurrence, attempt = started.task, started.occurrence, started.attempt
+    return ClaimConflict(
+        f"attempt {attempt} of occurrence {occurrence!r} of task {task!r} may not start: "
+        f"{_why_not(state, started)}. Its submission of {size} "
+        f"event{'' if size == 1 else 's'} was not written; do not run it"
+    )
+
+
+def _why_not(state: State, started: Started) -> str:
+    task, occurrence = started.task, started.occurrence
+    if task not in state:
+        return f"there is no task {task!r} (a TaskDefined must come first)"
+    for run in state.history(task):
+        if run.occurrence != occurrence:
+            continue
+        if run.outcome in _SETTLED:
+            return f"the occurrence has already settled ({run.outcome})"
+        if run.outcome is Outcome.RUNNING:
+            return f"attempt {run.attempts} of it is running (its claim is taken)"
+        if run.outcome is Outcome.RETRY_PENDING:
+            return (
+                f"attempt {run.attempts} failed with a retry planned, so only attempt "
+                f"{run.attempts + 1} may start"
+            )
+        return "it is scheduled and has not started, so only attempt 1 may start"
+    return (
+        "the occurrence is not scheduled (append its Scheduled first, earlier in the same "
+        "submission or before) or it settled long ago"
+    )

@@ -1,0 +1,436 @@
+"""The Trio scheduler, driven through its public API on simulated time.
+
+Every test ends by checking the two promises against the log itself: the
+live state equals ``replay(log)``, and the invariant checker finds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import trio
+
+from chronolog import (
+    At,
+    CatchUp,
+    ConfigError,
+    Cron,
+    DuplicateTask,
+    Every,
+    Failed,
+    FileWatch,
+    Manual,
+    MemoryLog,
+    Outcome,
+    Overlap,
+    Retry,
+    Scheduled,
+    Scheduler,
+    Skipped,
+    SkipReason,
+    Started,
+    TaskDefined,
+    UnknownTask,
+    check_invariants,
+    open_scheduler,
+    replay,
+)
+from chronolog._ids import content_hash
+from chronolog.testing import SimulatedClock
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from trio.testing import MockClock
+
+    from chronolog import Event
+
+BERLIN = ZoneInfo("Europe/Berlin")
+START = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sim(autojump_clock: MockClock) -> SimulatedClock:
+    """Simulated time. Tests also take ``autojump_clock`` themselves: pytest-trio
+    runs a test on a clock only when the test function receives it."""
+    return SimulatedClock(START, mock_clock=autojump_clock)
+
+
+def assert_sound(sched: Scheduler) -> None:
+    records = list(sched.log.read())
+    assert replay(records) == sched.state
+    assert check_invariants(records) == []
+
+
+@contextlib.asynccontextmanager
+async def scheduler(
+    log: MemoryLog, sim: SimulatedClock, **options: Any
+) -> AsyncIterator[Scheduler]:
+    async with open_scheduler(log, clock=sim, **options) as sched:
+        yield sched
+        assert_sound(sched)
+    assert_sound_log(log)
+
+
+def assert_sound_log(log: MemoryLog) -> None:
+    assert check_invariants(log.read()) == []
+
+
+def of_type(log: MemoryLog, kind: type, task: str | None = None) -> list[Any]:
+    return [r for r in log.read() if isinstance(r, kind) and (task is None or r.task == task)]
+
+
+class Calls:
+    """A target that records when it ran, and can be told to fail or to hang."""
+
+    def __init__(self, sim: SimulatedClock, *, fail: int = 0, takes: timedelta | None = None):
+        self.sim = sim
+        self.times: list[datetime] = []
+        self.fail = fail
+        self.takes = takes
+
+    async def __call__(self) -> dict[str, int]:
+        self.times.append(self.sim.now())
+        if self.takes is not None:
+            await self.sim.sleep_until(self.sim.now() + self.takes)
+        if len(self.times) <= self.fail:
+            raise RuntimeError(f"failure {len(self.times)}")
+        return {"call": len(self.times)}
+
+
+async def test_a_cron_task_runs_at_its_due_times_across_spring_forward(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("backup", Cron("30 2 * * *", tz="Europe/Berlin"), calls)
+        await sim.advance(timedelta(days=4))
+        runs = sched.history("backup")
+    # 2026-03-29 02:30 does not exist in Berlin: it runs at 03:00 CEST (01:00Z).
+    assert calls.times == [
+        datetime(2026, 3, 28, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        datetime(2026, 3, 30, 0, 30, tzinfo=UTC),
+        datetime(2026, 3, 31, 0, 30, tzinfo=UTC),
+    ]
+    assert [run.outcome for run in runs if run.outcome != Outcome.SCHEDULED] == [
+        Outcome.COMPLETED
+    ] * 4
+    assert runs[1].result == {"call": 4}
+
+
+async def test_every_keeps_its_anchor_when_declared_again(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("tick", Every(timedelta(minutes=10)), calls)
+        await sim.advance(timedelta(minutes=25))
+        await sched.add("tick", Every(timedelta(minutes=10)), calls)  # a re-declaration
+        await sim.advance(timedelta(minutes=20))
+    assert len(of_type(log, TaskDefined)) == 1
+    assert calls.times == [START + timedelta(minutes=m) for m in (10, 20, 30, 40)]
+
+
+async def test_retries_back_off_then_succeed(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, fail=2)
+    async with scheduler(log, sim) as sched:
+        await sched.add(
+            "flaky",
+            At(START + timedelta(minutes=1)),
+            calls,
+            retry=Retry(max_attempts=3, backoff=timedelta(seconds=10), factor=3),
+        )
+        await sim.advance(timedelta(hours=1))
+        (run,) = [r for r in sched.history("flaky") if r.outcome is Outcome.COMPLETED]
+    due = START + timedelta(minutes=1)
+    assert calls.times == [due, due + timedelta(seconds=10), due + timedelta(seconds=40)]
+    assert run.attempts == 3
+    failures = of_type(log, Failed)
+    assert [f.error for f in failures] == ["failure 1", "failure 2"]
+    assert failures[0].error_type == "RuntimeError"
+    assert "RuntimeError: failure 1" in failures[0].traceback
+
+
+async def test_an_overlapping_occurrence_is_skipped(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(minutes=25))
+    async with scheduler(log, sim) as sched:
+        await sched.add("slow", Every(timedelta(minutes=10)), calls, overlap=Overlap.SKIP)
+        await sim.advance(timedelta(minutes=65))
+    assert calls.times == [START + timedelta(minutes=m) for m in (10, 40)]
+    skipped = of_type(log, Skipped, "slow")
+    assert {s.reason for s in skipped} == {SkipReason.OVERLAP}
+    assert len(skipped) == 4
+
+
+async def test_pause_skips_the_pending_occurrence_once_and_resume_does_not_catch_up(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("report", Every(timedelta(hours=1)), calls)
+        await sim.advance(timedelta(minutes=90))
+        await sched.pause("report", note="maintenance")
+        assert sched.status("report").paused
+        await sim.advance(timedelta(hours=5))
+        await sched.resume("report")
+        await sim.advance(timedelta(minutes=70))
+    assert calls.times == [START + timedelta(hours=1), START + timedelta(hours=7)]
+    skipped = of_type(log, Skipped, "report")
+    assert [s.reason for s in skipped] == [SkipReason.PAUSED]
+
+
+async def test_run_now_runs_at_once_even_when_paused(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("manual", Manual(), calls, paused=True)
+        first = await sched.run_now("manual")
+        second = await sched.run_now("manual")
+        await sim.advance(timedelta(seconds=1))
+        assert first != second
+        assert first.startswith("manual!")
+        assert sched.status("manual").run_count == 2
+    assert calls.times == [START, START]
+
+
+async def test_a_restart_after_a_crash_records_the_interrupted_run_and_retries_it(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(hours=1))
+    with trio.CancelScope() as crash:
+        async with open_scheduler(log, clock=sim) as sched:
+            await sched.add(
+                "export",
+                At(START + timedelta(minutes=5)),
+                calls,
+                retry=Retry(max_attempts=2, backoff=timedelta(minutes=1)),
+            )
+            await sim.advance(timedelta(minutes=10))  # the run is in its hour
+            survived = list(log.read())  # what was durable when the process died
+            crash.cancel()
+    assert isinstance(survived[-1], Started)
+    restarted = MemoryLog(survived)
+    quick = Calls(sim)
+    async with scheduler(restarted, sim) as sched:
+        await sched.add(
+            "export",
+            At(START + timedelta(minutes=5)),
+            quick,
+            retry=Retry(max_attempts=2, backoff=timedelta(minutes=1)),
+        )
+        await sim.advance(timedelta(minutes=5))
+        (run,) = [r for r in sched.history("export") if r.outcome is Outcome.COMPLETED]
+    interrupted = of_type(restarted, Failed)
+    assert [f.error for f in interrupted] == ["interrupted"]
+    assert run.attempts == 2
+    assert len(quick.times) == 1
+
+
+async def test_missed_runs_are_caught_up_by_policy(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("daily", Cron("0 6 * * *"), calls, catch_up=CatchUp.LATEST)
+        await sim.advance(timedelta(days=1))
+    assert len(calls.times) == 1
+    await sim.advance(timedelta(days=5))  # the scheduler is down
+    async with scheduler(log, sim) as sched:
+        await sched.add("daily", Cron("0 6 * * *"), calls, catch_up=CatchUp.LATEST)
+        await sim.advance(timedelta(minutes=1))
+    missed = [s for s in of_type(log, Skipped, "daily") if s.reason is SkipReason.MISSED]
+    assert len(missed) == 4
+    assert len(calls.times) == 2
+    assert calls.times[-1] == START + timedelta(days=6)  # late, right after the restart
+
+
+async def test_a_timeout_fails_the_run(sim: SimulatedClock, autojump_clock: MockClock) -> None:
+    log = MemoryLog()
+    async with scheduler(log, sim) as sched:
+        await sched.add(
+            "hang",
+            At(START + timedelta(minutes=1)),
+            Calls(sim, takes=timedelta(days=1)),
+            timeout=timedelta(seconds=30),
+        )
+        await sim.advance(timedelta(minutes=5))
+        status = sched.status("hang")
+    (failed,) = of_type(log, Failed)
+    assert failed.error == "timed out after 0:00:30"
+    assert failed.duration == timedelta(seconds=30)
+    assert status.last_error == failed.error
+
+
+async def test_shutdown_cancels_runs_after_the_grace_and_keeps_pending_ones(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    async with scheduler(log, sim, shutdown_grace=timedelta(seconds=5)) as sched:
+        await sched.add(
+            "long", At(START + timedelta(minutes=1)), Calls(sim, takes=timedelta(hours=1))
+        )
+        await sched.add("later", At(START + timedelta(days=1)), Calls(sim))
+        await sim.advance(timedelta(minutes=2))
+    (failed,) = of_type(log, Failed)
+    assert failed.error == "shutdown"
+    state = replay(log.read())
+    assert [run.outcome for run in state.open_occurrences("later")] == [Outcome.SCHEDULED]
+
+
+async def test_add_is_idempotent_and_versions_changes(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("job", Cron("0 * * * *"), calls)
+        await sched.add("job", Cron("0 * * * *"), calls)
+        assert len(of_type(log, TaskDefined)) == 1
+        with pytest.raises(DuplicateTask, match="exists with another definition"):
+            await sched.add("job", Cron("30 * * * *"), calls, if_exists="error")
+        await sched.add("job", Cron("30 * * * *"), calls, if_exists="keep")
+        assert sched.status("job").trigger == Cron("0 * * * *")
+        await sched.add("job", Cron("30 * * * *"), calls)
+        assert sched.status("job").version == 2
+        await sim.advance(timedelta(minutes=40))
+    assert calls.times == [START + timedelta(minutes=30)]
+
+
+async def test_unknown_names_and_bad_options_are_clear(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    async with scheduler(log, sim) as sched:
+        await sched.add("backup", Manual(), Calls(sim))
+        with pytest.raises(UnknownTask, match="did you mean 'backup'"):
+            await sched.pause("bakup")
+        with pytest.raises(ConfigError, match="target must be callable"):
+            await sched.add("x", Manual(), "not callable")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="task name"):
+            await sched.add("", Manual(), Calls(sim))
+
+
+async def test_remove_after_run_and_remove(sim: SimulatedClock, autojump_clock: MockClock) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("once", At(START + timedelta(minutes=1)), calls, remove_after_run=True)
+        await sched.add("hourly", Every(timedelta(hours=1)), calls)
+        await sim.advance(timedelta(minutes=5))
+        assert [t.name for t in sched.tasks()] == ["hourly"]
+        await sched.remove("hourly")
+        await sim.advance(timedelta(hours=3))
+        assert sched.tasks() == []
+    assert calls.times == [START + timedelta(minutes=1)]
+
+
+async def test_a_sync_target_runs_in_a_thread(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    seen: list[str] = []
+
+    def work() -> str:
+        seen.append(trio.lowlevel.current_root_task.__name__)
+        return "done"
+
+    async with scheduler(log, sim) as sched:
+        await sched.add("sync", At(START + timedelta(minutes=1)), work)
+        await sim.advance(timedelta(minutes=2))
+        assert sched.status("sync").last_result == "done"
+    assert seen
+
+
+async def test_one_failing_task_never_stops_another(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    good = Calls(sim)
+
+    async def broken() -> None:
+        raise ZeroDivisionError("boom")
+
+    async with scheduler(log, sim) as sched:
+        await sched.add("broken", Every(timedelta(minutes=1)), broken)
+        await sched.add("good", Every(timedelta(minutes=1)), good)
+        await sim.advance(timedelta(minutes=5, seconds=30))
+        assert sched.status("broken").error_count == 5
+    assert len(good.times) == 5
+
+
+async def test_events_streams_records_as_they_land(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    seen: list[Event] = []
+    async with scheduler(log, sim) as sched:
+
+        async def listen() -> None:
+            async for record in sched.events():
+                seen.append(record)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listen)
+            await sched.add("job", At(START + timedelta(minutes=1)), Calls(sim))
+            await sim.advance(timedelta(minutes=2))
+            nursery.cancel_scope.cancel()
+        stats = sched.statistics()
+    kinds = [type(r).__name__ for r in seen]
+    # An At task whose one run has ended can never fire again: it is paused, with a note.
+    assert kinds == ["TaskDefined", "Scheduled", "Started", "Completed", "TaskPaused"]
+    assert (stats.tasks, stats.log_seq, stats.running) == (1, 5, 0)
+    assert stats.lateness_p50 == timedelta(0)
+
+
+async def test_a_file_watch_runs_on_each_content_change(
+    sim: SimulatedClock, autojump_clock: MockClock, tmp_path: Path
+) -> None:
+    watched = tmp_path / "input.csv"
+    watched.write_text("a")
+    log = MemoryLog()
+
+    async def ingest() -> None:
+        pass
+
+    async def runs_reach(count: int) -> None:
+        # The file system works in real time: step simulated time until the
+        # watcher (polling every simulated second) has seen the change.
+        for _ in range(10_000):
+            if len(of_type(log, Started)) >= count:
+                return
+            await sim.advance(timedelta(milliseconds=200))
+        raise AssertionError(f"only {len(of_type(log, Started))} runs, expected {count}")
+
+    async with scheduler(log, sim) as sched:
+        await sched.add("ingest", FileWatch(str(watched), poll=timedelta(seconds=1)), ingest)
+        await runs_reach(1)  # the first sighting: nothing was logged before
+        watched.write_text("b")
+        await runs_reach(2)
+        watched.write_text("a")
+        await runs_reach(3)
+        await sim.advance(timedelta(seconds=5))
+        assert sched.status("ingest").run_count == 3
+    hashes = [r.content_hash for r in of_type(log, Scheduled)]
+    assert hashes == [content_hash(b"a"), content_hash(b"b"), content_hash(b"a")]
+    occurrences = [r.occurrence for r in of_type(log, Started)]
+    assert len(set(occurrences)) == 3
+    assert all(o.startswith("ingest#") for o in occurrences)
