@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/chronolog next "30 1 * * *" --tz America/New_York --after 2026-10-31T00:00:00Z --count 4
-	$(BIN)/chronolog next "30 2 * * *" --tz Europe/Berlin --after 2026-03-28T00:00:00Z --count 3
+	$(BIN)/chronolog demo --seconds $(or $(SECONDS),20)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -211,7 +211,8 @@ class Scheduler:
             ):
                 trigger = kept  # never reset an anchor by re-declaring
             else:
-                trigger = trigger.anchored(self.clock.now())
+                # Whole seconds: due times and occurrence ids read better.
+                trigger = trigger.anchored(self.clock.now().replace(microsecond=0))
         self._targets[name] = target
         if existing is not None:
             same = (existing.trigger, existing.target, existing.policy) == (trigger, path, policy)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import click
 
+from .demo import demo_command
 from .next import next_command
+from .status import status_command
 
 __all__ = ["main"]
 
@@ -18,4 +20,6 @@ def main() -> None:
     """chronolog: a job scheduler for Trio programs in which the log is the truth."""
 
 
+main.add_command(demo_command)
 main.add_command(next_command)
+main.add_command(status_command)
