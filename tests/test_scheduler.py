@@ -39,7 +39,7 @@ from chronolog import (
     open_scheduler,
     replay,
 )
-from chronolog._ids import content_hash
+from chronolog._ids import content_hash, jitter_for, time_occurrence
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
@@ -434,3 +434,89 @@ async def test_a_file_watch_runs_on_each_content_change(
     occurrences = [r.occurrence for r in of_type(log, Started)]
     assert len(set(occurrences)) == 3
     assert all(o.startswith("ingest#") for o in occurrences)
+
+
+async def test_replace_cancels_the_running_run(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(minutes=15))
+    async with scheduler(log, sim) as sched:
+        await sched.add("sync", Every(timedelta(minutes=10)), calls, overlap=Overlap.REPLACE)
+        await sim.advance(timedelta(minutes=25))
+    replaced = [f for f in of_type(log, Failed) if f.error == "replaced"]
+    assert [f.occurrence for f in replaced] == [
+        time_occurrence("sync", START + timedelta(minutes=10))
+    ]
+    assert calls.times[:2] == [START + timedelta(minutes=10), START + timedelta(minutes=20)]
+
+
+async def test_queue_waits_for_the_running_run(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(minutes=12))
+    async with scheduler(log, sim) as sched:
+        await sched.add("batch", Every(timedelta(minutes=10)), calls, overlap=Overlap.QUEUE)
+        await sim.advance(timedelta(minutes=30))
+    # The 00:20 occurrence waited for the 00:10 run (until 00:22), then ran late.
+    assert calls.times[:2] == [START + timedelta(minutes=10), START + timedelta(minutes=22)]
+    assert not [s for s in of_type(log, Skipped) if s.reason is SkipReason.OVERLAP]
+
+
+async def test_max_concurrent_makes_runs_late_never_lost(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(minutes=1))
+    async with scheduler(log, sim, max_concurrent=1) as sched:
+        for name in ("a", "b", "c"):
+            await sched.add(name, At(START + timedelta(minutes=5)), calls)
+        await sim.advance(timedelta(minutes=10))
+    due = START + timedelta(minutes=5)
+    assert calls.times == [due, due + timedelta(minutes=1), due + timedelta(minutes=2)]
+    assert len(of_type(log, Started)) == 3
+
+
+async def test_jitter_is_deterministic_and_bounded(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("spread", Every(timedelta(hours=1)), calls, jitter=timedelta(minutes=10))
+        await sim.advance(timedelta(hours=5))
+    offsets = [t - (START + timedelta(hours=n)) for n, t in enumerate(calls.times, start=1)]
+    assert len(offsets) == 4
+    assert all(timedelta(0) <= o < timedelta(minutes=10) for o in offsets)
+    assert offsets == [
+        jitter_for(time_occurrence("spread", START + timedelta(hours=n)), timedelta(minutes=10))
+        for n in range(1, 5)
+    ]
+
+
+async def test_a_backward_clock_jump_never_reruns_a_settled_occurrence(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("hourly", Cron("0 * * * *"), calls)
+        await sim.advance(timedelta(hours=2, minutes=30))
+        sim.jump(timedelta(hours=-2))  # NTP steps the clock back two hours
+        await sim.advance(timedelta(hours=3))
+    occurrences = [r.occurrence for r in of_type(log, Started)]
+    assert len(occurrences) == len(set(occurrences))
+    assert len(calls.times) == 3  # 13:00, 14:00 before the jump; 15:00 after catching up
+
+
+async def test_max_runs_finishes_the_task(sim: SimulatedClock, autojump_clock: MockClock) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("thrice", Every(timedelta(minutes=1)), calls, max_runs=3)
+        await sim.advance(timedelta(minutes=10))
+        status = sched.status("thrice")
+    assert len(calls.times) == 3
+    assert status.paused
+    assert "finished after 3 runs" in status.note
