@@ -520,3 +520,69 @@ async def test_max_runs_finishes_the_task(sim: SimulatedClock, autojump_clock: M
     assert len(calls.times) == 3
     assert status.paused
     assert "finished after 3 runs" in status.note
+
+
+async def test_a_forward_clock_jump_goes_through_catch_up(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("hourly", Cron("0 * * * *"), calls, catch_up=CatchUp.LATEST)
+        await sim.advance(timedelta(minutes=30))
+        sim.jump(timedelta(hours=5))  # a laptop wakes from suspend
+        await sim.advance(timedelta(minutes=1))
+    missed = [s.occurrence for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
+    assert missed == [time_occurrence("hourly", START + timedelta(hours=h)) for h in (1, 2, 3, 4)]
+    assert calls.times == [START + timedelta(hours=5, minutes=30)]  # 17:00, run late
+
+
+async def test_catch_up_none_and_misfire_grace(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    for policy, grace, expected_runs in (
+        (CatchUp.NONE, None, 0),
+        (CatchUp.ALL, None, 5),
+        (CatchUp.ALL, timedelta(hours=2, minutes=45), 3),  # 03:00, 04:00 and 05:00 are fresh
+    ):
+        log = MemoryLog()
+        calls = Calls(sim)
+        start = sim.now()
+        async with scheduler(log, sim) as sched:
+            await sched.add(
+                "hourly",
+                Every(timedelta(hours=1), anchor=start),
+                calls,
+                catch_up=policy,
+                misfire_grace=grace,
+            )
+            sim.jump(timedelta(hours=5, minutes=30))
+            await sim.advance(timedelta(minutes=1))
+        assert len(calls.times) == expected_runs, policy
+        missed = [s for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
+        assert len(missed) == 5 - expected_runs
+
+
+async def test_a_target_that_cannot_be_imported_pauses_its_task(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    defined = TaskDefined(
+        seq=1,
+        task="legacy",
+        at=START,
+        trigger=Every(timedelta(minutes=1), anchor=START),
+        target="nowhere.to.be.found:job",
+    )
+    log = MemoryLog([defined])
+    async with scheduler(log, sim) as sched:
+        await sim.advance(timedelta(minutes=5))
+        status = sched.status("legacy")
+        assert status.paused
+        assert "cannot import module 'nowhere.to.be.found'" in status.note
+        # Declaring it again with a callable binds it and resumes it.
+        calls = Calls(sim)
+        await sched.add("legacy", Every(timedelta(minutes=1), anchor=START), calls)
+        assert not sched.status("legacy").paused
+        await sim.advance(timedelta(minutes=2, seconds=30))
+    # Resumed at 12:05, it runs from then on (12:06, 12:07); the pause is not caught up.
+    assert calls.times == [START + timedelta(minutes=6), START + timedelta(minutes=7)]

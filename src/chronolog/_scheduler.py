@@ -55,6 +55,9 @@ __all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler"]
 
 IfExists = Literal["update", "error", "keep"]
 
+#: How the notes of tasks paused for a missing target begin (see _targets.py).
+_MISSING_TARGET_NOTES = ("cannot import", "target ", "module ")
+
 
 @attrs.frozen
 class SchedulerStatistics:
@@ -239,12 +242,15 @@ class Scheduler:
         await self.append(events)
         actor = self._spawn(name)
         actor.target = target
+        if existing is not None:
+            await self._resume_if_waiting_for_target(name)
         actor.notify()
         return self.state.status(name)
 
     async def _resume_if_waiting_for_target(self, name: str) -> None:
+        """Resume a task that chronolog paused because its target was missing."""
         status = self.state.status(name)
-        if status.paused and status.note.startswith(("cannot import", "target ")):
+        if status.paused and status.note.startswith(_MISSING_TARGET_NOTES):
             await self.resume(name, note="target given by add()")
 
     def _skip_pending(self, name: str, reason: SkipReason, now: datetime) -> list[Event]:
