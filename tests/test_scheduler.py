@@ -7,6 +7,7 @@ live state equals ``replay(log)``, and the invariant checker finds nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -586,3 +587,17 @@ async def test_a_target_that_cannot_be_imported_pauses_its_task(
         await sim.advance(timedelta(minutes=2, seconds=30))
     # Resumed at 12:05, it runs from then on (12:06, 12:07); the pause is not caught up.
     assert calls.times == [START + timedelta(minutes=6), START + timedelta(minutes=7)]
+
+
+async def test_open_scheduler_also_works_with_nursery_start(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with trio.open_nursery() as nursery:
+        sched = await nursery.start(functools.partial(open_scheduler, log, clock=sim))
+        await sched.add("job", Every(timedelta(minutes=1)), calls)
+        await sim.advance(timedelta(minutes=3, seconds=30))
+        nursery.cancel_scope.cancel()  # the scheduler shuts down gracefully
+    assert len(calls.times) == 3
+    assert check_invariants(log.read()) == []

@@ -17,7 +17,7 @@ import os
 import socket
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 import trio
@@ -44,7 +44,7 @@ from ._writer import LogWriter
 from .log import EventLog, FileLog
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 
     from ._clock import Clock
     from ._events import Event
@@ -428,8 +428,8 @@ def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
     )
 
 
-@contextlib.asynccontextmanager
-async def open_scheduler(
+@overload
+def open_scheduler(
     log: EventLog | str | os.PathLike[str],
     *,
     clock: Clock | None = None,
@@ -438,6 +438,74 @@ async def open_scheduler(
     node: str | None = None,
     result_max_bytes: int = 8192,
     history_limit: int = DEFAULT_HISTORY_LIMIT,
+) -> contextlib.AbstractAsyncContextManager[Scheduler]: ...
+
+
+@overload
+def open_scheduler(
+    log: EventLog | str | os.PathLike[str],
+    *,
+    clock: Clock | None = None,
+    max_concurrent: int | None = None,
+    shutdown_grace: timedelta = timedelta(seconds=30),
+    node: str | None = None,
+    result_max_bytes: int = 8192,
+    history_limit: int = DEFAULT_HISTORY_LIMIT,
+    task_status: trio.TaskStatus[Scheduler],
+) -> Coroutine[Any, Any, None]: ...
+
+
+def open_scheduler(
+    log: EventLog | str | os.PathLike[str],
+    *,
+    clock: Clock | None = None,
+    max_concurrent: int | None = None,
+    shutdown_grace: timedelta = timedelta(seconds=30),
+    node: str | None = None,
+    result_max_bytes: int = 8192,
+    history_limit: int = DEFAULT_HISTORY_LIMIT,
+    task_status: trio.TaskStatus[Scheduler] | None = None,
+) -> contextlib.AbstractAsyncContextManager[Scheduler] | Coroutine[Any, Any, None]:
+    """Run a scheduler on ``log``: ``async with open_scheduler(log) as sched:``.
+
+    Or start it in a nursery, where it runs until the nursery is cancelled
+    (then it shuts down gracefully)::
+
+        sched = await nursery.start(open_scheduler, "jobs.jsonl")
+    """
+    manager = _open_scheduler(
+        log,
+        clock=clock,
+        max_concurrent=max_concurrent,
+        shutdown_grace=shutdown_grace,
+        node=node,
+        result_max_bytes=result_max_bytes,
+        history_limit=history_limit,
+    )
+    if task_status is None:
+        return manager
+    return _serve_until_cancelled(manager, task_status)
+
+
+async def _serve_until_cancelled(
+    manager: contextlib.AbstractAsyncContextManager[Scheduler],
+    task_status: trio.TaskStatus[Scheduler],
+) -> None:
+    async with manager as scheduler:
+        task_status.started(scheduler)
+        await trio.sleep_forever()
+
+
+@contextlib.asynccontextmanager
+async def _open_scheduler(
+    log: EventLog | str | os.PathLike[str],
+    *,
+    clock: Clock | None,
+    max_concurrent: int | None,
+    shutdown_grace: timedelta,
+    node: str | None,
+    result_max_bytes: int,
+    history_limit: int,
 ) -> AsyncIterator[Scheduler]:
     """Run a scheduler on ``log`` for the duration of the ``async with`` block.
 
