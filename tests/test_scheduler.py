@@ -601,3 +601,30 @@ async def test_open_scheduler_also_works_with_nursery_start(
         nursery.cancel_scope.cancel()  # the scheduler shuts down gracefully
     assert len(calls.times) == 3
     assert check_invariants(log.read()) == []
+
+
+async def test_new_york_spring_forward_and_fall_back_exact_instants(
+    autojump_clock: MockClock,
+) -> None:
+    sim = SimulatedClock(datetime(2026, 3, 7, tzinfo=UTC), mock_clock=autojump_clock)
+    spring = Calls(sim)
+    log = MemoryLog()
+    async with scheduler(log, sim) as sched:
+        await sched.add("backup", Cron("30 2 * * *", tz="America/New_York"), spring)
+        await sim.sleep_until(datetime(2026, 3, 10, tzinfo=UTC))
+    assert spring.times == [
+        datetime(2026, 3, 7, 7, 30, tzinfo=UTC),  # 02:30 EST
+        datetime(2026, 3, 8, 7, 0, tzinfo=UTC),  # 02:30 does not exist: 03:00 EDT
+        datetime(2026, 3, 9, 6, 30, tzinfo=UTC),  # 02:30 EDT
+    ]
+    sim.jump(datetime(2026, 10, 31, tzinfo=UTC) - sim.now())  # skip to the autumn
+    hourly = Calls(sim)
+    log = MemoryLog()
+    async with scheduler(log, sim) as sched:
+        await sched.add("hourly", Cron("0 * * * *", tz="America/New_York"), hourly)
+        await sim.sleep_until(datetime(2026, 11, 2, 4, 30, tzinfo=UTC))
+    new_york = ZoneInfo("America/New_York")
+    on_the_day = [
+        t for t in hourly.times if t.astimezone(new_york).date().isoformat() == "2026-11-01"
+    ]
+    assert len(on_the_day) == 25  # the repeated 01:00 hour runs twice
