@@ -379,3 +379,13 @@ def test_the_full_example_in_the_reference_runs() -> None:
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
     (example,) = [block for block in blocks if "trio.run(main" in block]
     exec(compile(example, str(page), "exec"), {"__name__": "clock_md_example"})
+
+
+async def test_a_threshold_set_during_a_hold_takes_effect_when_it_ends() -> None:
+    mock = MockClock(autojump_threshold=math.inf)
+    sim = SimulatedClock(datetime(2026, 1, 1, tzinfo=UTC), mock_clock=mock)
+    with sim.hold_still():
+        sim.autojump_threshold = 0
+        assert mock.autojump_threshold == math.inf  # still held
+        assert sim.autojump_threshold == 0
+    assert mock.autojump_threshold == 0

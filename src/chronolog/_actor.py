@@ -177,8 +177,6 @@ class TaskActor:
                 await self._pause("its trigger will not fire again (past its end, or At is past)")
             return
         if not pending.scheduled:
-            if not state.may_schedule(self.name, pending.occurrence, pending.due):
-                return  # settled meanwhile; plan again
             await scheduler.append(
                 [
                     Scheduled(
@@ -241,6 +239,12 @@ class TaskActor:
         if not isinstance(trigger, _TIME_TRIGGERS) or self._finished():
             return None
         due = trigger.next_after(self._cursor(latest_due))
+        # Step over due times that are settled already: skipped ahead of time
+        # (paused, redefined) and so above the watermark, yet never to run.
+        while due is not None and not state.may_schedule(
+            self.name, time_occurrence(self.name, due), due
+        ):
+            due = trigger.next_after(due)
         if due is None:
             return None
         return _Pending(time_occurrence(self.name, due), due, 1, scheduled=False)

@@ -236,6 +236,25 @@ class SimulatedClock:
             )
         await self.sleep_until(self.now() + delta)
 
+    @property
+    def autojump_threshold(self) -> float:
+        """The mock clock's autojump threshold, as it is outside any :meth:`hold_still`.
+
+        Set it here rather than on the mock clock: a value set while some
+        task holds the clock still takes effect when the last holder leaves,
+        instead of being overwritten then.
+        """
+        if self._holders:
+            return self._released_threshold
+        return self._mock_clock.autojump_threshold
+
+    @autojump_threshold.setter
+    def autojump_threshold(self, value: float) -> None:
+        if self._holders:
+            self._released_threshold = value
+        else:
+            self._mock_clock.autojump_threshold = value
+
     @contextlib.contextmanager
     def hold_still(self) -> Iterator[None]:
         """Switch the mock clock's autojump off while inside.

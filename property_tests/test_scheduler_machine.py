@@ -1,0 +1,267 @@
+"""A state machine drives a live scheduler with random commands, crashes and restarts.
+
+The scheduler runs in a Trio loop on a background thread, on simulated time
+that stands still between rules (the mock clock's autojump is off except
+while a rule lets time pass), so every step is deterministic. After every
+rule the invariants are checked inside that loop once it is quiet: the live
+state equals ``replay(log)``, and the invariant checker finds nothing (no
+attempt started twice, nothing started after it settled, ...).
+
+A *crash* abandons the scheduler mid-run: the log is cut where it stood, as
+``kill -9`` would leave it, and a new scheduler opens on that cut log. A
+*restart* leaves gracefully and opens again on the same log.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import threading
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+import trio.testing
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from chronolog import (
+    Cron,
+    Every,
+    FileLog,
+    LogRepaired,
+    MemoryLog,
+    Overlap,
+    Retry,
+    check_invariants,
+    open_scheduler,
+    replay,
+)
+from chronolog.testing import SimulatedClock
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from chronolog import EventLog, Scheduler
+
+START = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)
+NAMES = ("alpha", "beta", "gamma")
+TRIGGERS = {
+    "every-7m": Every(timedelta(minutes=7), anchor=START),
+    "every-20m": Every(timedelta(minutes=20), anchor=START),
+    "cron-berlin": Cron("*/15 * * * *", tz="Europe/Berlin"),
+    "cron-2:30": Cron("30 2 * * *", tz="Europe/Berlin"),  # spring-forward night
+}
+
+
+class Target:
+    """Succeeds, fails, or hangs for a while, as the machine tells it."""
+
+    def __init__(self, sim: SimulatedClock, behaviour: str) -> None:
+        self.sim = sim
+        self.behaviour = behaviour
+
+    async def __call__(self) -> str:
+        if self.behaviour == "fail":
+            raise RuntimeError("boom")
+        if self.behaviour == "hang":
+            await self.sim.advance(timedelta(minutes=25))
+        return self.behaviour
+
+
+class SchedulerMachine(RuleBasedStateMachine):
+    use_file_log = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mock = trio.testing.MockClock(autojump_threshold=math.inf)
+        self.sim = SimulatedClock(START, mock_clock=self.mock)
+        self.directory = Path(tempfile.mkdtemp(prefix="chronolog-machine-"))
+        self.generation = 0
+        self.defined: set[str] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=trio.run, args=(self._loop,), kwargs={"clock": self.mock}
+        )
+        self._thread.start()
+        self._ready.wait()
+        self._call(self._open)
+
+    # -- the background loop ----------------------------------------------------
+
+    async def _loop(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self._ready.set()
+            await self._stop.wait()
+            nursery.cancel_scope.cancel()
+
+    def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        return trio.from_thread.run(fn, *args, trio_token=self._token)
+
+    async def _flowing(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``fn`` with simulated time allowed to pass, then freeze it again."""
+        self.sim.autojump_threshold = 0
+        try:
+            return await fn()
+        finally:
+            await trio.testing.wait_all_tasks_blocked()
+            self.sim.autojump_threshold = math.inf
+
+    def _first_log(self) -> EventLog:
+        if self.use_file_log:
+            return FileLog(self.directory / "jobs-0.jsonl")
+        return MemoryLog()
+
+    async def _open(self) -> None:
+        await self._start(self._first_log())
+
+    async def _start(self, log: EventLog) -> None:
+        self.log = log
+        self._life = trio.CancelScope()
+        self._ended = trio.Event()
+
+        async def life(task_status: trio.TaskStatus[Scheduler]) -> None:
+            try:
+                with self._life:
+                    async with open_scheduler(
+                        log, clock=self.sim, shutdown_grace=timedelta(seconds=30)
+                    ) as scheduler:
+                        task_status.started(scheduler)
+                        await trio.sleep_forever()
+            finally:
+                self._ended.set()
+
+        with warnings.catch_warnings():
+            # A crash copy may end in a torn batch, repaired with a warning.
+            warnings.simplefilter("ignore", LogRepaired)
+            self.sched = await self._nursery.start(life)
+        await trio.testing.wait_all_tasks_blocked()
+
+    async def _close(self) -> None:
+        self._life.cancel()
+        await self._flowing(self._ended.wait)
+
+    def teardown(self) -> None:
+        try:
+            self._call(self._close)
+        finally:
+            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+            self._thread.join()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- rules -------------------------------------------------------------------
+
+    @rule(
+        name=st.sampled_from(NAMES),
+        trigger=st.sampled_from(sorted(TRIGGERS)),
+        behaviour=st.sampled_from(["ok", "ok", "fail", "hang"]),
+        overlap=st.sampled_from(Overlap),
+        attempts=st.integers(1, 3),
+    )
+    def add(
+        self, name: str, trigger: str, behaviour: str, overlap: Overlap, attempts: int
+    ) -> None:
+        async def add() -> None:
+            await self.sched.add(
+                name,
+                TRIGGERS[trigger],
+                Target(self.sim, behaviour),
+                overlap=overlap,
+                retry=Retry(max_attempts=attempts, backoff=timedelta(minutes=2)),
+            )
+            await trio.testing.wait_all_tasks_blocked()
+
+        self._call(add)
+        self.defined.add(name)
+
+    def _command(self, command: str, name: str) -> None:
+        async def run() -> None:
+            if name in self.sched.state:
+                await getattr(self.sched, command)(name)
+            await trio.testing.wait_all_tasks_blocked()
+
+        self._call(run)
+
+    @precondition(lambda self: self.defined)
+    @rule(name=st.sampled_from(NAMES))
+    def pause(self, name: str) -> None:
+        self._command("pause", name)
+
+    @precondition(lambda self: self.defined)
+    @rule(name=st.sampled_from(NAMES))
+    def resume(self, name: str) -> None:
+        self._command("resume", name)
+
+    @precondition(lambda self: self.defined)
+    @rule(name=st.sampled_from(NAMES))
+    def remove(self, name: str) -> None:
+        self._command("remove", name)
+
+    @precondition(lambda self: self.defined)
+    @rule(name=st.sampled_from(NAMES))
+    def run_now(self, name: str) -> None:
+        self._command("run_now", name)
+
+    @rule(minutes=st.integers(1, 240))
+    def advance(self, minutes: int) -> None:
+        self._call(self._flowing, lambda: self.sim.advance(timedelta(minutes=minutes)))
+
+    @rule()
+    def crash_and_restart(self) -> None:
+        async def crash() -> None:
+            # What is durable at this instant is all a killed process leaves:
+            # the new scheduler opens on a copy taken now, and whatever the
+            # abandoned one does afterwards lands in the old log, unseen.
+            snapshot: EventLog
+            if isinstance(self.log, FileLog):
+                self.generation += 1
+                path = self.directory / f"jobs-{self.generation}.jsonl"
+                shutil.copyfile(self.log.path, path)
+                snapshot = FileLog(path)
+            else:
+                snapshot = MemoryLog(list(self.log.read()))
+            await self._close()
+            await self._start(snapshot)
+
+        self._call(crash)
+
+    @rule()
+    def restart(self) -> None:
+        async def restart() -> None:
+            await self._close()
+            log = self.log
+            again = FileLog(log.path) if isinstance(log, FileLog) else MemoryLog(list(log.read()))
+            await self._start(again)
+
+        self._call(restart)
+
+    # -- invariants --------------------------------------------------------------
+
+    @invariant()
+    def live_state_is_the_replay_of_the_log_and_the_log_is_sound(self) -> None:
+        async def check() -> None:
+            await trio.testing.wait_all_tasks_blocked()
+            records = list(self.log.read())
+            assert replay(records) == self.sched.state
+            assert check_invariants(records) == []
+
+        self._call(check)
+
+
+class FileLogMachine(SchedulerMachine):
+    use_file_log = True
+
+
+SchedulerMachine.TestCase.settings = settings(
+    max_examples=25, stateful_step_count=20, deadline=None
+)
+FileLogMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=15, deadline=None)
+TestSchedulerOnMemoryLog = SchedulerMachine.TestCase
+TestSchedulerOnFileLog = FileLogMachine.TestCase
