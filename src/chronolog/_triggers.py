@@ -95,7 +95,7 @@ def _check_bounds(kind: str, start: datetime | None, end: datetime | None) -> No
 def _check_t(t: object) -> datetime:
     if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
         raise InvalidTrigger(
-            f"next_after needs an aware datetime (e.g. datetime.now(UTC)), got "
+            f"next_after needs an aware datetime (e.g. datetime(2026, 1, 1, tzinfo=UTC)), got "
             f"{t.isoformat() + ' (naive)' if isinstance(t, datetime) else repr(t)}"
         )
     return t
