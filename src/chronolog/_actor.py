@@ -31,7 +31,7 @@ from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
 from ._policies import CatchUp, Overlap
-from ._projection import Outcome
+from ._projection import OccurrenceState, Outcome
 from ._targets import describe_error, invoke, jsonable_result
 from ._triggers import At, Cron, Every, FileWatch, Manual
 from ._watch import watch_file
@@ -327,9 +327,8 @@ class TaskActor:
         events: list[Event] = []
         for due in skipped:
             occurrence = time_occurrence(self.name, due)
-            if scheduler.state.may_schedule(self.name, occurrence, due) or (
-                scheduler.state.occurrence_state(self.name, occurrence, due).value == "scheduled"
-            ):
+            standing = scheduler.state.occurrence_state(self.name, occurrence, due)
+            if standing in (OccurrenceState.NEW, OccurrenceState.SCHEDULED):
                 events.append(
                     Skipped(
                         task=self.name,
