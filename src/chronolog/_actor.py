@@ -133,9 +133,11 @@ class TaskActor:
     async def _step(self, changed: trio.Event) -> None:
         scheduler = self._scheduler
         state = scheduler.state
-        status = state.status(self.name)
-        trigger = status.trigger
-        if status.paused:
+        # Ask the State directly: building a TaskStatus view on every step
+        # was the actor's largest cost.
+        definition = state.definition(self.name)
+        trigger, policy = definition.trigger, definition.policy
+        if state.is_paused(self.name):
             await changed.wait()
             return
         if self.target is None:
@@ -172,7 +174,7 @@ class TaskActor:
             elif state.open_occurrences(self.name):
                 await changed.wait()  # a run or a retry is still under way
             elif self._finished():
-                await self._pause(f"finished after {status.policy.max_runs} runs (max_runs)")
+                await self._pause(f"finished after {policy.max_runs} runs (max_runs)")
             else:
                 await self._pause("its trigger will not fire again (past its end, or At is past)")
             return
@@ -187,7 +189,7 @@ class TaskActor:
                     )
                 ]
             )
-        jitter = status.policy.jitter
+        jitter = policy.jitter
         wake_at = pending.due
         if jitter is not None and pending.attempt == 1:
             wake_at += jitter_for(pending.occurrence, jitter)
@@ -195,9 +197,9 @@ class TaskActor:
             await self._fire(pending)
 
     def _finished(self) -> bool:
-        status = self._scheduler.state.status(self.name)
-        max_runs = status.policy.max_runs
-        return max_runs is not None and status.run_count >= max_runs
+        state = self._scheduler.state
+        max_runs = state.definition(self.name).policy.max_runs
+        return max_runs is not None and state.run_count(self.name) >= max_runs
 
     def _stale_occurrences(self) -> list[str]:
         """Scheduled time-based occurrences that the trigger in force would not produce."""
@@ -282,7 +284,7 @@ class TaskActor:
 
     async def _fire(self, pending: _Pending) -> None:
         scheduler = self._scheduler
-        policy = scheduler.state.status(self.name).policy
+        policy = scheduler.state.definition(self.name).policy
         if pending.attempt > 1:
             await self._start(pending.occurrence, pending.attempt)
             return
@@ -314,7 +316,7 @@ class TaskActor:
     async def _catch_up(self, due_times: list[datetime], now: datetime) -> None:
         """Several due times passed at once: the catch-up policy picks what runs."""
         scheduler = self._scheduler
-        policy = scheduler.state.status(self.name).policy
+        policy = scheduler.state.definition(self.name).policy
         grace = policy.misfire_grace
         fresh = [d for d in due_times if grace is None or now - d <= grace]
         if policy.catch_up is CatchUp.NONE:
@@ -352,7 +354,7 @@ class TaskActor:
 
     async def _start_with_overlap(self, occurrence: str) -> None:
         scheduler = self._scheduler
-        policy = scheduler.state.status(self.name).policy
+        policy = scheduler.state.definition(self.name).policy
         if self.runs and policy.overlap is not Overlap.ALLOW:
             if policy.overlap is Overlap.SKIP:
                 await scheduler.append(
@@ -451,7 +453,7 @@ class TaskActor:
         """Run the target once; record the outcome; return when to retry, if at all."""
         scheduler = self._scheduler
         clock = scheduler.clock
-        policy = scheduler.state.status(self.name).policy
+        policy = scheduler.state.definition(self.name).policy
         target = self.target
         assert target is not None
         started = clock.now()
@@ -550,7 +552,7 @@ class TaskActor:
 
     async def _pause(self, note: str) -> None:
         scheduler = self._scheduler
-        if self.name in scheduler.state and not scheduler.state.status(self.name).paused:
+        if self.name in scheduler.state and not scheduler.state.is_paused(self.name):
             await scheduler.pause(self.name, note=note)
         else:
             await trio.lowlevel.checkpoint()

@@ -445,6 +445,14 @@ class State:
         runs = [_view(name, occurrence, entry, None) for occurrence, entry in task.open.items()]
         return sorted(runs, key=lambda run: run.seq)
 
+    def is_paused(self, name: str) -> bool:
+        """Whether ``name`` is paused (cheaper than ``status(name).paused``)."""
+        return self._task(name).paused
+
+    def run_count(self, name: str) -> int:
+        """Runs of ``name`` started (cheaper than ``status(name).run_count``)."""
+        return self._task(name).run_count
+
     def watermark(self, name: str) -> datetime | None:
         """The latest due time of a settled time-based occurrence of ``name``."""
         return self._task(name).watermark
