@@ -25,6 +25,7 @@ from ._errors import ConfigError
 __all__ = [
     "OccurrenceKind",
     "content_hash",
+    "content_hasher",
     "file_change_occurrence",
     "jitter_for",
     "manual_occurrence",
@@ -71,9 +72,16 @@ def time_occurrence(task: str, due: datetime) -> str:
     return f"{task}@{_utc_iso(due)}"
 
 
+def content_hasher() -> hashlib._Hash:
+    """A fresh hasher for :func:`content_hash`, to feed a large file chunk by chunk."""
+    return hashlib.sha256()
+
+
 def content_hash(content: bytes) -> str:
     """A stable hash of a file's content (hex SHA-256)."""
-    return hashlib.sha256(content).hexdigest()
+    hasher = content_hasher()
+    hasher.update(content)
+    return hasher.hexdigest()
 
 
 def file_change_occurrence(task: str, previous: str | None, new_content_hash: str) -> str:

@@ -38,7 +38,6 @@ show intermediate contents, each reported if it differs.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import stat
@@ -50,6 +49,8 @@ import attrs
 import trio
 from trio.lowlevel import RunVar
 from watchfiles import awatch
+
+from ._ids import content_hasher
 
 if TYPE_CHECKING:
     from watchfiles import Change
@@ -160,7 +161,7 @@ def _read_once(path: str, shown: str) -> tuple[FileSeen, bool]:
                 problem=f"{shown} is not a regular file (a device, FIFO or socket); "
                 f"FileWatch reads regular files only",
             ), True
-        hasher = hashlib.sha256()  # what _ids.content_hash computes, fed chunk by chunk
+        hasher = content_hasher()  # the same hash as _ids.content_hash, chunk by chunk
         size = 0
         while chunk := os.read(fd, _CHUNK_BYTES):
             hasher.update(chunk)
