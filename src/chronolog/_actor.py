@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +54,12 @@ _MAX_BACKOFF = timedelta(minutes=1)
 TARGET_GRACE = timedelta(seconds=10)
 
 
+class _Slot:
+    """Who holds a ``max_concurrent`` slot: one per run, from claim to end."""
+
+    __slots__ = ()
+
+
 @attrs.frozen
 class _Pending:
     occurrence: str
@@ -78,6 +83,10 @@ class TaskActor:
         self.cancel_reasons: dict[str, str] = {}
         self._idle = trio.Event()
         self._idle.set()
+        # The scope of the actor's current sleep, cancelled by notify(): one
+        # scope instead of a nursery with a sleeper and a watcher task keeps an
+        # idle actor to a single Trio task (memory, and wake-up cost).
+        self._sleep_scope: trio.CancelScope | None = None
 
     # -- notifications -------------------------------------------------------
 
@@ -85,6 +94,8 @@ class TaskActor:
         """Something about this task changed: plan again."""
         self._changed.set()
         self._changed = trio.Event()
+        if self._sleep_scope is not None:
+            self._sleep_scope.cancel()
 
     def cancel_runs(self, reason: str) -> int:
         for occurrence, scope in self.runs.items():
@@ -171,7 +182,7 @@ class TaskActor:
         if pending is None:
             if isinstance(trigger, Manual):
                 await changed.wait()  # only run_now starts a manual task
-            elif state.open_occurrences(self.name):
+            elif state._has_open(self.name):
                 await changed.wait()  # a run or a retry is still under way
             elif self._finished():
                 await self._pause(f"finished after {policy.max_runs} runs (max_runs)")
@@ -208,16 +219,17 @@ class TaskActor:
         origin = state.origin(self.name)
         prefix = self.name + "@"
         stale: list[str] = []
-        for run in state.open_occurrences(self.name):
-            if run.outcome is not Outcome.SCHEDULED or run.due is None:
+        for entry in state._open_entries(self.name):
+            due = entry.due
+            if entry.outcome is not Outcome.SCHEDULED or due is None:
                 continue
-            if not run.occurrence.startswith(prefix):
+            if not entry.occurrence.startswith(prefix):
                 continue  # manual and file-change runs belong to no trigger
             produced = isinstance(trigger, _TIME_TRIGGERS) and (
-                trigger.next_after(run.due - _JUST_BEFORE) == run.due
+                trigger.next_after(due - _JUST_BEFORE) == due
             )
-            if not produced or run.due <= origin:
-                stale.append(run.occurrence)
+            if not produced or due <= origin:
+                stale.append(entry.occurrence)
         return stale
 
     def _pending(self) -> _Pending | None:
@@ -225,16 +237,17 @@ class TaskActor:
         state = self._scheduler.state
         candidates: list[_Pending] = []
         latest_due: datetime | None = None
-        for run in state.open_occurrences(self.name):
-            if run.due is not None and (latest_due is None or run.due > latest_due):
-                latest_due = run.due
-            if run.outcome is Outcome.RETRY_PENDING and run.retry_at is not None:
-                if run.occurrence not in self.runs:
+        for entry in state._open_entries(self.name):
+            due = entry.due
+            if due is not None and (latest_due is None or due > latest_due):
+                latest_due = due
+            if entry.outcome is Outcome.RETRY_PENDING and entry.retry_at is not None:
+                if entry.occurrence not in self.runs:
                     candidates.append(
-                        _Pending(run.occurrence, run.retry_at, run.attempts + 1, scheduled=True)
+                        _Pending(entry.occurrence, entry.retry_at, entry.attempt + 1, True)
                     )
-            elif run.outcome is Outcome.SCHEDULED and run.due is not None:
-                candidates.append(_Pending(run.occurrence, run.due, 1, scheduled=True))
+            elif entry.outcome is Outcome.SCHEDULED and due is not None:
+                candidates.append(_Pending(entry.occurrence, due, 1, scheduled=True))
         if candidates:
             return min(candidates, key=lambda pending: pending.due)
         trigger = state.definition(self.name).trigger
@@ -261,23 +274,19 @@ class TaskActor:
         return cursor
 
     async def _sleep_until(self, when: datetime, changed: trio.Event) -> bool:
-        """Sleep until ``when``; False if woken earlier by a change."""
+        """Sleep until ``when``; False if woken earlier by a change (or stopping)."""
         clock = self._scheduler.clock
-        if clock.now() >= when:
+        if changed.is_set() or clock.now() >= when:
             await trio.lowlevel.checkpoint()
-            return not changed.is_set()
-        async with trio.open_nursery() as nursery:
-
-            async def sleep() -> None:
-                await clock.sleep_until(when)
-                nursery.cancel_scope.cancel()
-
-            async def watch() -> None:
-                await changed.wait()
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(sleep)
-            nursery.start_soon(watch)
+        else:
+            # notify() sets ``changed`` and cancels this scope. An outside
+            # cancellation (shutdown) is not caught here: it propagates.
+            with trio.CancelScope() as scope:
+                self._sleep_scope = scope
+                try:
+                    await clock.sleep_until(when)
+                finally:
+                    self._sleep_scope = None
         return not changed.is_set() and not self._scheduler.stopping
 
     # -- firing --------------------------------------------------------------
@@ -374,70 +383,94 @@ class TaskActor:
         await self._start(occurrence, 1)
 
     async def _start(self, occurrence: str, attempt: int) -> None:
-        """Start a run in the scheduler's nursery; returns once it is claimed."""
-        await self._scheduler.run_nursery.start(self._run, occurrence, attempt)
+        """Claim ``attempt`` of ``occurrence``, then run it in the scheduler's nursery.
 
-    async def _run(
-        self,
-        occurrence: str,
-        attempt: int,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
+        Returns once the claim is settled: its ``Started`` is durable and the
+        run is under way, or the claim was refused (then nothing runs). The
+        actor claims itself, rather than waiting in ``nursery.start`` for the
+        run task to do it, because that handshake was a large part of the cost
+        of dispatching a run.
+        """
         scheduler = self._scheduler
-        clock = scheduler.clock
-        # A cancel scope per attempt and per wait between attempts (a scope
-        # serves one `with` only); cancel_runs() cancels the current one.
+        slot = _Slot()
+        if scheduler.capacity is not None:
+            # max_concurrent: the run waits here for a free slot (late, never lost).
+            await scheduler.capacity.acquire_on_behalf_of(slot)
+        handed_over = False
+        try:
+            self._begin_run(occurrence)
+            if await self._claim(occurrence, attempt):
+                scheduler.run_nursery.start_soon(self._run, occurrence, attempt, slot)
+                handed_over = True
+        finally:
+            if not handed_over:
+                self._end_run(occurrence, slot)
+
+    def _begin_run(self, occurrence: str) -> None:
+        # In self.runs before the claim: a cancel() that arrives while the
+        # Started is being written must still reach this run.
         self.runs[occurrence] = trio.CancelScope()
         self._idle = trio.Event()
-        started_signalled = False
+
+    def _end_run(self, occurrence: str, slot: _Slot) -> None:
+        if self._scheduler.capacity is not None:
+            self._scheduler.capacity.release_on_behalf_of(slot)
+        self.runs.pop(occurrence, None)
+        self.cancel_reasons.pop(occurrence, None)
+        if not self.runs:
+            self._idle.set()
+        self.notify()
+
+    async def _claim(self, occurrence: str, attempt: int) -> bool:
+        """Append the attempt's ``Started``; False if it may not (or cannot) start."""
+        scheduler = self._scheduler
         try:
-            async with scheduler.capacity:
-                while True:
-                    try:
-                        await scheduler.append(
-                            [
-                                Started(
-                                    task=self.name,
-                                    at=clock.now(),
-                                    occurrence=occurrence,
-                                    attempt=attempt,
-                                    node=scheduler.node,
-                                )
-                            ]
-                        )
-                    except ClaimConflict:
-                        logger.debug("task %r: %s already claimed", self.name, occurrence)
-                        return
-                    except LogClosed:
-                        return  # stopping: nothing starts that cannot be recorded
-                    if not started_signalled:
-                        started_signalled = True
-                        task_status.started()
-                    try:
-                        retry_at = await self._attempt(occurrence, attempt, self.runs[occurrence])
-                    except LogClosed:
-                        # The writer is gone (the scheduler is stopping hard):
-                        # the outcome cannot be recorded; a restart will find
-                        # this run's Started and record it as interrupted.
-                        logger.warning("task %r: %s could not be recorded", self.name, occurrence)
-                        return
-                    if retry_at is None:
-                        return
-                    with self._new_scope(occurrence) as waiting:
-                        await clock.sleep_until(retry_at)
-                    if waiting.cancelled_caught:
-                        return  # cancelled while waiting: the Failed already stands
-                    self._new_scope(occurrence)
-                    attempt += 1
+            await scheduler.append(
+                [
+                    Started(
+                        task=self.name,
+                        at=scheduler.clock.now(),
+                        occurrence=occurrence,
+                        attempt=attempt,
+                        node=scheduler.node,
+                    )
+                ]
+            )
+        except ClaimConflict:
+            logger.debug("task %r: %s already claimed", self.name, occurrence)
+            return False
+        except LogClosed:
+            return False  # stopping: nothing starts that cannot be recorded
+        return True
+
+    async def _run(self, occurrence: str, attempt: int, slot: _Slot) -> None:
+        """Run a claimed attempt, and its retries, each claimed in turn."""
+        clock = self._scheduler.clock
+        try:
+            while True:
+                try:
+                    retry_at = await self._attempt(occurrence, attempt, self.runs[occurrence])
+                except LogClosed:
+                    # The writer is gone (the scheduler is stopping hard): the
+                    # outcome cannot be recorded; a restart will find this
+                    # run's Started and record it as interrupted.
+                    logger.warning("task %r: %s could not be recorded", self.name, occurrence)
+                    return
+                if retry_at is None:
+                    return
+                # A cancel scope per attempt and per wait between attempts (a
+                # scope serves one `with` only); cancel_runs() cancels the
+                # current one.
+                with self._new_scope(occurrence) as waiting:
+                    await clock.sleep_until(retry_at)
+                if waiting.cancelled_caught:
+                    return  # cancelled while waiting: the Failed already stands
+                self._new_scope(occurrence)
+                attempt += 1
+                if not await self._claim(occurrence, attempt):
+                    return
         finally:
-            if not started_signalled:
-                task_status.started()
-            self.runs.pop(occurrence, None)
-            self.cancel_reasons.pop(occurrence, None)
-            if not self.runs:
-                self._idle.set()
-            self.notify()
+            self._end_run(occurrence, slot)
 
     def _new_scope(self, occurrence: str) -> trio.CancelScope:
         """A fresh cancel scope for the run of ``occurrence``; honours a pending cancel."""
@@ -459,23 +492,25 @@ class TaskActor:
         started = clock.now()
         result: Any = None
         error: tuple[str, str, str] | None = None
-        timed_out = False
+        if policy.timeout is not None:
+            # The run's own scope doubles as its timeout (one scope per attempt
+            # is cheaper than two): cancel_runs() records a reason before it
+            # cancels, so a scope cancelled without one ran out of time.
+            scope.relative_deadline = policy.timeout.total_seconds()
         with scope:
-            timeout = math.inf if policy.timeout is None else policy.timeout.total_seconds()
-            with trio.move_on_after(timeout) as timeout_scope:
-                try:
-                    result = await invoke(target, clock)
-                except Exception as exc:
-                    error = describe_error(exc)
-            timed_out = timeout_scope.cancelled_caught
+            try:
+                result = await invoke(target, clock)
+            except Exception as exc:
+                error = describe_error(exc)
         duration = max(clock.now() - started, timedelta(0))
         retryable = True
         if scope.cancelled_caught:
-            reason = self.cancel_reasons.get(occurrence, "cancelled")
-            error = (reason, "Cancelled", "")
-            retryable = False
-        elif timed_out:
-            error = (f"timed out after {policy.timeout}", "TimeoutError", "")
+            reason = self.cancel_reasons.get(occurrence)
+            if reason is None:
+                error = (f"timed out after {policy.timeout}", "TimeoutError", "")
+            else:
+                error = (reason, "Cancelled", "")
+                retryable = False
         retry_at = None
         if error is not None and retryable and attempt < policy.retry.max_attempts:
             retry_at = clock.now() + policy.retry.delay_before(attempt + 1)

@@ -67,7 +67,9 @@ class SkipReason(enum.StrEnum):
     REDEFINED = "redefined"
 
 
-class EventBase(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
+class EventBase(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type", gc=False
+):
     """Fields every event has. ``at`` is when it was recorded (UTC)."""
 
     seq: int = 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import attrs
 
@@ -223,6 +223,29 @@ def _view(task: str, occurrence: str, entry: _Open | None, final: Event | None) 
         node=first_start.node if first_start is not None else None,
         seq=latest.seq if latest is not None else 0,
     )
+
+
+class OpenEntry(NamedTuple):
+    """An open occurrence in brief: what the scheduler's actors ask about on
+    every step. Building full `Run` views there was their largest cost."""
+
+    occurrence: str
+    outcome: Outcome
+    """``SCHEDULED``, ``RUNNING`` or ``RETRY_PENDING``."""
+    due: datetime | None
+    attempt: int
+    """The latest attempt started (0 while only scheduled)."""
+    retry_at: datetime | None
+
+
+def _brief(occurrence: str, entry: _Open) -> OpenEntry:
+    scheduled, _, last = entry
+    due = scheduled.due if scheduled is not None else None
+    if type(last) is Started:
+        return OpenEntry(occurrence, Outcome.RUNNING, due, last.attempt, None)
+    if type(last) is Failed:
+        return OpenEntry(occurrence, Outcome.RETRY_PENDING, due, last.attempt, last.retry_at)
+    return OpenEntry(occurrence, Outcome.SCHEDULED, due, 0, None)
 
 
 _FINAL_OUTCOMES: Final[dict[type, Outcome]] = {
@@ -444,6 +467,13 @@ class State:
         task = self._task(name)
         runs = [_view(name, occurrence, entry, None) for occurrence, entry in task.open.items()]
         return sorted(runs, key=lambda run: run.seq)
+
+    def _open_entries(self, name: str) -> list[OpenEntry]:
+        """`open_occurrences` in brief, in no particular order (for the scheduler)."""
+        return [_brief(occurrence, entry) for occurrence, entry in self._task(name).open.items()]
+
+    def _has_open(self, name: str) -> bool:
+        return bool(self._task(name).open)
 
     def is_paused(self, name: str) -> bool:
         """Whether ``name`` is paused (cheaper than ``status(name).paused``)."""

@@ -97,10 +97,8 @@ class Scheduler:
         self.node = node
         self.result_max_bytes = result_max_bytes
         self.run_nursery = run_nursery
-        self.capacity: contextlib.AbstractAsyncContextManager[Any] = (
-            trio.CapacityLimiter(max_concurrent)
-            if max_concurrent is not None
-            else contextlib.nullcontext()
+        self.capacity = (
+            trio.CapacityLimiter(max_concurrent) if max_concurrent is not None else None
         )
         self.stopping = False
         self._writer = writer
@@ -263,8 +261,7 @@ class Scheduler:
 
     async def pause(self, name: str, *, note: str = "") -> None:
         """Stop scheduling ``name``; its pending occurrence is skipped (once)."""
-        status = self.state.status(name)
-        if status.paused:
+        if self.state.is_paused(name):
             await trio.lowlevel.checkpoint()
             return
         now = self.clock.now()
@@ -278,7 +275,7 @@ class Scheduler:
 
     async def resume(self, name: str, *, note: str = "") -> None:
         """Schedule ``name`` again from now on; the paused period is not caught up."""
-        if not self.state.status(name).paused:
+        if not self.state.is_paused(name):
             await trio.lowlevel.checkpoint()
             return
         await self.append([TaskResumed(task=name, at=self.clock.now(), note=note)])

@@ -67,25 +67,53 @@ class WriterStatistics:
 
 
 class _Submission:
-    """One ``append()`` call: its events, and what became of them."""
+    """One ``append()`` call: its events, and what became of them.
 
-    __slots__ = ("done", "error", "events", "records", "traceback")
+    The submitter parks itself in :meth:`wait` and the writer wakes it with
+    :meth:`succeed` or :meth:`fail` -- Trio's low-level primitives rather
+    than a `trio.Event`, because a submission is made for every append and
+    an Event costs several more objects and steps.
+    """
+
+    __slots__ = ("_waiter", "done", "error", "events", "records", "traceback")
 
     def __init__(self, events: list[Event]) -> None:
         self.events = events
-        self.done = trio.Event()
+        self.done = False
         self.records: list[Event] = []
         self.error: Exception | None = None
         self.traceback: TracebackType | None = None
+        self._waiter: trio.lowlevel.Task | None = None
+
+    async def wait(self) -> None:
+        """Return once the writer has settled this submission (a checkpoint)."""
+        if self.done:
+            await trio.lowlevel.checkpoint()
+            return
+        self._waiter = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            # Cancelled while waiting: the submission stays queued and is
+            # still written; only this caller stops waiting for the answer.
+            self._waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     def succeed(self, records: list[Event]) -> None:
         self.records = records
-        self.done.set()
+        self._settle()
 
     def fail(self, error: Exception) -> None:
         self.error = error
         self.traceback = error.__traceback__
-        self.done.set()
+        self._settle()
+
+    def _settle(self) -> None:
+        self.done = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            trio.lowlevel.reschedule(waiter)
 
 
 class LogWriter:
@@ -158,11 +186,17 @@ class LogWriter:
             await trio.lowlevel.checkpoint()
             return []
         submission = _Submission(batch)
+        # Queue without a schedule point when there is room (the wait below
+        # is one): each task switch is a large share of an append's cost.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._send.send(submission)
+            try:
+                self._send.send_nowait(submission)
+            except trio.WouldBlock:
+                await self._send.send(submission)  # backpressure: the queue is full
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise self._closed_error() from None
-        await submission.done.wait()
+        await submission.wait()
         if submission.error is not None:
             # The same exception object goes to every submitter of a failed
             # batch, each time with the writer's traceback as its start.
@@ -295,9 +329,9 @@ class LogWriter:
     def _stop(self, carried: _Submission | None) -> None:
         """Close for good and answer every submission that will not be written."""
         self.close()
-        in_flight = [submission for submission in self._in_hand if not submission.done.is_set()]
+        in_flight = [submission for submission in self._in_hand if not submission.done]
         self._in_hand = []
-        queued = [] if carried is None or carried.done.is_set() else [carried]
+        queued = [] if carried is None or carried.done else [carried]
         while True:
             try:
                 queued.append(self._receive.receive_nowait())
