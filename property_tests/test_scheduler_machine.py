@@ -37,16 +37,18 @@ from chronolog import (
     MemoryLog,
     Overlap,
     Retry,
+    State,
     check_invariants,
     open_scheduler,
     replay,
 )
+from chronolog._ids import time_occurrence
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from chronolog import EventLog, Scheduler
+    from chronolog import Event, EventLog, Scheduler, Trigger
 
 START = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)
 NAMES = ("alpha", "beta", "gamma")
@@ -251,8 +253,51 @@ class SchedulerMachine(RuleBasedStateMachine):
             records = list(self.log.read())
             assert replay(records) == self.sched.state
             assert check_invariants(records) == []
+            assert unaccounted_due_times(records, until=self.sim.now()) == []
 
         self._call(check)
+
+
+def unaccounted_due_times(records: list[Event], *, until: datetime) -> list[str]:
+    """Due times before ``until`` that a task's trigger produced while the task
+    existed and was not paused, yet no record mentions: silently lost.
+
+    Walks the log with the projection itself, so "existed", "paused" and the
+    origin a definition or a resume sets mean exactly what the scheduler
+    takes them to mean. Each stretch of a task's life with one definition,
+    unpaused, is checked against that definition's trigger.
+    """
+    mentioned = {(r.task, r.occurrence) for r in records if hasattr(r, "occurrence")}
+    state = State()
+    # task -> (trigger, origin) of the stretch it is in now, if unpaused.
+    open_stretch: dict[str, tuple[Trigger, datetime]] = {}
+    lost: list[str] = []
+
+    def close(task: str, end: datetime) -> None:
+        stretch = open_stretch.pop(task, None)
+        if stretch is None:
+            return
+        trigger, origin = stretch
+        due = trigger.next_after(origin)
+        while due is not None and due < end:
+            if (task, time_occurrence(task, due)) not in mentioned:
+                lost.append(f"{task} due {due.isoformat()} (stretch from {origin.isoformat()})")
+            due = trigger.next_after(due)
+
+    for record in records:
+        state._fold(record)
+        task = record.task
+        if task in state and not state.is_paused(task):
+            stretch = (state.definition(task).trigger, state.origin(task))
+        else:
+            stretch = None
+        if open_stretch.get(task) != stretch:
+            close(task, record.at)
+            if stretch is not None:
+                open_stretch[task] = stretch
+    for task in list(open_stretch):
+        close(task, until)
+    return lost
 
 
 class FileLogMachine(SchedulerMachine):

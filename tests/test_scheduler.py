@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -44,7 +45,7 @@ from chronolog._ids import content_hash, jitter_for, time_occurrence
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
     from trio.testing import MockClock
@@ -628,3 +629,104 @@ async def test_new_york_spring_forward_and_fall_back_exact_instants(
         t for t in hourly.times if t.astimezone(new_york).date().isoformat() == "2026-11-01"
     ]
     assert len(on_the_day) == 25  # the repeated 01:00 hour runs twice
+
+
+async def test_a_deleted_watched_file_is_a_status_not_a_crash(
+    sim: SimulatedClock, autojump_clock: MockClock, tmp_path: Path
+) -> None:
+    watched = tmp_path / "input.csv"
+    watched.write_text("a")
+    log = MemoryLog()
+    other = Calls(sim)
+
+    async def step_until(condition: Callable[[], bool]) -> None:
+        # The file system works in real time: step simulated time until the
+        # watcher (polling every simulated second) has looked again.
+        for _ in range(10_000):
+            if condition():
+                return
+            await sim.advance(timedelta(milliseconds=200))
+        raise AssertionError("the watcher never saw the change")
+
+    async with scheduler(log, sim) as sched:
+        await sched.add("ingest", FileWatch(str(watched), poll=timedelta(seconds=1)), Calls(sim))
+        await sched.add("other", Every(timedelta(minutes=1)), other)
+        await step_until(lambda: len(of_type(log, Started, "ingest")) == 1)
+        assert sched.status("ingest").problem is None
+        watched.unlink()
+        await step_until(lambda: sched.status("ingest").problem is not None)
+        status = sched.status("ingest")
+        assert status.problem == (
+            f"file {watched} does not exist; it fires again once the file can be read"
+        )
+        assert not status.paused
+        assert [s.problem for s in sched.tasks() if s.name == "ingest"] == [status.problem]
+        # The log does not record the observation: a replay has no problem.
+        assert replay(log.read()).status("ingest").problem is None
+        watched.write_text("b")
+        await step_until(lambda: len(of_type(log, Started, "ingest")) == 2)
+        assert sched.status("ingest").problem is None
+        await sim.advance(timedelta(minutes=2))
+    assert other.times  # the other task ran on as usual
+    assert not of_type(log, Failed)
+
+
+async def test_cancellation_from_outside_shuts_down_without_losing_the_pending_run(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    slow = Calls(sim, takes=timedelta(hours=2))
+    with trio.move_on_after(90):  # mock-clock seconds: cancels mid-run
+        async with open_scheduler(log, clock=sim, shutdown_grace=timedelta(seconds=5)) as sched:
+            await sched.add("slow", Cron("* * * * *"), slow)
+            await trio.sleep_forever()
+    assert len(slow.times) == 1
+    (failed,) = of_type(log, Failed)
+    assert failed.error == "shutdown"
+    state = replay(log.read())
+    # The next occurrence stays scheduled for a restart to run it on time.
+    assert [run.outcome for run in state.open_occurrences("slow")] == [Outcome.SCHEDULED]
+    assert check_invariants(log.read()) == []
+    async with scheduler(log, sim) as sched:
+        await sched.add("slow", Cron("* * * * *"), slow)  # as an application restarts
+        await sim.advance(timedelta(minutes=1))
+    assert slow.times[1] == START + timedelta(minutes=2)
+
+
+def test_ctrl_c_records_the_shutdown_and_propagates() -> None:
+    log = MemoryLog()
+    sim = SimulatedClock(START)
+    slow = Calls(sim, takes=timedelta(hours=2))
+
+    async def main() -> None:
+        async with open_scheduler(log, clock=sim, shutdown_grace=timedelta(0)) as sched:
+            await sched.add("slow", Cron("* * * * *"), slow)
+            await sim.advance(timedelta(minutes=1, seconds=30))
+            signal.raise_signal(signal.SIGINT)  # as the user pressing Ctrl-C
+            await trio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(main, clock=sim.trio_clock)
+    assert len(slow.times) == 1
+    (failed,) = of_type(log, Failed)
+    assert failed.error == "shutdown"
+    assert check_invariants(log.read()) == []
+    assert replay(log.read()).status("slow").running == ()
+
+
+async def test_an_error_in_the_body_propagates_as_raised_after_a_graceful_shutdown(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+
+    async def application() -> None:
+        async with open_scheduler(log, clock=sim) as sched:
+            await sched.add("job", Every(timedelta(minutes=1)), calls)
+            await sim.advance(timedelta(minutes=1, seconds=30))
+            raise ValueError("application bug")
+
+    with pytest.raises(ValueError, match="application bug"):
+        await application()
+    assert len(calls.times) == 1
+    assert check_invariants(log.read()) == []

@@ -33,7 +33,7 @@ from ._policies import CatchUp, Overlap
 from ._projection import OccurrenceState, Outcome
 from ._targets import describe_error, invoke, jsonable_result
 from ._triggers import At, Cron, Every, FileWatch, Manual
-from ._watch import watch_file
+from ._watch import FileSeen, watch_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,6 +87,9 @@ class TaskActor:
         # scope instead of a nursery with a sleeper and a watcher task keeps an
         # idle actor to a single Trio task (memory, and wake-up cost).
         self._sleep_scope: trio.CancelScope | None = None
+        #: What keeps the task from firing now that the log does not record
+        #: (a watched file is missing); shown by Scheduler.status().
+        self.problem: str | None = None
 
     # -- notifications -------------------------------------------------------
 
@@ -565,25 +568,36 @@ class TaskActor:
                     clock=scheduler.clock,
                 )
             )
-            async for seen in changes:
-                if seen.content_hash is None:
-                    logger.warning("task %r: %s", self.name, seen.problem)
-                    continue
-                previous, _ = scheduler.state.last_file_change(self.name)
-                occurrence = file_change_occurrence(self.name, previous, seen.content_hash)
-                now = scheduler.clock.now()
-                await scheduler.append(
-                    [
-                        Scheduled(
-                            task=self.name,
-                            at=now,
-                            occurrence=occurrence,
-                            due=now,
-                            content_hash=seen.content_hash,
-                        )
-                    ]
-                )
-                await self._start_with_overlap(occurrence)
+            try:
+                await self._follow_changes(changes)
+            finally:
+                self.problem = None
+
+    async def _follow_changes(self, changes: trio.MemoryReceiveChannel[FileSeen]) -> None:
+        scheduler = self._scheduler
+        async for seen in changes:
+            if seen.content_hash is None:
+                # Not a crash, and nothing to record: the task waits for the
+                # file to come back, and says why in its status.
+                self.problem = f"{seen.problem}; it fires again once the file can be read"
+                logger.warning("task %r: %s", self.name, self.problem)
+                continue
+            self.problem = None
+            previous, _ = scheduler.state.last_file_change(self.name)
+            occurrence = file_change_occurrence(self.name, previous, seen.content_hash)
+            now = scheduler.clock.now()
+            await scheduler.append(
+                [
+                    Scheduled(
+                        task=self.name,
+                        at=now,
+                        occurrence=occurrence,
+                        due=now,
+                        content_hash=seen.content_hash,
+                    )
+                ]
+            )
+            await self._start_with_overlap(occurrence)
 
     async def _pause(self, note: str) -> None:
         scheduler = self._scheduler

@@ -149,6 +149,10 @@ class TaskStatus:
     """Occurrences skipped."""
     running: tuple[str, ...]
     """Occurrence ids running now (empty when idle)."""
+    problem: str | None = None
+    """What keeps the task from firing right now that the log does not record,
+    such as a watched file that is missing. Only a live scheduler knows it
+    (`Scheduler.status`); a status replayed from a log has ``None``."""
 
     @property
     def state(self) -> str:

@@ -331,10 +331,18 @@ class Scheduler:
     # -- questions -----------------------------------------------------------
 
     def status(self, name: str) -> TaskStatus:
-        return self.state.status(name)
+        """Where ``name`` stands: the log's view plus what only this process sees
+        (``problem``, e.g. a watched file that is missing)."""
+        return self._with_problem(self.state.status(name))
 
     def tasks(self) -> list[TaskStatus]:
-        return self.state.tasks()
+        return [self._with_problem(status) for status in self.state.tasks()]
+
+    def _with_problem(self, status: TaskStatus) -> TaskStatus:
+        actor = self._actors.get(status.name)
+        if actor is None or actor.problem is None:
+            return status
+        return attrs.evolve(status, problem=actor.problem)
 
     def history(self, name: str, *, limit: int | None = 20) -> list[Run]:
         return self.state.history(name, limit=limit)
@@ -533,28 +541,45 @@ async def _open_scheduler(
                 lambda: replay(event_log.read(), history_limit=history_limit)
             )
         writer = LogWriter(event_log, state, clock=clock)
-        async with trio.open_nursery() as body_nursery:
-            # The scheduler's own tasks run in a shielded task beside the body:
-            # cancelling the code around `async with open_scheduler(...)` stops
-            # the body at once, but the scheduler still shuts down gracefully
-            # (runs get their grace, outcomes are recorded, the writer drains).
-            scheduler = await body_nursery.start(
-                functools.partial(
-                    _serve,
-                    event_log=event_log,
-                    state=state,
-                    writer=writer,
-                    clock=clock,
-                    node=node,
-                    max_concurrent=max_concurrent,
-                    result_max_bytes=result_max_bytes,
-                    shutdown_grace=shutdown_grace,
+        body_error: BaseException | None = None
+        unwrapped: BaseException | None = None
+        try:
+            async with trio.open_nursery() as body_nursery:
+                # The scheduler's own tasks run in a shielded task beside the
+                # body: cancelling the code around `async with open_scheduler()`
+                # stops the body at once, but the scheduler still shuts down
+                # gracefully (runs get their grace, outcomes are recorded, the
+                # writer drains).
+                scheduler = await body_nursery.start(
+                    functools.partial(
+                        _serve,
+                        event_log=event_log,
+                        state=state,
+                        writer=writer,
+                        clock=clock,
+                        node=node,
+                        max_concurrent=max_concurrent,
+                        result_max_bytes=result_max_bytes,
+                        shutdown_grace=shutdown_grace,
+                    )
                 )
-            )
-            try:
-                yield scheduler
-            finally:
-                scheduler._stop_requested.set()
+                try:
+                    yield scheduler
+                except BaseException as error:
+                    body_error = error
+                    raise
+                finally:
+                    scheduler._stop_requested.set()
+        except BaseExceptionGroup as group:
+            # The nursery wraps what the body raised in a group. When that is
+            # all that went wrong, give it back as raised: the caller's own
+            # `except ValueError` (or a Ctrl-C's KeyboardInterrupt) must work.
+            if body_error is None or group.exceptions != (body_error,):
+                raise
+            unwrapped = body_error
+        if unwrapped is not None:
+            # Raised outside the except clause, so the group is not its context.
+            raise unwrapped
 
 
 async def _serve(
