@@ -18,6 +18,7 @@ one test that depends on a backend polling runs on ``autojump_clock``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
@@ -52,11 +53,21 @@ MakeLog = Callable[[], EventLog]
 T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 
 
+_calls = itertools.count()
+
+
 def sample_events(count: int, *, task: str = "backup") -> list[Event]:
-    """``count`` unappended events (seq 0), cycling through the run lifecycle."""
+    """``count`` unappended events (seq 0), cycling through the run lifecycle.
+
+    Every call gives occurrences no earlier call gave (each call starts on a
+    later day), so appending several batches to one log never claims an
+    attempt twice -- a log that enforces claims itself (SQLite, PostgreSQL)
+    would rightly refuse that.
+    """
     events: list[Event] = []
+    first = T0 + timedelta(days=next(_calls))
     for n in range(count):
-        at = T0 + timedelta(minutes=n)
+        at = first + timedelta(minutes=n)
         occurrence = f"{task}@{at.isoformat()}"
         kind = n % 4
         if kind == 0:

@@ -38,6 +38,7 @@ CHRONOLOG = [
     "Retry",
     "Rule",
     "Run",
+    "SQLiteLog",
     "Scheduled",
     "Scheduler",
     "SchedulerStatistics",
@@ -74,8 +75,8 @@ def test_chronolog_public_names() -> None:
 
 
 def test_chronolog_log_public_names() -> None:
-    assert public_names(chronolog.log) == ["EventLog", "FileLog", "MemoryLog"]
-    assert sorted(chronolog.log.__all__) == ["EventLog", "FileLog", "MemoryLog"]
+    assert public_names(chronolog.log) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
+    assert sorted(chronolog.log.__all__) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
 
 
 def test_every_error_derives_from_the_root_and_a_builtin() -> None:

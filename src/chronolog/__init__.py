@@ -126,5 +126,6 @@ from ._triggers import (
 from .log import EventLog as EventLog
 from .log import FileLog as FileLog
 from .log import MemoryLog as MemoryLog
+from .log import SQLiteLog as SQLiteLog
 
 __version__ = "0.1.0"

@@ -41,7 +41,8 @@ from ._projection import DEFAULT_HISTORY_LIMIT, Outcome, replay
 from ._targets import import_target, target_path
 from ._triggers import Every
 from ._writer import LogWriter
-from .log import EventLog, FileLog
+from .log import EventLog, FileLog, SQLiteLog
+from .log.sqlite import SQLITE_SUFFIXES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -427,9 +428,13 @@ def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
     if isinstance(log, EventLog):
         return log
     if isinstance(log, str | os.PathLike):
-        return FileLog(Path(log))
+        path = Path(log)
+        if path.suffix.lower() in SQLITE_SUFFIXES:
+            return SQLiteLog(path)
+        return FileLog(path)
     raise ConfigError(
-        f"log must be an EventLog or a path to a JSON Lines file, got {type(log).__name__}"
+        f"log must be an EventLog or a path to a log file (JSON Lines, or SQLite for "
+        f"{', '.join(SQLITE_SUFFIXES)}), got {type(log).__name__}"
     )
 
 
@@ -514,8 +519,9 @@ async def _open_scheduler(
 ) -> AsyncIterator[Scheduler]:
     """Run a scheduler on ``log`` for the duration of the ``async with`` block.
 
-    ``log`` is an EventLog, or a path (``str``/``Path``) to a JSON Lines file
-    that becomes a FileLog. Opening replays the log; leaving the block stops
+    ``log`` is an EventLog, or a path (``str``/``Path``): a name ending in
+    ``.sqlite``, ``.sqlite3`` or ``.db`` becomes a SQLiteLog, any other a
+    FileLog (JSON Lines). Opening replays the log; leaving the block stops
     new occurrences, lets running ones finish within ``shutdown_grace``, then
     cancels them (``Failed``, error "shutdown"). Pending occurrences stay
     scheduled, so a scheduler restarted before their due time runs them on
@@ -529,7 +535,9 @@ async def _open_scheduler(
     node = node if node is not None else f"{socket.gethostname()}:{os.getpid()}"
     event_log = _as_log(log)
     async with contextlib.AsyncExitStack() as stack:
-        if event_log is not log or (isinstance(event_log, FileLog) and not event_log.is_open):
+        if event_log is not log or (
+            isinstance(event_log, FileLog | SQLiteLog) and not event_log.is_open
+        ):
             # We opened it, so we close it; a log the caller opened stays theirs.
             await stack.enter_async_context(event_log)
         elif event_log.closed:

@@ -1,0 +1,795 @@
+"""`SQLiteLog`: the event log in one SQLite database, in WAL mode.
+
+Layout: the table ``chronolog_records`` holds one row per record -- ``seq``
+(the primary key), ``record`` (the record as the same compact JSON that is
+one line of a `FileLog`), and for ``Started`` rows ``claim_occurrence`` and
+``claim_attempt``, under a unique index: the database itself refuses a second
+claim of an attempt, whichever connection writes it. ``chronolog_meta`` names
+the format, its record version and the table layout version; opening checks
+them before anything is written.
+
+A writer takes an exclusive ``flock`` on the sidecar ``<log>.lock`` (naming
+its pid and host, for the `LogLocked` a second writer gets) and appends each
+batch as one transaction from a worker thread. Readers need neither the lock
+nor Trio: they open their own read-only connection, and WAL mode lets them
+read while a writer in another process commits.
+
+Errors: content that is not a chronolog log, or a damaged database, raises
+`LogCorrupted`; problems of the environment (missing directory, permissions,
+a full disk) raise ``OSError`` of the usual subclass with a message naming
+the log and the original error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import itertools
+import os
+import socket
+import sqlite3
+import stat
+from datetime import timedelta
+from operator import attrgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal, Self
+
+import msgspec
+import trio
+
+from .._errors import ClaimConflict, LogClosed, LogCorrupted, LogLocked
+from .._events import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    Started,
+    decode_event,
+    decode_lines,
+    encode_event,
+    encode_header,
+)
+from ._base import SequencedLog
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Iterator
+
+    from .._events import Event
+
+__all__ = ["SQLITE_SUFFIXES", "SQLiteLog"]
+
+#: File name suffixes that `open_scheduler` reads as "an SQLite log".
+SQLITE_SUFFIXES: Final = (".sqlite", ".sqlite3", ".db")
+#: The layout of the tables below; the records inside follow ``FORMAT_VERSION``.
+SCHEMA_VERSION: Final = 1
+
+Synchronous = Literal["full", "normal"]
+
+#: Rows fetched (and decoded) per query: big enough to decode fast, small
+#: enough that a reader never holds a snapshot for long.
+_PAGE_ROWS = 1024
+#: How long a connection waits for a lock another connection holds briefly
+#: (a checkpoint, the creation of the tables) before giving up.
+_BUSY_TIMEOUT_MS = 5000
+_LOG_FILE_MODE: Final = 0o600
+_FILE_LOG_HEADER: Final = encode_header()
+
+_SCHEMA: Final = (
+    "CREATE TABLE chronolog_meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL)",
+    "CREATE TABLE chronolog_records ("
+    " seq INTEGER PRIMARY KEY,"
+    " record TEXT NOT NULL,"
+    " claim_occurrence TEXT,"
+    " claim_attempt INTEGER)",
+    "CREATE UNIQUE INDEX chronolog_claims"
+    " ON chronolog_records (claim_occurrence, claim_attempt)"
+    " WHERE claim_occurrence IS NOT NULL",
+)
+_INSERT: Final = (
+    "INSERT INTO chronolog_records (seq, record, claim_occurrence, claim_attempt) "
+    "VALUES (?, ?, ?, ?)"
+)
+
+_seq_of = attrgetter("seq")
+
+
+class _Holder(msgspec.Struct):
+    """What a writer records in the lock file, for the error a second writer gets."""
+
+    pid: int
+    host: str = ""
+
+
+_holder_decoder: Final = msgspec.json.Decoder(_Holder)
+
+
+class SQLiteLog(SequencedLog):
+    """An event log in one SQLite database (WAL mode), for one writer process.
+
+    ``async with SQLiteLog(path) as log:`` opens it for writing: it creates
+    the database (with its tables) if needed, takes the lock, checks the
+    format, and learns `last_seq`. Reading needs no opening:
+    ``SQLiteLog(path).read()`` works from any thread or process, also while
+    a scheduler writes the database.
+
+    Each append is one transaction. With ``synchronous="full"`` (the
+    default) SQLite fsyncs the write-ahead log at every commit, so an append
+    returns only once its batch is on disk: a crash of the machine loses no
+    appended record. With ``synchronous="normal"`` a commit returns once the
+    batch is in the operating system's cache: a crash of the process loses
+    nothing, a crash of the machine may lose the last appends (never part of
+    one: the database stays a valid prefix); ``aclose`` still flushes to disk
+    once.
+
+    ``poll_interval`` is how often `follow` looks for records appended by
+    another process; records appended through this object wake followers at
+    once.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "full",
+        poll_interval: timedelta = timedelta(milliseconds=200),
+    ) -> None:
+        super().__init__()
+        if synchronous not in ("full", "normal"):
+            raise ValueError(
+                f"synchronous must be 'full' (each append on disk when it returns) or "
+                f"'normal' (survives a crash of the process, not of the machine), "
+                f"got {synchronous!r}"
+            )
+        if poll_interval <= timedelta(0):
+            raise ValueError(f"poll_interval must be a positive duration, got {poll_interval!r}")
+        self._path = Path(path)
+        self._synchronous: Synchronous = synchronous
+        self._poll_seconds = poll_interval.total_seconds()
+        # Used from one worker thread at a time: appends are serialised by the
+        # write lock, and opening and closing never overlap an append.
+        self._connection: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteLog({str(self._path)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def lock_path(self) -> Path:
+        """The sidecar file that a writer locks: ``<log>.lock``."""
+        return self._path.with_name(self._path.name + ".lock")
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this object holds the log open for writing (and its lock)."""
+        return self._connection is not None
+
+    @property
+    def synchronous(self) -> Synchronous:
+        """``"full"`` or ``"normal"``: see the class docstring."""
+        return self._synchronous
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last record (0 for an empty log).
+
+        While this object has the log open for writing, this is known without
+        I/O; otherwise it is read from the database at each call.
+        """
+        if self._connection is not None:
+            return self._last_seq
+        reader = _Reader(self._path)
+        try:
+            return reader.last_seq()
+        finally:
+            reader.close()
+
+    # -- writing ----------------------------------------------------------
+
+    async def open(self) -> Self:
+        """Open the log for writing (see the class docstring) and return it.
+
+        Raises `LogLocked` if another writer holds it, and `LogCorrupted` if
+        the file is not a chronolog log or was written by a newer format;
+        such a file is left untouched.
+        """
+        if self._closed:
+            raise LogClosed(f"{self!r} was closed; create a new SQLiteLog to open the file again")
+        if self._connection is not None:
+            raise RuntimeError(f"{self!r} is already open for writing")
+        connection, lock_fd, last_seq = await trio.to_thread.run_sync(self._open_for_writing)
+        self._connection, self._lock_fd, self._last_seq = connection, lock_fd, last_seq
+        return self
+
+    async def __aenter__(self) -> Self:
+        # ``log = await SQLiteLog(path).open()`` then ``async with log:`` is fine too.
+        if self._connection is not None:
+            await trio.lowlevel.checkpoint()
+            return self
+        return await self.open()
+
+    async def _write(self, records: list[Event]) -> None:
+        await trio.to_thread.run_sync(self._insert, records)
+
+    def _insert(self, records: list[Event]) -> None:
+        """Store ``records`` in one transaction (runs in a worker thread)."""
+        connection = self._connection
+        assert connection is not None
+        rows = [
+            (
+                record.seq,
+                encode_event(record).decode(),
+                record.occurrence if type(record) is Started else None,
+                record.attempt if type(record) is Started else None,
+            )
+            for record in records
+        ]
+        try:
+            # IMMEDIATE takes the database's write lock up front, so the
+            # transaction cannot fail half-way for want of it.
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(_INSERT, rows)
+                connection.execute("COMMIT")
+            except BaseException:
+                # Nothing of a failed batch stays. In WAL mode a rollback only
+                # drops this connection's uncommitted pages: no disk I/O to fail.
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as exc:
+            raise self._refused(connection, records, exc) from exc
+        except sqlite3.Error as exc:
+            what = f"could not append to log {self._path}"
+            raise _sqlite_error(exc, self._path, what, "nothing of this batch was kept") from exc
+
+    def _refused(
+        self, connection: sqlite3.Connection, records: list[Event], exc: sqlite3.IntegrityError
+    ) -> Exception:
+        """The error for a batch that broke a unique key: a taken claim, or a taken seq."""
+        if exc.sqlite_errorname == "SQLITE_CONSTRAINT_PRIMARYKEY":
+            return LogLocked(
+                f"seq {records[0].seq} of {self._path} is already taken: another process "
+                f"appended to the log without holding its lock ({self.lock_path}). Nothing "
+                f"of this batch was written; stop the other writer, then reopen the log"
+            )
+        claimed: dict[tuple[str, int], int] = {}
+        for record in records:
+            if type(record) is not Started:
+                continue
+            key = (record.occurrence, record.attempt)
+            row = connection.execute(
+                "SELECT seq FROM chronolog_records "
+                "WHERE claim_occurrence = ? AND claim_attempt = ?",
+                key,
+            ).fetchone()
+            if row is not None:
+                holder = f"the Started at seq {row[0]} holds it"
+            elif key in claimed:
+                holder = f"this batch claims it twice (seqs {claimed[key]} and {record.seq})"
+            else:
+                claimed[key] = record.seq
+                continue
+            return ClaimConflict(
+                f"attempt {record.attempt} of occurrence {record.occurrence!r} of task "
+                f"{record.task!r} is already claimed in {self._path}: {holder}. Nothing of "
+                f"this batch of {len(records)} events was written; do not run it"
+            )
+        return ClaimConflict(
+            f"{self._path} refused a batch of {len(records)} events: {exc}. Nothing of it "
+            f"was written; do not run its runs"
+        )
+
+    def _check_writable(self) -> None:
+        super()._check_writable()
+        if self._connection is None:
+            raise LogClosed(
+                f"{self!r} is not open for writing: use `async with SQLiteLog(...) as log` "
+                f"or `await log.open()` before appending"
+            )
+
+    async def _release(self) -> None:
+        connection, lock_fd = self._connection, self._lock_fd
+        self._connection = self._lock_fd = None
+        try:
+            if connection is not None:
+                await trio.to_thread.run_sync(self._finish, connection)
+        finally:
+            if lock_fd is not None:
+                _release_lock(lock_fd)
+        await trio.lowlevel.checkpoint()
+
+    def _finish(self, connection: sqlite3.Connection) -> None:
+        """Flush what ``synchronous="normal"`` left in the cache, and close."""
+        try:
+            if self._synchronous == "normal":
+                wal = self._path.with_name(self._path.name + "-wal")
+                try:
+                    fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    pass  # nothing was written since the last checkpoint
+                else:
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+        except OSError as exc:
+            raise _os_error(exc, f"could not flush log {self._path} on close") from exc
+        finally:
+            connection.close()
+
+    # -- opening for writing (runs in a worker thread) ---------------------
+
+    def _open_for_writing(self) -> tuple[sqlite3.Connection, int, int]:
+        directory = self._path.parent
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"cannot open log {self._path}: directory {directory} does not exist; "
+                f"create it first",
+            )
+        if self._path.is_dir():
+            raise IsADirectoryError(
+                errno.EISDIR, f"cannot open log {self._path} for writing: it is a directory"
+            )
+        lock_fd = self._take_lock()
+        try:
+            created = self._create_file()
+            what = f"cannot open log {self._path} for writing"
+            try:
+                connection = sqlite3.connect(
+                    self._path, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as exc:
+                raise _sqlite_error(exc, self._path, what) from exc
+            try:
+                try:
+                    last_seq = self._prepare(connection)
+                except sqlite3.Error as exc:
+                    raise _sqlite_error(exc, self._path, what) from exc
+                if created:
+                    _fsync_directory(directory)
+            except BaseException:
+                connection.close()
+                raise
+        except BaseException:
+            _release_lock(lock_fd)
+            raise
+        return connection, lock_fd, last_seq
+
+    def _take_lock(self) -> int:
+        lock_path = self.lock_path
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _LOG_FILE_MODE)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot open lock file {lock_path} of log {self._path}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            holder = _describe_holder(os.pread(fd, 4096, 0))
+            os.close(fd)
+            raise LogLocked(
+                f"{self._path} is locked by {holder}; stop that scheduler or use another "
+                f"log (lock file {lock_path})"
+            ) from exc
+        except OSError as exc:
+            os.close(fd)
+            raise _os_error(exc, f"cannot lock log {self._path} ({lock_path})") from exc
+        try:
+            os.ftruncate(fd, 0)
+            me = _Holder(pid=os.getpid(), host=socket.gethostname())
+            os.pwrite(fd, msgspec.json.encode(me) + b"\n", 0)
+        except OSError as exc:
+            os.close(fd)
+            raise _os_error(exc, f"cannot write lock file {lock_path}") from exc
+        return fd
+
+    def _create_file(self) -> bool:
+        """Create the database file, private to its owner; False if it exists.
+
+        SQLite would create it too, but readable by everyone; an empty file is
+        a valid empty database. For an existing file, this checks that it can
+        be opened for writing, so a permission problem gets a plain message.
+        """
+        try:
+            try:
+                fd = os.open(
+                    self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _LOG_FILE_MODE
+                )
+                created = True
+            except FileExistsError:
+                fd = os.open(self._path, os.O_RDWR | os.O_CLOEXEC)
+                created = False
+        except OSError as exc:
+            raise _os_error(exc, f"cannot open log {self._path} for writing") from exc
+        os.close(fd)
+        return created
+
+    def _prepare(self, connection: sqlite3.Connection) -> int:
+        """Check the format (creating the tables in an empty database); return the last seq."""
+        connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        # The checks read only: a file that is not a chronolog log is never
+        # written, not even by switching its journal mode.
+        is_log = _check_format(connection, self._path)
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise OSError(
+                errno.EINVAL,
+                f"cannot open log {self._path} for writing: SQLite cannot use WAL mode "
+                f"there (journal mode {mode!r}); keep SQLite logs on a local file system",
+            )
+        connection.execute(f"PRAGMA synchronous = {self._synchronous.upper()}")
+        if not is_log:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+                connection.executemany(
+                    "INSERT INTO chronolog_meta (key, value) VALUES (?, ?)",
+                    [
+                        ("format", FORMAT_NAME),
+                        ("version", FORMAT_VERSION),
+                        ("schema", SCHEMA_VERSION),
+                    ],
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        (last,) = connection.execute("SELECT max(seq) FROM chronolog_records").fetchone()
+        return int(last or 0)
+
+    # -- reading ----------------------------------------------------------
+
+    def read(self, after_seq: int = 0) -> Iterator[Event]:
+        """Yield the records with ``seq > after_seq``, in order.
+
+        Needs no lock, no opening and no Trio; it reads through its own
+        read-only connection, a page of rows per query, up to the last
+        record there was when it started (through the object that is
+        writing: the last one whose append returned). Raises `LogCorrupted`
+        at a damaged record, after yielding every record before it.
+        """
+        return itertools.chain.from_iterable(self._read_pages(after_seq))
+
+    def _read_pages(self, after_seq: int) -> Iterator[list[Event]]:
+        reader = _Reader(self._path)
+        try:
+            limit = self._last_seq if self._connection is not None else reader.last_seq()
+            while after_seq < limit:
+                page = reader.page(after_seq, limit)
+                if not page:
+                    return  # rows deleted under the reader: do not spin
+                yield page
+                after_seq = page[-1].seq
+        finally:
+            reader.close()
+
+    async def follow(self, after_seq: int = 0) -> AsyncGenerator[Event, None]:
+        """Yield records as they land; see `EventLog.follow`.
+
+        Appends through this object wake followers at once; appends by another
+        process are seen within ``poll_interval``. Each page of rows is read
+        in a worker thread.
+        """
+        reader = await trio.to_thread.run_sync(_Reader, self._path)
+        try:
+            while True:
+                appended = self._appended
+                finished = self._finished
+                writing = self._connection is not None
+                limit = self._last_seq if writing else None
+                page = await trio.to_thread.run_sync(reader.page, after_seq, limit)
+                for record in page:
+                    yield record
+                if page:
+                    after_seq = page[-1].seq
+                if len(page) == _PAGE_ROWS:
+                    continue  # more may be there already
+                if finished:
+                    return
+                if writing:
+                    await appended.wait()
+                else:
+                    with trio.move_on_after(self._poll_seconds):
+                        await appended.wait()
+        finally:
+            reader.close()
+
+
+class _Reader:
+    """A read-only connection to a log, used by one thread at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        _check_readable(path)
+        try:
+            self._connection = sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, path, f"cannot read log {path}") from exc
+        # Whether the tables exist and were checked; a database that a writer
+        # has just created may not have them yet.
+        self._checked = False
+        # Damage found after some good records of a page: raised at the next call.
+        self._damage: LogCorrupted | None = None
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def last_seq(self) -> int:
+        with self._reading():
+            if not self._ready():
+                return 0
+            (last,) = self._connection.execute("SELECT max(seq) FROM chronolog_records").fetchone()
+        return int(last or 0)
+
+    def page(self, after_seq: int, limit: int | None) -> list[Event]:
+        """The records after ``after_seq`` (up to seq ``limit``), one page at most.
+
+        Seqs in a SQLiteLog are contiguous from 1, and a page is read in one
+        snapshot together with the last seq, so a record missing from the
+        middle or the end raises `LogCorrupted` instead of going unnoticed (a
+        damaged database can hide rows from a range query without an error).
+        """
+        if self._damage is not None:
+            raise self._damage
+        after_seq = max(after_seq, 0)
+        with self._reading():
+            self._connection.execute("BEGIN")
+            try:
+                if not self._ready():
+                    return []
+                rows, last = self._rows(after_seq, limit)
+            finally:
+                self._connection.execute("COMMIT")
+        missing = None
+        for index, (seq, _) in enumerate(rows):
+            if seq != after_seq + 1 + index:
+                missing = after_seq + 1 + index
+                rows = rows[:index]
+                break
+        else:
+            reached = rows[-1][0] if rows else after_seq
+            if len(rows) < _PAGE_ROWS and reached < last:
+                missing = reached + 1
+        records = self._decode(rows)
+        if missing is None:
+            return records
+        damage = _damaged(self._path, missing, f"is missing (the last record has seq {last})")
+        if not records:
+            raise damage
+        if self._damage is None:  # else a bad row came earlier, and is reported first
+            self._damage = damage
+        return records
+
+    def _rows(self, after_seq: int, limit: int | None) -> tuple[list[tuple[int, bytes]], int]:
+        """A page of rows after ``after_seq``, and the last seq (at most ``limit``)."""
+        connection = self._connection
+        last: int = connection.execute("SELECT max(seq) FROM chronolog_records").fetchone()[0] or 0
+        if limit is not None:
+            last = min(last, limit)
+        rows: list[tuple[int, bytes]] = connection.execute(
+            # As a BLOB: the bytes msgspec decodes, without making a str first.
+            "SELECT seq, CAST(record AS BLOB) FROM chronolog_records WHERE seq > ? AND seq <= ? "
+            "ORDER BY seq LIMIT ?",
+            (after_seq, last, _PAGE_ROWS),
+        ).fetchall()
+        return rows, last
+
+    def _decode(self, rows: list[tuple[int, bytes]]) -> list[Event]:
+        if not rows:
+            return []
+        # Fast path: the whole page in one decode call.
+        try:
+            records = decode_lines(b"\n".join([row[1] for row in rows]))
+        except msgspec.DecodeError:
+            return self._decode_each(rows)
+        if len(records) != len(rows) or list(map(_seq_of, records)) != [row[0] for row in rows]:
+            return self._decode_each(rows)
+        return records
+
+    def _decode_each(self, rows: list[tuple[int, bytes]]) -> list[Event]:
+        """Decode row by row: the records before the first bad one, then raise."""
+        records: list[Event] = []
+        for seq, text in rows:
+            try:
+                record = decode_event(text)
+            except msgspec.DecodeError as exc:
+                damage = _damaged(self._path, seq, f"is not a valid record: {exc}")
+                damage.__cause__ = exc
+            else:
+                if record.seq == seq:
+                    records.append(record)
+                    continue
+                damage = _damaged(self._path, seq, f"holds a record with seq {record.seq}")
+            if not records:
+                raise damage
+            self._damage = damage
+            break
+        return records
+
+    def _ready(self) -> bool:
+        """Whether the tables exist (checking their format the first time they do)."""
+        if not self._checked:
+            self._checked = _check_format(self._connection, self._path)
+        return self._checked
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, self._path, f"cannot read log {self._path}") from exc
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def _check_format(connection: sqlite3.Connection, path: Path) -> bool:
+    """True if ``connection`` holds a chronolog log this version reads; False if the
+    database is empty (no tables yet); `LogCorrupted` otherwise."""
+    tables = {
+        name
+        for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    if not tables:
+        return False
+    if "chronolog_meta" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise LogCorrupted(
+            f"{path} is an SQLite database but not a chronolog log (its tables: {shown}); "
+            f"check the path"
+        )
+    meta = dict(connection.execute("SELECT key, value FROM chronolog_meta").fetchall())
+    version, schema = meta.get("version"), meta.get("schema")
+    if (
+        meta.get("format") != FORMAT_NAME
+        or not isinstance(version, int)
+        or not isinstance(schema, int)
+        or version < 1
+        or schema < 1
+    ):
+        raise LogCorrupted(
+            f"{path} is not a chronolog log (its chronolog_meta table holds {meta!r}; a log "
+            f"holds format {FORMAT_NAME!r}, a version and a schema); check the path"
+        )
+    if version > FORMAT_VERSION:
+        raise LogCorrupted(
+            f"{path} was written by format version {version}; this chronolog reads version "
+            f"{FORMAT_VERSION} -- upgrade chronolog to read it"
+        )
+    if schema > SCHEMA_VERSION:
+        raise LogCorrupted(
+            f"{path} uses SQLite log schema {schema}; this chronolog knows schema "
+            f"{SCHEMA_VERSION} -- upgrade chronolog to read it"
+        )
+    if "chronolog_records" not in tables:
+        raise LogCorrupted(
+            f"{path} has chronolog's meta table but no chronolog_records table: the log is "
+            f"damaged; restore it from a backup"
+        )
+    return True
+
+
+def _check_readable(path: Path) -> None:
+    """Raise a plain ``OSError`` if ``path`` is missing, unreadable or a directory."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise _os_error(
+            exc,
+            f"log {path} does not exist",
+            "check the path (a scheduler creates the file when it first opens it)",
+        ) from exc
+    except OSError as exc:
+        raise _os_error(exc, f"cannot read log {path}") from exc
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"cannot read log {path}: it is a directory")
+    finally:
+        os.close(fd)
+
+
+def _damaged(path: Path, seq: int, problem: str) -> LogCorrupted:
+    return LogCorrupted(
+        f"{path}: the record with seq {seq} {problem}. The log is damaged there; the records "
+        f"before it are intact: restore the log from a backup, or try "
+        f"`sqlite3 {path} .recover`"
+    )
+
+
+def _sqlite_error(exc: sqlite3.Error, path: Path, what: str, hint: str = "") -> Exception:
+    """A chronolog error or an ``OSError`` for what SQLite reported, naming the log."""
+    name = getattr(exc, "sqlite_errorname", "")
+    detail = str(exc)
+    if name == "SQLITE_NOTADB":
+        if _starts_like_a_file_log(path):
+            return LogCorrupted(
+                f"{path} is a chronolog JSON Lines log, not an SQLite one: open it with "
+                f"FileLog, or give it a name that does not end in {', '.join(SQLITE_SUFFIXES)}"
+            )
+        return LogCorrupted(
+            f"{path} is not a chronolog log (not an SQLite database: {detail}); check the path"
+        )
+    if name.startswith("SQLITE_CORRUPT"):
+        return LogCorrupted(
+            f"{path} is damaged (SQLite: {detail}); restore the log from a backup, or try "
+            f"`sqlite3 {path} .recover`"
+        )
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return LogLocked(
+            f"{what}: another connection kept the database locked for more than "
+            f"{_BUSY_TIMEOUT_MS / 1000:g} s ({detail}); find the process holding it"
+        )
+    if name == "SQLITE_FULL":
+        code, advice = errno.ENOSPC, "free some disk space"
+    elif name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN")):
+        code, advice = errno.EACCES, f"check the permissions of {path} and of its directory"
+    else:
+        code, advice = errno.EIO, ""
+    parts = [part for part in (hint, advice) if part]
+    message = f"{what}: {detail}" + "".join(f"; {part}" for part in parts)
+    return OSError(code, message)
+
+
+def _starts_like_a_file_log(path: Path) -> bool:
+    """Whether ``path`` begins with the header line of a `FileLog`."""
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_FILE_LOG_HEADER)) == _FILE_LOG_HEADER
+    except OSError:
+        return False
+
+
+def _os_error(exc: OSError, what: str, hint: str = "") -> OSError:
+    """An ``OSError`` of the same kind as ``exc``, with a message that names the log."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None and str(exc.filename) not in what:
+        reason += f" ({exc.filename})"
+    message = f"{what}: {reason}" + (f"; {hint}" if hint else "")
+    return OSError(exc.errno, message) if exc.errno is not None else OSError(message)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _release_lock(fd: int) -> None:
+    """Empty the lock file, so it names no one, and unlock it by closing it.
+
+    The file stays: deleting it would race with a writer that has just opened
+    it, and two writers could then lock two different files.
+    """
+    try:
+        os.ftruncate(fd, 0)
+    except OSError:
+        pass  # it only names us; the lock itself goes with the descriptor
+    finally:
+        os.close(fd)
+
+
+def _describe_holder(lock_content: bytes) -> str:
+    try:
+        holder = _holder_decoder.decode(lock_content.strip())
+    except msgspec.DecodeError:
+        return "another process (it has not written its pid into the lock file yet)"
+    where = f"process {holder.pid} on host {holder.host or '?'}"
+    if holder.pid == os.getpid() and holder.host == socket.gethostname():
+        where += " (this process: another SQLiteLog is open on the same file; share that one)"
+    return where
