@@ -15,9 +15,17 @@ durability: every write is fsynced before the append returns. Cases:
   ``benchmarks/runtime.py``: ``durable_runs_per_s``.
 * ``ratio_sqlite_to_file``: each SQLiteLog figure over the FileLog one from
   this same run (the target: SQLiteLog within 2x of FileLog, a ratio >= 0.5).
+* ``open``: a log of ``--open-events`` events (1,000,000 by default; try
+  10,000,000) opened for writing and replayed as ``open_scheduler`` does
+  (``open()`` then ``load_state()``), without a snapshot and with one at its
+  end, next to a log of 1,000 events with a snapshot; then
+  ``compaction_ms``, the time of ``compact_log`` keeping the newest 1% of
+  the records, and the open time after it. The target: with a snapshot,
+  under 100 ms whatever the history length (median of ``--repeat`` opens).
 
 The machine may be shared, so compare the two logs within one run, not
 across runs. Usage: python benchmarks/durability.py [--each N] [--runs N] [--repeat N]
+[--open-events N] [--skip-appends]
 """
 
 from __future__ import annotations
@@ -25,19 +33,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 import trio
 
-from chronolog import At, EventLog, FileLog, Scheduled, SQLiteLog, open_scheduler, replay
+from chronolog import (
+    At,
+    Completed,
+    Cron,
+    EventLog,
+    FileLog,
+    Scheduled,
+    SQLiteLog,
+    Started,
+    TaskDefined,
+    open_scheduler,
+    replay,
+)
 from chronolog._clock import SystemClock
+from chronolog._compaction import compact_log
+from chronolog._events import encode_header, encode_lines
 from chronolog._writer import LogWriter
 from chronolog.testing import SimulatedClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from chronolog import Event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CONCURRENCY = (1, 10, 100)
@@ -128,6 +157,122 @@ def _fsync_ms(directory: Path, count: int = 50) -> float:
     return round(sorted(samples)[count // 2] * 1000, 3)
 
 
+def _history(count: int, tasks: int = 20) -> Iterator[Event]:
+    """``count`` records of runs of ``tasks`` minutely tasks, numbered from seq 1."""
+    seq = 0
+    replace = msgspec.structs.replace
+    names = [f"task-{n}" for n in range(tasks)]
+    for name in names:
+        seq += 1
+        yield TaskDefined(seq=seq, task=name, at=START, trigger=Cron("* * * * *"), target="j:w")
+    n = 0
+    while True:
+        name = names[n % tasks]
+        due = START + timedelta(minutes=n // tasks)
+        occurrence = f"{name}@{due.isoformat()}"
+        for event in (
+            Scheduled(task=name, at=due, occurrence=occurrence, due=due),
+            Started(task=name, at=due, occurrence=occurrence, attempt=1, node="n1"),
+            Completed(task=name, at=due, occurrence=occurrence, attempt=1, result=n % 1000),
+        ):
+            seq += 1
+            if seq > count:
+                return
+            yield replace(event, seq=seq)
+        n += 1
+
+
+def _write_history(kind: str, stem: Path, count: int) -> tuple[EventLog, list[Event]]:
+    """A log of ``count`` records, written straight to disk (the fast way in)."""
+    chunk: list[Event] = []
+    last: list[Event] = []
+    if kind == "file":
+        path = stem.with_suffix(".jsonl")
+        with path.open("wb") as file:
+            file.write(encode_header())
+            for record in _history(count):
+                chunk.append(record)
+                if len(chunk) == 50_000:
+                    file.write(encode_lines(chunk))
+                    last, chunk = chunk, []
+            file.write(encode_lines(chunk))
+        return FileLog(path), (last + chunk)[-1:]
+
+    async def fill(log: SQLiteLog) -> None:
+        nonlocal chunk, last
+        async with log:
+            for record in _history(count):
+                chunk.append(msgspec.structs.replace(record, seq=0))
+                if len(chunk) == 50_000:
+                    last, chunk = await log.append(chunk), []
+            if chunk:
+                last = await log.append(chunk)
+
+    log = SQLiteLog(stem.with_suffix(".sqlite"), synchronous="normal")
+    trio.run(fill, log)
+    return SQLiteLog(stem.with_suffix(".sqlite")), last[-1:]
+
+
+def _reopen(log: EventLog) -> EventLog:
+    return FileLog(log.path) if isinstance(log, FileLog) else SQLiteLog(log.path)  # type: ignore[attr-defined]
+
+
+async def _open_ms(log: EventLog) -> tuple[float, int]:
+    """Open for writing and load the state, as open_scheduler does; (ms, state seq)."""
+    started = time.perf_counter()
+    async with log:
+        state = await trio.to_thread.run_sync(log.load_state)
+    return (time.perf_counter() - started) * 1000, state.seq
+
+
+def _median_open_ms(log: EventLog, repeat: int) -> tuple[float, int]:
+    samples = [trio.run(_open_ms, _reopen(log)) for _ in range(repeat)]
+    return round(statistics.median(ms for ms, _ in samples), 1), samples[-1][1]
+
+
+async def _save_snapshot(log: EventLog) -> None:
+    async with log:
+        state = await trio.to_thread.run_sync(log.load_state)
+        await log.save_snapshot(state)
+
+
+async def _compact(log: EventLog, now: datetime) -> tuple[float, int]:
+    async with log:
+        started = time.perf_counter()
+        compaction = await compact_log(log, keep=timedelta(0), now=now)
+        return (time.perf_counter() - started) * 1000, compaction.kept
+
+
+def _opening(kind: str, directory: Path, count: int, repeat: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    log, last = _write_history(kind, directory / f"history-{kind}", count)
+    write_s = time.perf_counter() - started
+    without_ms, seq = _median_open_ms(log, max(1, repeat // 2))
+    trio.run(_save_snapshot, _reopen(log))
+    with_ms, seq_with = _median_open_ms(log, repeat)
+    assert seq == seq_with == last[0].seq
+    small, _ = _write_history(kind, directory / f"small-{kind}", 1_000)
+    trio.run(_save_snapshot, _reopen(small))
+    small_ms, _ = _median_open_ms(small, repeat)
+    # Keep the newest 1%: everything recorded from that record's time on.
+    cut_at = next(record.at for record in _history(count) if record.seq >= count * 0.99)
+    compaction_ms, kept = trio.run(_compact, _reopen(log), cut_at)
+    after_ms, seq_after = _median_open_ms(log, repeat)
+    assert seq_after == seq
+    size = log.path.stat().st_size  # type: ignore[attr-defined]
+    return {
+        "events": count,
+        "write_s": round(write_s, 1),
+        "open_without_snapshot_ms": without_ms,
+        "open_with_snapshot_ms": with_ms,
+        "open_small_log_with_snapshot_ms": small_ms,
+        "compaction_ms": round(compaction_ms, 1),
+        "kept_after_compaction": kept,
+        "open_after_compaction_ms": after_ms,
+        "bytes_after_compaction": size,
+    }
+
+
 def _median(cases: list[dict[str, Any]]) -> dict[str, Any]:
     ranked = sorted(cases, key=lambda case: case["appends_per_s"])
     median = dict(ranked[len(ranked) // 2])
@@ -140,11 +285,24 @@ def main() -> None:
     parser.add_argument("--each", type=int, default=500, help="appends per submitter")
     parser.add_argument("--runs", type=int, default=2_000, help="runs per dispatch case")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each append case")
+    parser.add_argument(
+        "--open-events", type=int, default=1_000_000, help="events of the log the open case opens"
+    )
+    parser.add_argument(
+        "--skip-appends", action="store_true", help="only the open and compaction case"
+    )
     options = parser.parse_args()
     results: dict[str, Any] = {"benchmark": "durability", "python": sys.version.split()[0]}
     results["cpus"] = os.cpu_count()
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
+        results["open"] = {
+            kind: _opening(kind, directory, options.open_events, options.repeat) for kind in KINDS
+        }
+        results["open_targets"] = {"open_with_snapshot_ms_under": 100}
+        if options.skip_appends:
+            print(json.dumps(results, indent=2))
+            return
         results["fsync_ms_median"] = _fsync_ms(directory)
         appends: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
         for submitters in CONCURRENCY:

@@ -14,6 +14,10 @@ is how the suite "reopens" the log::
 
 Tests use no real sleeps: in-process appends wake followers at once, and the
 one test that depends on a backend polling runs on ``autojump_clock``.
+
+`PersistentEventLogContract` also needs ``store_format_version``: a callable
+that writes a format version into the stored log (after it was created), for
+the header/version checks.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ import pytest
 import trio
 import trio.testing
 
-from chronolog._errors import LogClosed
+from chronolog._errors import ClaimConflict, LogClosed, LogCorrupted
 from chronolog._events import (
+    FORMAT_VERSION,
     Completed,
     Event,
     Failed,
@@ -43,12 +48,14 @@ from chronolog._events import (
     TaskResumed,
 )
 from chronolog._policies import Overlap, Policy, Retry
-from chronolog._triggers import At, Manual
+from chronolog._projection import State, replay
+from chronolog._triggers import At, Every, Manual
 from chronolog.log import EventLog
 
 __all__ = ["EventLogContract", "MakeLog", "PersistentEventLogContract", "sample_events"]
 
 MakeLog = Callable[[], EventLog]
+StoreFormatVersion = Callable[[int], None]
 
 T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 
@@ -125,6 +132,23 @@ def one_of_each_event() -> list[Event]:
         Skipped(task="nightly ✓", at=due, occurrence="x@y", reason=SkipReason.MISSED, due=due),
         TaskRemoved(task="nightly ✓", at=due + timedelta(days=1)),
     ]
+
+
+def defined_runs(count: int, *, task: str = "backup") -> list[Event]:
+    """A ``TaskDefined`` then ``sample_events(count - 1)``: a log the projection
+    folds into a task with runs, so snapshots of it hold something."""
+    definition = TaskDefined(
+        task=task, at=T0, trigger=Every(timedelta(minutes=1), anchor=T0), target="jobs:work"
+    )
+    return [definition, *sample_events(count - 1, task=task)]
+
+
+def doctored(records: list[Event], seq: int) -> State:
+    """A State at ``seq`` that the records up to it do not give: it has a task
+    named ``"doctored"``. Loading it shows that a snapshot was used."""
+    before = [record for record in records if record.seq < seq]
+    extra = TaskDefined(task="doctored", at=T0, trigger=Manual(), target="jobs:x", seq=seq)
+    return replay([*before, extra])
 
 
 def unappended(records: list[Event]) -> list[Event]:
@@ -312,6 +336,112 @@ class EventLogContract:
                 await collect(log, 2)
             assert scope.cancelled_caught
 
+    # -- claims ------------------------------------------------------------
+
+    async def test_claims_are_the_log_s_or_the_writer_s(self, make_log: MakeLog) -> None:
+        """A log that enforces claims refuses a second Started for an attempt and
+        keeps nothing of that batch; any other stores it (the writer checks)."""
+        scheduled, started = sample_events(2)
+        async with make_log() as log:
+            first = await log.append([scheduled, started])
+            again = [Skipped(task="backup", at=T0, occurrence="o", reason=SkipReason.MISSED)]
+            again.append(started)
+            if log.enforces_claims:
+                with pytest.raises(ClaimConflict, match=r"already claimed|refused"):
+                    await log.append(again)
+                assert list(log.read()) == first
+                assert log.last_seq == first[-1].seq
+            else:
+                stored = await log.append(again)
+                assert list(log.read()) == first + stored
+
+    # -- snapshots -----------------------------------------------------------
+
+    async def test_load_state_without_a_snapshot_replays_every_record(
+        self, make_log: MakeLog
+    ) -> None:
+        async with make_log() as log:
+            assert log.load_state() == State()
+            records = await log.append(defined_runs(6))
+            assert log.load_state() == replay(records)
+            assert log.load_state(history_limit=1) == replay(records, history_limit=1)
+            assert log.base_seq == 0
+            assert log.base_state() == State()
+
+    async def test_a_snapshot_plus_the_records_after_it(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(5))
+            await log.save_snapshot(replay(records[:3]))
+            records += await log.append(sample_events(4))
+            assert log.load_state() == replay(records)
+
+    async def test_the_snapshot_saved_last_is_the_one_used(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(6))
+            await log.save_snapshot(replay(records[:2]))
+            await log.save_snapshot(doctored(records, records[4].seq))
+            assert "doctored" in log.load_state().task_names()
+            await log.save_snapshot(replay(records[:3]))
+            assert log.load_state() == replay(records)
+
+    async def test_a_snapshot_with_a_shorter_history_is_passed_over(
+        self, make_log: MakeLog
+    ) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(9))
+            await log.save_snapshot(doctored(records, records[-1].seq))
+            assert "doctored" in log.load_state().task_names()
+            assert log.load_state(history_limit=500) == replay(records, history_limit=500)
+
+    async def test_a_snapshot_must_be_of_a_stored_record(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(3))
+            state = replay(records)
+            with pytest.raises(ValueError, match="seq"):
+                await log.save_snapshot(state, seq=1)
+            with pytest.raises(ValueError, match=f"seq {records[-1].seq + 5}"):
+                await log.save_snapshot(doctored(records, records[-1].seq + 5))
+            with pytest.raises(TypeError, match="takes a chronolog State"):
+                await log.save_snapshot(records)  # type: ignore[arg-type]
+            assert log.load_state() == state
+
+    # -- compaction ----------------------------------------------------------
+
+    async def test_compaction_keeps_seqs_and_state(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(8))
+            await log.compact(replay(records[:5]))
+            assert log.base_seq == records[4].seq
+            assert log.base_state() == replay(records[:5])
+            assert list(log.read()) == records[5:]
+            assert list(log.read(after_seq=1)) == records[5:]
+            assert list(log.read(after_seq=records[6].seq)) == records[7:]
+            assert log.load_state() == replay(records)
+            more = await log.append(sample_events(2))
+            assert more[0].seq > records[-1].seq
+            assert log.load_state() == replay(records + more)
+
+    async def test_compacting_everything_keeps_last_seq(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(4))
+            await log.compact(replay(records))
+            assert list(log.read()) == []
+            assert log.last_seq == records[-1].seq
+            assert log.load_state() == replay(records)
+            more = await log.append(sample_events(1))
+            assert more[0].seq > records[-1].seq
+
+    async def test_compaction_must_cut_at_a_stored_record(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(6))
+            await log.compact(replay(records[:3]))
+            with pytest.raises(ValueError, match="no record with that seq"):
+                await log.compact(replay(records[:2]))
+            with pytest.raises(ValueError, match="no record with that seq"):
+                await log.save_snapshot(replay(records[:2]))
+            await log.compact(replay(records[:3]))  # the base already: nothing to do
+            assert list(log.read()) == records[3:]
+
     # -- closing -----------------------------------------------------------
 
     async def test_nothing_is_appended_after_close(self, make_log: MakeLog) -> None:
@@ -325,6 +455,19 @@ class EventLogContract:
         # What was appended stays readable.
         assert list(log.read()) == records
         assert await collect(log, 2) == records
+
+    async def test_snapshots_and_compaction_stop_at_close(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(4))
+            await log.save_snapshot(replay(records[:2]))
+        with pytest.raises(LogClosed):
+            await log.save_snapshot(replay(records))
+        with pytest.raises(LogClosed):
+            await log.compact(replay(records[:3]))
+        # What was stored stays readable, snapshot and all.
+        assert log.load_state() == replay(records)
+        assert log.base_state() == State()
+        assert list(log.read()) == records
 
     async def test_aclose_is_idempotent(self, make_log: MakeLog) -> None:
         log = make_log()
@@ -384,6 +527,49 @@ class PersistentEventLogContract(EventLogContract):
         async with make_log() as log:
             assert log.last_seq == 0
             assert (await log.append(sample_events(1)))[0].seq > 0
+
+    async def test_a_snapshot_survives_reopening(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(6))
+            await log.save_snapshot(doctored(records, records[3].seq))
+        assert "doctored" in make_log().load_state().task_names()
+        async with make_log() as log:
+            assert "doctored" in log.load_state().task_names()
+            await log.save_snapshot(replay(records))
+            more = await log.append(sample_events(2))
+        assert make_log().load_state() == replay(records + more)
+
+    async def test_a_compacted_log_survives_reopening(self, make_log: MakeLog) -> None:
+        async with make_log() as log:
+            records = await log.append(defined_runs(7))
+            await log.compact(replay(records[:4]))
+        reader = make_log()
+        assert reader.base_seq == records[3].seq
+        assert reader.last_seq == records[-1].seq
+        assert list(reader.read()) == records[4:]
+        assert reader.base_state() == replay(records[:4])
+        async with make_log() as log:
+            assert log.last_seq == records[-1].seq
+            more = await log.append(sample_events(2))
+            assert log.load_state() == replay(records + more)
+        assert make_log().load_state() == replay(records + more)
+
+    async def test_a_newer_format_version_is_refused(
+        self, make_log: MakeLog, store_format_version: StoreFormatVersion
+    ) -> None:
+        async with make_log() as log:
+            await log.append(defined_runs(2))
+        store_format_version(FORMAT_VERSION + 1)
+        message = (
+            f"format version {FORMAT_VERSION + 1}; this chronolog reads version "
+            f"{FORMAT_VERSION} -- upgrade chronolog"
+        )
+        with pytest.raises(LogCorrupted, match=message):
+            await make_log().open()
+        with pytest.raises(LogCorrupted, match=message):
+            list(make_log().read())
+        with pytest.raises(LogCorrupted, match=message):
+            make_log().load_state()
 
     async def test_another_object_reads_while_one_writes(self, make_log: MakeLog) -> None:
         reader = make_log()

@@ -29,7 +29,7 @@ from chronolog.log import FileLog
 from chronolog.log import file as file_module
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 from .log_contract import (
     MakeLog,
@@ -57,6 +57,18 @@ class TestFileLogWithoutFsync(PersistentEventLogContract):
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "jobs.jsonl"
+
+
+@pytest.fixture
+def store_format_version(path: Path) -> Callable[[int], None]:
+    """For the contract's version checks: rewrite the header with another version."""
+
+    def store(version: int) -> None:
+        lines = lines_of(path)
+        lines[0] = b'{"format":"chronolog","version":%d}\n' % version
+        write_lines(path, lines)
+
+    return store
 
 
 async def write_log(path: Path, *batches: int) -> list[Event]:
@@ -191,8 +203,8 @@ async def test_a_file_that_is_not_a_log_is_refused(path: Path, content: bytes) -
 
 
 async def test_a_newer_format_version_asks_for_an_upgrade(path: Path) -> None:
-    path.write_bytes(b'{"format":"chronolog","version":2}\n')
-    message = "written by format version 2; this chronolog reads version 1 -- upgrade chronolog"
+    path.write_bytes(b'{"format":"chronolog","version":3}\n')
+    message = "written by format version 3; this chronolog reads version 2 -- upgrade chronolog"
     with pytest.raises(LogCorrupted, match=message):
         await FileLog(path).open()
     with pytest.raises(LogCorrupted, match=message):

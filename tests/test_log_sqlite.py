@@ -52,7 +52,7 @@ from .log_contract import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 class TestSQLiteLog(PersistentEventLogContract):
@@ -72,6 +72,19 @@ class TestSQLiteLogSynchronousNormal(PersistentEventLogContract):
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "jobs.sqlite"
+
+
+@pytest.fixture
+def store_format_version(path: Path) -> Callable[[int], None]:
+    """For the contract's version checks: write another version into chronolog_meta."""
+
+    def store(version: int) -> None:
+        with connect(path) as connection:
+            connection.execute(
+                "UPDATE chronolog_meta SET value = ? WHERE key = 'version'", (version,)
+            )
+
+    return store
 
 
 async def write_log(path: Path, *batches: int) -> list[Event]:
@@ -299,16 +312,18 @@ async def test_a_file_that_is_not_a_log_is_refused_and_left_alone(
 
 
 @pytest.mark.parametrize(
-    ("key", "message"),
+    ("key", "value", "message"),
     [
-        ("version", "written by format version 2; this chronolog reads version 1 -- upgrade"),
-        ("schema", "uses SQLite log schema 2; this chronolog knows schema 1 -- upgrade"),
+        ("version", 3, "written by format version 3; this chronolog reads version 2 -- upgrade"),
+        ("schema", 2, "uses SQLite log schema 2; this chronolog knows schema 1 -- upgrade"),
     ],
 )
-async def test_a_newer_version_asks_for_an_upgrade(path: Path, key: str, message: str) -> None:
+async def test_a_newer_version_asks_for_an_upgrade(
+    path: Path, key: str, value: int, message: str
+) -> None:
     records = await write_log(path, 2)
     with connect(path) as connection:
-        connection.execute("UPDATE chronolog_meta SET value = 2 WHERE key = ?", (key,))
+        connection.execute("UPDATE chronolog_meta SET value = ? WHERE key = ?", (value, key))
     with pytest.raises(LogCorrupted, match=message):
         await SQLiteLog(path).open()
     with pytest.raises(LogCorrupted, match=message):

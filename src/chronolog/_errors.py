@@ -23,6 +23,7 @@ __all__ = [
     "LogCorrupted",
     "LogLocked",
     "LogRepaired",
+    "SnapshotIgnored",
     "UnknownTask",
     "closest_match",
 ]
@@ -70,6 +71,11 @@ class ConfigError(ChronologError, ValueError):
 
 class LogRepaired(UserWarning):
     """A torn final record was cut off a log on open (and kept beside it)."""
+
+
+class SnapshotIgnored(UserWarning):
+    """A log's snapshot was damaged or belongs to another log, so it was not used:
+    the log was replayed from its base instead (slower, never a wrong state)."""
 
 
 def closest_match(word: str, choices: Iterable[str]) -> str | None:

@@ -10,13 +10,17 @@ it, so a backend's whole job is to keep records in order, keep them once
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Self
+import logging
+import warnings
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import msgspec
 import trio
 
-from .._errors import LogClosed
+from .._errors import LogClosed, LogCorrupted, SnapshotIgnored
 from .._events import EventBase
+from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
+from .._snapshot import SnapshotInvalid, decode_state, snapshot_info
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterator, Sequence
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
     from .._events import Event
 
 __all__ = ["EventLog"]
+
+logger = logging.getLogger("chronolog.log")
 
 #: A follower gives other tasks a turn after this many records without waiting.
 FOLLOW_CHECKPOINT_EVERY = 1024
@@ -37,6 +43,12 @@ class EventLog(abc.ABC):
     stay readable with `read` after the log is closed; only `append` stops.
     """
 
+    enforces_claims: ClassVar[bool] = False
+    """Whether the log itself refuses a second ``Started`` for an (occurrence,
+    attempt) with `ClaimConflict`, storing nothing of that batch (SQLite,
+    PostgreSQL). Where it is False the log stores what it is given, and the
+    scheduler's `LogWriter` enforces claims from the projection."""
+
     @property
     @abc.abstractmethod
     def last_seq(self) -> int:
@@ -46,6 +58,64 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     def closed(self) -> bool:
         """True once `aclose` has been called: nothing more can be appended."""
+
+    @property
+    def base_seq(self) -> int:
+        """The seq up to which a compaction folded the records into the log's base
+        snapshot (0 for a log that holds every record since the first).
+
+        `read` yields records after it; `base_state` is what they fold onto.
+        """
+        return 0
+
+    # -- snapshots -----------------------------------------------------------
+
+    def base_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        """The State the stored records fold onto: the base snapshot of a
+        compacted log, an empty State otherwise.
+
+        ``base_state()`` then every record of ``read()`` replays the log from
+        its beginning, as far as it still exists -- what a checker or a
+        "state at time t" view needs. Synchronous, like `read`.
+        """
+        return State(history_limit=history_limit)
+
+    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        """What the log says now: its newest snapshot plus the records after it.
+
+        Equal to replaying every record (onto `base_state`), only faster. A
+        snapshot that is damaged or belongs to another log is ignored with a
+        `SnapshotIgnored` warning, and the log is replayed from its base
+        instead: never a wrong state. Synchronous, like `read` (run it in a
+        worker thread from Trio code).
+        """
+        return fold_into(self.base_state(history_limit=history_limit), self.read(self.base_seq))
+
+    async def save_snapshot(self, state: State, seq: int | None = None) -> None:
+        """Keep ``state`` -- the fold of this log's records up to ``seq`` -- so
+        that `load_state` can start from it instead of from the base.
+
+        ``seq`` defaults to ``state.seq``; given, it must be equal (a check
+        against saving a state of another position). It must be the seq of
+        a stored record after `base_seq`. The snapshot saved last replaces
+        earlier ones. Raises `LogClosed` on a closed log. A backend that
+        keeps no snapshots (this default) accepts the call and keeps
+        nothing: snapshots only ever make opening faster.
+        """
+        check_snapshot_point(self, state, seq)
+        await trio.lowlevel.checkpoint()
+
+    async def compact(self, state: State) -> None:
+        """Make ``state`` the log's base and drop the records it folds, atomically.
+
+        ``state`` must be the fold of this log's records up to ``state.seq``
+        (`chronolog.Scheduler.compact` and ``chronolog compact`` compute it).
+        Afterwards `base_seq` is ``state.seq``, `read` starts after it, and
+        seqs go on as before. The log must be open for writing. This default
+        raises ``NotImplementedError``: the backend cannot compact.
+        """
+        await trio.lowlevel.checkpoint()
+        raise NotImplementedError(f"{self!r} cannot be compacted")
 
     async def open(self) -> Self:
         """Make the log ready for `append` and return it.
@@ -103,6 +173,64 @@ class EventLog(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def check_snapshot_point(log: EventLog, state: State, seq: int | None) -> int:
+    """The seq a snapshot of ``state`` would be saved at, or the error saying why not."""
+    if not isinstance(state, State):
+        raise TypeError(
+            f"save_snapshot() takes a chronolog State (from replay() or load_state()), "
+            f"got {type(state).__name__}"
+        )
+    if seq is not None and seq != state.seq:
+        raise ValueError(
+            f"save_snapshot() was given seq {seq}, but the state has folded the records up "
+            f"to seq {state.seq}; pass the state's own seq (or none)"
+        )
+    if log.closed:
+        raise LogClosed(f"{log!r} is closed: no snapshot is saved after the log is closed")
+    return state.seq
+
+
+def state_from_snapshot(data: bytes, *, history_limit: int, where: str) -> State | None:
+    """The State in snapshot ``data``, or None (with a warning) when it cannot be used.
+
+    A snapshot whose history window is shorter than ``history_limit`` is
+    passed over without a warning: it is sound, only not for this limit.
+    """
+    try:
+        if snapshot_info(data).history_limit < history_limit:
+            return None
+        return decode_state(data, history_limit=history_limit)
+    except SnapshotInvalid as exc:
+        ignore_snapshot(where, str(exc))
+        return None
+
+
+def ignore_snapshot(where: str, reason: str) -> None:
+    """Warn that a snapshot is not used, and why: the log is replayed without it."""
+    message = (
+        f"ignored the snapshot {where}: {reason}. The log is replayed from its base "
+        f"instead (slower, never wrong); the next snapshot saved replaces it"
+    )
+    logger.warning("%s", message)
+    warnings.warn(message, SnapshotIgnored, stacklevel=4)
+
+
+def base_from_snapshot(data: bytes, *, history_limit: int, where: str) -> State:
+    """The base State of a compacted log; `LogCorrupted` if it cannot be read.
+
+    Unlike a snapshot, a base cannot be ignored -- the records it folds are
+    gone. A base that keeps fewer runs per task than ``history_limit`` gives
+    a shorter window of old runs; nothing else depends on it.
+    """
+    try:
+        return decode_state(data, history_limit=history_limit, whole_history=False)
+    except SnapshotInvalid as exc:
+        raise LogCorrupted(
+            f"{where}: the base snapshot of this compacted log cannot be read ({exc}); "
+            f"restore the log from a backup"
+        ) from exc
 
 
 def check_unappended(events: Sequence[Event]) -> list[Event]:

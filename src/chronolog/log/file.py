@@ -8,6 +8,11 @@ off (and keeps aside) a torn final line left by a crash. Readers need neither
 the lock nor Trio: they read complete lines only, so they can run while a
 writer in another process appends.
 
+A compacted log (format version 2) has its base snapshot on the line after
+the header, which names it; the snapshot that speeds up opening lives in the
+sidecar ``<log>.snapshot``, and names the byte offset of the tail after it
+(see docs/reference/snapshots.md).
+
 Errors: damaged content raises `LogCorrupted` (naming the 1-based line);
 a log held by another writer raises `LogLocked` (naming its pid and host).
 Problems of the environment -- a missing directory, permissions, a full
@@ -19,14 +24,15 @@ error as ``__cause__``.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
-import fcntl
+import hashlib
 import itertools
 import logging
 import operator
 import os
-import socket
 import stat
+import time
 import warnings
 from datetime import timedelta
 from operator import attrgetter
@@ -36,17 +42,30 @@ from typing import TYPE_CHECKING, Final, NamedTuple, Self
 import msgspec
 import trio
 
-from .._errors import LogClosed, LogCorrupted, LogLocked, LogRepaired
+from .._errors import LogClosed, LogCorrupted, LogRepaired
 from .._events import (
+    COMPACTED_LOG_VERSION,
     FORMAT_NAME,
     FORMAT_VERSION,
+    Header,
     decode_event,
     decode_header,
     decode_lines,
     encode_header,
     encode_lines,
 )
-from ._base import FOLLOW_CHECKPOINT_EVERY, SequencedLog
+from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
+from .._snapshot import encode_state
+from ._base import (
+    FOLLOW_CHECKPOINT_EVERY,
+    SequencedLog,
+    base_from_snapshot,
+    check_snapshot_point,
+    ignore_snapshot,
+    state_from_snapshot,
+)
+from ._lock import lock_path_of, release_lock, take_lock
+from ._os import check_directory_of, fsync_directory, os_error
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterator
@@ -82,21 +101,55 @@ class _SeqOnly(msgspec.Struct):
     seq: int = 0
 
 
-class _Holder(msgspec.Struct):
-    """What a writer records in the lock file, for the error a second writer gets."""
+class _SnapshotHead(msgspec.Struct, frozen=True):
+    """The first line of a snapshot file: which log, which record, which checksums.
 
-    pid: int
-    host: str = ""
+    The snapshot applies to a log only if the record at ``seq`` is still the
+    very line ``[record_start, record_end)`` it was (same SHA-256) and the
+    log still begins with the same bytes: a snapshot of another log, or of
+    this log before a rewrite, fails one of these two checks -- both cost a
+    couple of reads, however long the log. The tail to replay starts at
+    ``record_end``.
+    """
+
+    format: str
+    version: int
+    log: str
+    seq: int
+    record_start: int
+    record_end: int
+    record_sha256: str
+    head_sha256: str
+    state_bytes: int
+    state_sha256: str
 
 
 _seq_decoder: Final = msgspec.json.Decoder(_SeqOnly)
-_holder_decoder: Final = msgspec.json.Decoder(_Holder)
+_snapshot_head_decoder: Final = msgspec.json.Decoder(_SnapshotHead)
+_SNAPSHOT_FILE_FORMAT: Final = "chronolog-log-snapshot"
+_SNAPSHOT_FILE_VERSION: Final = 1
+#: How much of the start of the log a snapshot's ``head_sha256`` covers.
+_HEAD_BYTES: Final = 4096
+#: Compaction copies the records it keeps this many bytes at a time.
+_COPY_BYTES: Final = 1 << 20
 
 
 class _Repair(NamedTuple):
     offset: int
     length: int
     kept_at: Path
+
+
+class _Layout(NamedTuple):
+    """Where the parts of a log file are, from its header."""
+
+    records_start: int
+    """Offset of the first record line (just past the header, and the base)."""
+    base_seq: int = 0
+    """The seq the base snapshot of a compacted log folds up to; 0 without one."""
+    base_start: int = 0
+    """Offset of the base snapshot line (0 without one)."""
+    base_sha256: str = ""
 
 
 class FileLog(SequencedLog):
@@ -141,6 +194,10 @@ class FileLog(SequencedLog):
         self._size = 0
         # Set when a failed write could not be undone; appends then stop.
         self._write_failure: str | None = None
+        # While open for writing: the base of the file this object writes, and
+        # how many times compaction replaced that file (followers reopen it).
+        self._base_seq = 0
+        self._generation = 0
 
     def __repr__(self) -> str:
         return f"FileLog({str(self._path)!r})"
@@ -153,7 +210,12 @@ class FileLog(SequencedLog):
     @property
     def lock_path(self) -> Path:
         """The sidecar file that a writer locks: ``<log>.lock``."""
-        return self._path.with_name(self._path.name + ".lock")
+        return lock_path_of(self._path)
+
+    @property
+    def snapshot_path(self) -> Path:
+        """The sidecar file that holds the log's snapshot: ``<log>.snapshot``."""
+        return self._path.with_name(self._path.name + ".snapshot")
 
     @property
     def is_open(self) -> bool:
@@ -195,6 +257,8 @@ class FileLog(SequencedLog):
             raise RuntimeError(f"{self!r} is already open for writing")
         fd, lock_fd, size, last_seq, repair = await trio.to_thread.run_sync(self._open_for_writing)
         self._fd, self._lock_fd, self._size, self._last_seq = fd, lock_fd, size, last_seq
+        layout = _layout(self._path, fd, size)
+        self._base_seq = layout.base_seq if layout is not None else 0
         if repair is not None:
             try:
                 self._report(repair)
@@ -234,7 +298,7 @@ class FileLog(SequencedLog):
                     f"part of this batch may remain after byte {start}, so this FileLog "
                     f"accepts no more appends; close it and reopen the log"
                 )
-            raise _os_error(exc, f"could not append to log {self._path}", outcome) from exc
+            raise os_error(exc, f"could not append to log {self._path}", outcome) from exc
         return start + len(data)
 
     def _undo_write(self, fd: int, size: int) -> bool:
@@ -268,7 +332,7 @@ class FileLog(SequencedLog):
                 await trio.to_thread.run_sync(os.fsync, fd)
             except OSError as exc:
                 self._close_files()
-                raise _os_error(exc, f"could not flush log {self._path} on close") from exc
+                raise os_error(exc, f"could not flush log {self._path} on close") from exc
         self._close_files()
         await trio.lowlevel.checkpoint()
 
@@ -278,7 +342,7 @@ class FileLog(SequencedLog):
         if fd is not None:
             os.close(fd)
         if lock_fd is not None:
-            _release_lock(lock_fd)
+            release_lock(lock_fd)
 
     def _report(self, repair: _Repair) -> None:
         message = (
@@ -294,14 +358,8 @@ class FileLog(SequencedLog):
     # -- opening for writing (runs in a worker thread) ---------------------
 
     def _open_for_writing(self) -> tuple[int, int, int, int, _Repair | None]:
-        directory = self._path.parent
-        if not directory.is_dir():
-            raise FileNotFoundError(
-                errno.ENOENT,
-                f"cannot open log {self._path}: directory {directory} does not exist; "
-                f"create it first",
-            )
-        lock_fd = self._take_lock()
+        check_directory_of(self._path)
+        lock_fd = take_lock(self._path, "FileLog")
         try:
             fd, created = self._open_log_file()
             try:
@@ -309,41 +367,14 @@ class FileLog(SequencedLog):
                     size, repair = self._prepare(fd, created)
                     last_seq = _last_seq_in(self._path, fd, size)
                 except OSError as exc:
-                    raise _os_error(exc, f"cannot open log {self._path} for writing") from exc
+                    raise os_error(exc, f"cannot open log {self._path} for writing") from exc
             except BaseException:
                 os.close(fd)
                 raise
         except BaseException:
-            _release_lock(lock_fd)
+            release_lock(lock_fd)
             raise
         return fd, lock_fd, size, last_seq, repair
-
-    def _take_lock(self) -> int:
-        lock_path = self.lock_path
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _LOG_FILE_MODE)
-        except OSError as exc:
-            raise _os_error(exc, f"cannot open lock file {lock_path} of log {self._path}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            holder = _describe_holder(os.pread(fd, _PROBE_BYTES, 0))
-            os.close(fd)
-            raise LogLocked(
-                f"{self._path} is locked by {holder}; stop that scheduler or use another "
-                f"log (lock file {lock_path})"
-            ) from exc
-        except OSError as exc:
-            os.close(fd)
-            raise _os_error(exc, f"cannot lock log {self._path} ({lock_path})") from exc
-        try:
-            os.ftruncate(fd, 0)
-            me = _Holder(pid=os.getpid(), host=socket.gethostname())
-            os.pwrite(fd, msgspec.json.encode(me) + b"\n", 0)
-        except OSError as exc:
-            os.close(fd)
-            raise _os_error(exc, f"cannot write lock file {lock_path}") from exc
-        return fd
 
     def _open_log_file(self) -> tuple[int, bool]:
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
@@ -353,7 +384,7 @@ class FileLog(SequencedLog):
             except FileExistsError:
                 return os.open(self._path, flags), False
         except OSError as exc:
-            raise _os_error(exc, f"cannot open log {self._path} for writing") from exc
+            raise os_error(exc, f"cannot open log {self._path} for writing") from exc
 
     def _prepare(self, fd: int, created: bool) -> tuple[int, _Repair | None]:
         """Check the header, cut a torn tail, write the header if the file is empty."""
@@ -362,8 +393,10 @@ class FileLog(SequencedLog):
         if size > 0:
             head = os.pread(fd, _PROBE_BYTES, 0)
             newline = head.find(b"\n")
+            records_start = 0
             if newline >= 0:
-                _check_header(self._path, head[:newline])
+                header = _check_header(self._path, head[:newline])
+                records_start = _layout_after(self._path, fd, header, newline + 1).records_start
             elif not _HEADER.startswith(head):
                 raise LogCorrupted(_not_a_log(self._path, head))
             # else: a header cut short by a crash -- a torn tail at offset 0.
@@ -373,7 +406,7 @@ class FileLog(SequencedLog):
             if newline >= 0:
                 # Complete lines of a batch whose last record never landed are
                 # torn too: appends are atomic per batch.
-                keep = _end_of_last_batch(self._path, fd, keep, newline + 1)
+                keep = _end_of_last_batch(self._path, fd, keep, records_start)
             if keep < size:
                 repair = self._cut_torn_tail(fd, keep, size)
                 size = keep
@@ -382,7 +415,7 @@ class FileLog(SequencedLog):
             os.fsync(fd)
             size = len(_HEADER)
         if created:
-            _fsync_directory(self._path.parent)
+            fsync_directory(self._path.parent)
         return size, repair
 
     def _cut_torn_tail(self, fd: int, offset: int, size: int) -> _Repair:
@@ -408,9 +441,240 @@ class FileLog(SequencedLog):
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_directory(self._path.parent)
+            fsync_directory(self._path.parent)
             return candidate
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- snapshots and compaction ---------------------------------------------
+
+    @property
+    def base_seq(self) -> int:
+        """The seq of the last record folded into the base by a compaction (0 if none)."""
+        if self._fd is not None:
+            return self._base_seq
+        fd = self._open_for_reading()
+        try:
+            layout = _layout(self._path, fd, None)
+        finally:
+            os.close(fd)
+        return layout.base_seq if layout is not None else 0
+
+    def base_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        fd = self._open_for_reading()
+        try:
+            layout = _layout(self._path, fd, self._limit_for(fd))
+            return self._base_of(fd, layout, history_limit)
+        finally:
+            os.close(fd)
+
+    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        """The newest snapshot plus the records after it; see `EventLog.load_state`.
+
+        With a usable snapshot this reads the snapshot file and the lines
+        after the snapshot's record -- found by the byte offset the snapshot
+        keeps, checked against the record's checksum -- never the whole log.
+        """
+        fd = self._open_for_reading()
+        try:
+            limit = self._limit_for(fd)
+            layout = _layout(self._path, fd, limit)
+            if layout is None:
+                return State(history_limit=history_limit)
+            found = self._usable_snapshot(fd, layout, history_limit, limit)
+            if found is None:
+                state = self._base_of(fd, layout, history_limit)
+                cursor = _Cursor(self._path, fd)
+            else:
+                state, offset = found
+                cursor = _Cursor(self._path, fd, offset=offset, previous_seq=state.seq)
+            return fold_into(
+                state, itertools.chain.from_iterable(cursor.batches(state.seq, limit))
+            )
+        finally:
+            os.close(fd)
+
+    async def save_snapshot(self, state: State, seq: int | None = None) -> None:
+        """Write ``state`` to the snapshot file; see `EventLog.save_snapshot`.
+
+        The log must be open for writing (the snapshot file belongs to the
+        writer). The file is replaced atomically: written beside, fsynced,
+        renamed over the old one, and the directory fsynced.
+        """
+        point = check_snapshot_point(self, state, seq)
+        self._check_writable()
+        document = await trio.to_thread.run_sync(encode_state, state.copy())
+        async with self._write_lock:
+            self._check_writable()
+            await trio.to_thread.run_sync(self._write_snapshot, point, document)
+
+    async def compact(self, state: State) -> None:
+        """Rewrite the log as ``state`` (its base) plus the records after ``state.seq``.
+
+        See `EventLog.compact`. The new file is written beside the log
+        (``<log>.compact``), fsynced, renamed over the log and the directory
+        fsynced: a crash at any moment leaves either the old log or the new
+        one. Appends wait while the records are copied. The snapshot file is
+        removed first (its offsets would no longer match).
+        """
+        self._check_writable()
+        base = await trio.to_thread.run_sync(encode_state, state.copy())
+        async with self._write_lock:
+            self._check_writable()
+            await trio.to_thread.run_sync(self._rewrite, state.seq, base)
+
+    def _base_of(self, fd: int, layout: _Layout | None, history_limit: int) -> State:
+        if layout is None or layout.base_seq == 0:
+            return State(history_limit=history_limit)
+        length = layout.records_start - layout.base_start
+        line = _pread_exact(fd, length, layout.base_start)
+        if hashlib.sha256(line).hexdigest() != layout.base_sha256:
+            raise _corruption(
+                self._path,
+                2,
+                "(the base snapshot of this compacted log) does not match its checksum in "
+                "the header",
+            )
+        return base_from_snapshot(line[:-1], history_limit=history_limit, where=str(self._path))
+
+    def _usable_snapshot(
+        self, fd: int, layout: _Layout, history_limit: int, limit: int | None
+    ) -> tuple[State, int] | None:
+        """The snapshot's State and the offset of the tail after it, if it applies here."""
+        where = f"{self.snapshot_path} of log {self._path}"
+        try:
+            content = self.snapshot_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            ignore_snapshot(where, f"it cannot be read ({exc.strerror or exc})")
+            return None
+        newline = content.find(b"\n")
+        try:
+            head = _snapshot_head_decoder.decode(content[: max(newline, 0)])
+        except msgspec.DecodeError:
+            ignore_snapshot(where, "it is not a chronolog snapshot file")
+            return None
+        if head.format != _SNAPSHOT_FILE_FORMAT or head.version != _SNAPSHOT_FILE_VERSION:
+            ignore_snapshot(
+                where,
+                f"it is a {head.format!r} file of version {head.version}, not one this "
+                f"chronolog reads",
+            )
+            return None
+        if head.seq <= layout.base_seq:
+            return None  # older than the base: nothing to gain
+        problem = _snapshot_mismatch(self._path, fd, head, limit)
+        document = content[newline + 1 :]
+        if problem is None and (
+            len(document) != head.state_bytes + 1
+            or hashlib.sha256(document[:-1]).hexdigest() != head.state_sha256
+        ):
+            problem = "it is damaged (its state does not match its checksum)"
+        if problem is not None:
+            ignore_snapshot(where, problem)
+            return None
+        state = state_from_snapshot(document[:-1], history_limit=history_limit, where=where)
+        if state is None:
+            return None
+        if state.seq != head.seq:
+            ignore_snapshot(where, f"its state is at seq {state.seq}, its header says {head.seq}")
+            return None
+        return state, head.record_end
+
+    def _write_snapshot(self, seq: int, document: bytes) -> None:
+        """Write the snapshot file for the record at ``seq`` (worker thread, write lock held)."""
+        fd = self._fd
+        assert fd is not None
+        try:
+            found = _locate(self._path, fd, seq, self._size) if seq > self._base_seq else None
+            if found is None:
+                raise ValueError(
+                    f"cannot save a snapshot at seq {seq} of {self._path}: no record with that "
+                    f"seq is stored after the base at seq {self._base_seq} (the last is seq "
+                    f"{self._last_seq}); fold the log with load_state() and save that state"
+                )
+            start, end = found
+            head = _SnapshotHead(
+                format=_SNAPSHOT_FILE_FORMAT,
+                version=_SNAPSHOT_FILE_VERSION,
+                log=self._path.name,
+                seq=seq,
+                record_start=start,
+                record_end=end,
+                record_sha256=hashlib.sha256(_pread_exact(fd, end - start, start)).hexdigest(),
+                head_sha256=hashlib.sha256(_pread_exact(fd, min(_HEAD_BYTES, end), 0)).hexdigest(),
+                state_bytes=len(document),
+                state_sha256=hashlib.sha256(document).hexdigest(),
+            )
+            content = msgspec.json.encode(head) + b"\n" + document + b"\n"
+            _replace_file(self.snapshot_path, content)
+        except OSError as exc:
+            raise os_error(exc, f"could not save a snapshot of log {self._path}") from exc
+
+    def _rewrite(self, seq: int, base: bytes) -> None:
+        """Compact the file up to ``seq`` (worker thread, write lock held)."""
+        old_fd = self._fd
+        assert old_fd is not None
+        if seq == self._base_seq:
+            return
+        found = _locate(self._path, old_fd, seq, self._size) if seq > self._base_seq else None
+        if found is None:
+            raise ValueError(
+                f"cannot compact {self._path} up to seq {seq}: no record with that seq is stored "
+                f"after the base at seq {self._base_seq} (the last is seq {self._last_seq})"
+            )
+        cut = found[1]
+        temporary = self._path.with_name(self._path.name + ".compact")
+        try:
+            _remove(self.snapshot_path)
+            _remove(temporary)
+            new_fd = os.open(
+                temporary,
+                os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+                _LOG_FILE_MODE,
+            )
+        except OSError as exc:
+            raise os_error(
+                exc, f"could not compact log {self._path}", "the log is unchanged"
+            ) from exc
+        try:
+            os.fchmod(new_fd, stat.S_IMODE(os.fstat(old_fd).st_mode))
+            line = base + b"\n"
+            _write_all(new_fd, encode_header(base_seq=seq, base=line) + line)
+            position = cut
+            while position < self._size:
+                chunk = os.pread(old_fd, min(_COPY_BYTES, self._size - position), position)
+                if not chunk:
+                    raise OSError(errno.EIO, f"{self._path} ended at byte {position} while copied")
+                _write_all(new_fd, chunk)
+                position += len(chunk)
+            os.fsync(new_fd)
+            size = os.fstat(new_fd).st_size
+            os.replace(temporary, self._path)
+        except BaseException as exc:
+            os.close(new_fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            if isinstance(exc, OSError):
+                raise os_error(
+                    exc, f"could not compact log {self._path}", "the log is unchanged"
+                ) from exc
+            raise
+        # The new file is the log now: append to it, whatever happens next.
+        # The generation is odd while the descriptor and size change, so a
+        # reader never pairs one file's descriptor with the other's size.
+        self._generation += 1
+        self._fd, self._size, self._base_seq = new_fd, size, seq
+        self._generation += 1
+        os.close(old_fd)
+        try:
+            fsync_directory(self._path.parent)
+        except OSError as exc:
+            raise os_error(
+                exc,
+                f"compacted log {self._path}, but could not fsync its directory",
+                "a crash of the machine now may bring back the log as it was before",
+            ) from exc
 
     # -- reading ----------------------------------------------------------
 
@@ -429,7 +693,7 @@ class FileLog(SequencedLog):
     def _read_batches(self, after_seq: int) -> Iterator[list[Event]]:
         fd = self._open_for_reading()
         try:
-            yield from _Cursor(self._path, fd).batches(after_seq, self._readable_size())
+            yield from _Cursor(self._path, fd).batches(after_seq, self._limit_for(fd))
         finally:
             os.close(fd)
 
@@ -441,22 +705,30 @@ class FileLog(SequencedLog):
         a chunk at a time, with a checkpoint between chunks.
         """
         fd = self._open_for_reading()
+        generation = self._generation
         try:
             cursor = _Cursor(self._path, fd)
             while True:
                 appended = self._appended
                 finished = self._finished
                 writing = self._fd is not None
-                if not writing:
+                if generation != self._generation or (not writing and _replaced(self._path, fd)):
+                    # Compacted: go on in the new file after the last record yielded.
+                    os.close(fd)
+                    fd = self._open_for_reading()
+                    generation = self._generation
+                    cursor = _Cursor(self._path, fd)
+                elif not writing:
                     cursor.check_not_shrunk()
                 since_checkpoint = 0
-                for batch in cursor.batches(after_seq, self._readable_size()):
+                for batch in cursor.batches(after_seq, self._limit_for(fd)):
                     for record in batch:
                         yield record
                         since_checkpoint += 1
                         if since_checkpoint >= FOLLOW_CHECKPOINT_EVERY:
                             since_checkpoint = 0
                             await trio.lowlevel.checkpoint()
+                    after_seq = batch[-1].seq
                 if finished:
                     return
                 if writing:
@@ -467,20 +739,39 @@ class FileLog(SequencedLog):
         finally:
             os.close(fd)
 
-    def _readable_size(self) -> int | None:
-        return self._size if self._fd is not None else None
+    def _limit_for(self, fd: int) -> int | None:
+        """How much of the file open at ``fd`` this object's readers may read.
+
+        Up to the end of the last batch appended when it is the file this
+        object appends to (never a batch still being written); all of it
+        otherwise -- a reader's log, or a file that a compaction replaced
+        (nothing is appended to that one any more).
+        """
+        while True:
+            generation = self._generation
+            writing_fd, size = self._fd, self._size
+            if generation % 2 == 0 and generation == self._generation:
+                break
+            time.sleep(0)  # a compaction is swapping the file: a moment
+        if writing_fd is None:
+            return None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.fstat(writing_fd))
+        except OSError:
+            return None  # the replaced file's descriptor is closed already
+        return size if same else None
 
     def _open_for_reading(self) -> int:
         try:
             fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError as exc:
-            raise _os_error(
+            raise os_error(
                 exc,
                 f"log {self._path} does not exist",
                 "check the path (a scheduler creates the file when it first opens it)",
             ) from exc
         except OSError as exc:
-            raise _os_error(exc, f"cannot read log {self._path}") from exc
+            raise os_error(exc, f"cannot read log {self._path}") from exc
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             os.close(fd)
             raise IsADirectoryError(
@@ -496,25 +787,29 @@ class _Cursor:
     it saw, so a follower can call `records` again as the file grows.
     """
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, *, offset: int = 0, previous_seq: int = 0) -> None:
         self._path = path
         self._fd = fd
         #: Where the next unread line starts; 0 while the header is unread.
-        self.offset = 0
+        #: A reader that resumes from a snapshot starts at the line after the
+        #: snapshot's record, with ``previous_seq`` its seq.
+        self.offset = offset
         #: Set when a decode stopped early at damage, to hand out the records
         #: before it first; the next decode raises.
         self.damage_ahead = False
-        self._previous_seq = 0
+        self._previous_seq = previous_seq
 
     def batches(self, after_seq: int, limit: int | None) -> Iterator[list[Event]]:
         """Yield lists of records with ``seq > after_seq``, from the whole batches
         of complete lines before ``limit`` (or the end of the file)."""
         if self.offset == 0:
-            start = _header_end(self._path, self._fd, limit)
-            if start is None:
+            layout = _layout(self._path, self._fd, limit)
+            if layout is None:
                 return
-            self.offset = start
-            if after_seq > 0:
+            self.offset = layout.records_start
+            # Records after a base must come after it.
+            self._previous_seq = max(self._previous_seq, layout.base_seq)
+            if after_seq > layout.base_seq:
                 self._skip_towards(after_seq, limit)
         fd = self._fd
         position = self.offset
@@ -678,7 +973,7 @@ class _Cursor:
 # -- helpers ----------------------------------------------------------------
 
 
-def _check_header(path: Path, line: bytes) -> None:
+def _check_header(path: Path, line: bytes) -> Header:
     try:
         header = decode_header(line)
     except msgspec.DecodeError as exc:
@@ -690,6 +985,23 @@ def _check_header(path: Path, line: bytes) -> None:
             f"{path} was written by format version {header.version}; this chronolog reads "
             f"version {FORMAT_VERSION} -- upgrade chronolog to read it"
         )
+    return header
+
+
+def _layout_after(path: Path, fd: int, header: Header, header_end: int) -> _Layout:
+    """The layout a valid ``header`` line (ending at ``header_end``) announces."""
+    if header.version < COMPACTED_LOG_VERSION:
+        return _Layout(header_end)
+    end = header_end + header.base_bytes
+    if header.base_seq < 1 or header.base_bytes < 2 or os.pread(fd, 1, end - 1) != b"\n":
+        raise _corruption(
+            path,
+            2,
+            f"is not the base snapshot that the header announces ({header.base_bytes} bytes "
+            f"that fold the records up to seq {header.base_seq}; a compacted log is written "
+            f"whole, so the file was cut or changed since)",
+        )
+    return _Layout(end, header.base_seq, header_end, header.base_sha256)
 
 
 def _not_a_log(path: Path, first_line: bytes) -> str:
@@ -701,8 +1013,8 @@ def _not_a_log(path: Path, first_line: bytes) -> str:
     )
 
 
-def _header_end(path: Path, fd: int, limit: int | None) -> int | None:
-    """Offset just past a valid header line; None while the header is incomplete."""
+def _layout(path: Path, fd: int, limit: int | None) -> _Layout | None:
+    """The layout of a valid log file; None while its header is incomplete."""
     size = _PROBE_BYTES if limit is None else min(_PROBE_BYTES, limit)
     head = os.pread(fd, size, 0)
     newline = head.find(b"\n")
@@ -710,18 +1022,19 @@ def _header_end(path: Path, fd: int, limit: int | None) -> int | None:
         if _HEADER.startswith(head):
             return None  # empty, or a header still being written
         raise LogCorrupted(_not_a_log(path, head))
-    _check_header(path, head[:newline])
-    return newline + 1
+    return _layout_after(path, fd, _check_header(path, head[:newline]), newline + 1)
 
 
 def _last_seq_in(path: Path, fd: int, size: int) -> int:
-    """The seq of the last complete record before ``size`` (0 if there is none)."""
-    header_end = _header_end(path, fd, size)
-    if header_end is None:
+    """The seq of the last complete record before ``size``: the base's seq if
+    there is none after the base, 0 if there is neither."""
+    layout = _layout(path, fd, size)
+    if layout is None:
         return 0
+    header_end = layout.records_start
     end = _end_of_last_batch(path, fd, _rfind_newline(fd, size) + 1, header_end)
     if end <= header_end:
-        return 0
+        return layout.base_seq
     seq = _last_record(path, fd, end).seq
     if seq <= 0:
         start = _rfind_newline(fd, end - 1) + 1
@@ -833,43 +1146,98 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def _replaced(path: Path, fd: int) -> bool:
+    """Whether ``path`` names another file than ``fd`` now (a compaction renamed one in)."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _release_lock(fd: int) -> None:
-    """Empty the lock file, so it names no one, and unlock it by closing it.
-
-    The file itself stays: deleting it would race with a writer that has just
-    opened it, and two writers could then lock two different files.
-    """
-    try:
-        os.ftruncate(fd, 0)
+        current = os.stat(path)
     except OSError:
-        pass  # it only names us; the lock itself goes with the descriptor
-    finally:
-        os.close(fd)
+        return False
+    opened = os.fstat(fd)
+    return (current.st_ino, current.st_dev) != (opened.st_ino, opened.st_dev)
 
 
-def _describe_holder(lock_content: bytes) -> str:
+def _locate(path: Path, fd: int, seq: int, limit: int) -> tuple[int, int] | None:
+    """The offsets ``(start, end)`` of the line of the record with ``seq``, or None.
+
+    Bisects to the neighbourhood by byte offset (as ``read(after_seq)``),
+    then reads the seqs of the lines from there: a few reads, however long
+    the log.
+    """
+    cursor = _Cursor(path, fd)
+    layout = _layout(path, fd, limit)
+    if layout is None:
+        return None
+    cursor.offset = layout.records_start
+    cursor._skip_towards(seq - 1, limit)
+    position = cursor.offset
+    pending = b""
+    while position < limit:
+        chunk = os.pread(fd, min(CHUNK_BYTES, limit - position), position)
+        if not chunk:
+            return None
+        data = pending + chunk
+        start = position - len(pending)
+        position += len(chunk)
+        line_start = 0
+        while (newline := data.find(b"\n", line_start)) >= 0:
+            try:
+                found = _seq_decoder.decode(data[line_start:newline]).seq
+            except msgspec.DecodeError:
+                return None
+            if found == seq:
+                return start + line_start, start + newline + 1
+            if found > seq:
+                return None
+            line_start = newline + 1
+        pending = data[line_start:]
+    return None
+
+
+def _snapshot_mismatch(path: Path, fd: int, head: _SnapshotHead, limit: int | None) -> str | None:
+    """Why the snapshot with ``head`` does not apply to the log in ``fd``; None if it does."""
+    size = limit if limit is not None else os.fstat(fd).st_size
+    if head.log != path.name:
+        return f"it was saved for log {head.log!r}"
+    if not 0 <= head.record_start < head.record_end <= size:
+        return (
+            f"its record at seq {head.seq} ends at byte {head.record_end}, past the end of the "
+            f"log ({size} bytes): the log was cut or replaced since"
+        )
+    line = _pread_exact(fd, head.record_end - head.record_start, head.record_start)
+    head_bytes = _pread_exact(fd, min(_HEAD_BYTES, head.record_end), 0)
+    if (
+        hashlib.sha256(line).hexdigest() != head.record_sha256
+        or hashlib.sha256(head_bytes).hexdigest() != head.head_sha256
+    ):
+        return (
+            f"its record at seq {head.seq} is not in the log where it was: the snapshot "
+            f"belongs to another log, or to this one before it was rewritten"
+        )
+    return None
+
+
+def _replace_file(path: Path, content: bytes) -> None:
+    """Make ``content`` the file at ``path`` atomically and durably.
+
+    Written beside (``<path>.tmp``), fsynced, renamed over ``path``, and the
+    directory fsynced: a crash leaves the old file or the new one.
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _LOG_FILE_MODE)
     try:
-        holder = _holder_decoder.decode(lock_content.strip())
-    except msgspec.DecodeError:
-        return "another process (it has not written its pid into the lock file yet)"
-    where = f"process {holder.pid} on host {holder.host or '?'}"
-    if holder.pid == os.getpid() and holder.host == socket.gethostname():
-        where += " (this process: another FileLog is open on the same file; share that one)"
-    return where
+        try:
+            _write_all(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    fsync_directory(path.parent)
 
 
-def _os_error(exc: OSError, what: str, hint: str = "") -> OSError:
-    """An ``OSError`` of the same kind as ``exc``, with a message that names the log."""
-    reason = exc.strerror or str(exc)
-    if exc.filename is not None and str(exc.filename) not in what:
-        reason += f" ({exc.filename})"
-    message = f"{what}: {reason}" + (f"; {hint}" if hint else "")
-    return OSError(exc.errno, message) if exc.errno is not None else OSError(message)
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import trio
 
 from .._events import EventBase
-from ._base import FOLLOW_CHECKPOINT_EVERY, SequencedLog
+from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
+from .._snapshot import encode_state, snapshot_info
+from ._base import (
+    FOLLOW_CHECKPOINT_EVERY,
+    SequencedLog,
+    base_from_snapshot,
+    check_snapshot_point,
+    state_from_snapshot,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Iterator
@@ -29,11 +37,18 @@ class MemoryLog(SequencedLog):
     appends continue after the last one. It needs no opening (``async with``
     works and does nothing but close it at the end), and its records stay
     readable after it is closed.
+
+    Snapshots and the base of a compaction are kept in memory, encoded as
+    the same documents the other backends store, so they go through the
+    same codec.
     """
 
     def __init__(self, records: Iterable[Event] = ()) -> None:
         super().__init__()
         self._records: list[Event] = []
+        self._snapshot: bytes | None = None
+        self._base: bytes | None = None
+        self._base_seq = 0
         previous = 0
         for index, record in enumerate(records):
             if not isinstance(record, EventBase):
@@ -79,6 +94,55 @@ class MemoryLog(SequencedLog):
             if finished:
                 return
             await appended.wait()
+
+    @property
+    def base_seq(self) -> int:
+        return self._base_seq
+
+    def base_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        if self._base is None:
+            return State(history_limit=history_limit)
+        return base_from_snapshot(self._base, history_limit=history_limit, where=f"of {self!r}")
+
+    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        snapshot = self._snapshot
+        if snapshot is not None:
+            state = state_from_snapshot(
+                snapshot, history_limit=history_limit, where=f"of {self!r}"
+            )
+            if state is not None:
+                return fold_into(state, self.read(state.seq))
+        return fold_into(self.base_state(history_limit=history_limit), self.read(self._base_seq))
+
+    async def save_snapshot(self, state: State, seq: int | None = None) -> None:
+        point = check_snapshot_point(self, state, seq)
+        self._check_stored(point, "save a snapshot at")
+        data = encode_state(state)
+        await trio.lowlevel.checkpoint()
+        self._snapshot = data
+
+    async def compact(self, state: State) -> None:
+        self._check_writable()
+        async with self._write_lock:
+            self._check_writable()
+            point = state.seq
+            if point == self._base_seq:
+                return
+            self._check_stored(point, "compact up to")
+            base = encode_state(state)
+            del self._records[: bisect.bisect_right(self._records, point, key=_seq_of)]
+            self._base, self._base_seq = base, point
+            if self._snapshot is not None and snapshot_info(self._snapshot).seq <= point:
+                self._snapshot = None
+
+    def _check_stored(self, seq: int, what: str) -> None:
+        index = bisect.bisect_left(self._records, seq, key=_seq_of)
+        if index == len(self._records) or self._records[index].seq != seq:
+            raise ValueError(
+                f"cannot {what} seq {seq} of {self!r}: no record with that seq is stored "
+                f"(records after the base at seq {self._base_seq} run up to seq "
+                f"{self._last_seq}); fold the log with load_state() and use that state"
+            )
 
     async def _write(self, records: list[Event]) -> None:
         # No checkpoint here: the lock around this call already was one, and

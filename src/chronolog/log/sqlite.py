@@ -6,7 +6,8 @@ one line of a `FileLog`), and for ``Started`` rows ``claim_occurrence`` and
 ``claim_attempt``, under a unique index: the database itself refuses a second
 claim of an attempt, whichever connection writes it. ``chronolog_meta`` names
 the format, its record version and the table layout version; opening checks
-them before anything is written.
+them before anything is written. ``chronolog_snapshots``, created by the
+first snapshot, holds the newest snapshot and the base of a compacted log.
 
 A writer takes an exclusive ``flock`` on the sidecar ``<log>.lock`` (naming
 its pid and host, for the `LogLocked` a second writer gets) and appends each
@@ -24,10 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
+import hashlib
 import itertools
+import logging
 import os
-import socket
 import sqlite3
 import stat
 from datetime import timedelta
@@ -40,15 +41,27 @@ import trio
 
 from .._errors import ClaimConflict, LogClosed, LogCorrupted, LogLocked
 from .._events import (
+    COMPACTED_LOG_VERSION,
     FORMAT_NAME,
     FORMAT_VERSION,
+    FULL_LOG_VERSION,
     Started,
     decode_event,
     decode_lines,
     encode_event,
     encode_header,
 )
-from ._base import SequencedLog
+from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
+from .._snapshot import encode_state
+from ._base import (
+    SequencedLog,
+    base_from_snapshot,
+    check_snapshot_point,
+    ignore_snapshot,
+    state_from_snapshot,
+)
+from ._lock import lock_path_of, release_lock, take_lock
+from ._os import check_directory_of, fsync_directory, os_error
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterator
@@ -84,6 +97,16 @@ _SCHEMA: Final = (
     " ON chronolog_records (claim_occurrence, claim_attempt)"
     " WHERE claim_occurrence IS NOT NULL",
 )
+#: Snapshots, created by the first one saved: the base of a compacted log
+#: (the row at the ``base_seq`` of ``chronolog_meta``) and the newest snapshot.
+#: ``record_sha256`` is the checksum of the record at ``seq`` as stored, so a
+#: snapshot is only applied to the records it was taken from.
+_SNAPSHOT_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS chronolog_snapshots ("
+    " seq INTEGER PRIMARY KEY,"
+    " record_sha256 TEXT NOT NULL,"
+    " state BLOB NOT NULL)"
+)
 _INSERT: Final = (
     "INSERT INTO chronolog_records (seq, record, claim_occurrence, claim_attempt) "
     "VALUES (?, ?, ?, ?)"
@@ -91,15 +114,7 @@ _INSERT: Final = (
 
 _seq_of = attrgetter("seq")
 
-
-class _Holder(msgspec.Struct):
-    """What a writer records in the lock file, for the error a second writer gets."""
-
-    pid: int
-    host: str = ""
-
-
-_holder_decoder: Final = msgspec.json.Decoder(_Holder)
+logger = logging.getLogger("chronolog.log")
 
 
 class SQLiteLog(SequencedLog):
@@ -123,7 +138,12 @@ class SQLiteLog(SequencedLog):
     ``poll_interval`` is how often `follow` looks for records appended by
     another process; records appended through this object wake followers at
     once.
+
+    Snapshots live in the table ``chronolog_snapshots``; a compaction
+    deletes the records it folds into the base, in one transaction.
     """
+
+    enforces_claims = True
 
     def __init__(
         self,
@@ -148,6 +168,7 @@ class SQLiteLog(SequencedLog):
         # write lock, and opening and closing never overlap an append.
         self._connection: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self._base_seq = 0
 
     def __repr__(self) -> str:
         return f"SQLiteLog({str(self._path)!r})"
@@ -160,7 +181,7 @@ class SQLiteLog(SequencedLog):
     @property
     def lock_path(self) -> Path:
         """The sidecar file that a writer locks: ``<log>.lock``."""
-        return self._path.with_name(self._path.name + ".lock")
+        return lock_path_of(self._path)
 
     @property
     def is_open(self) -> bool:
@@ -202,6 +223,7 @@ class SQLiteLog(SequencedLog):
             raise RuntimeError(f"{self!r} is already open for writing")
         connection, lock_fd, last_seq = await trio.to_thread.run_sync(self._open_for_writing)
         self._connection, self._lock_fd, self._last_seq = connection, lock_fd, last_seq
+        self._base_seq = _base_seq_of(connection)
         return self
 
     async def __aenter__(self) -> Self:
@@ -299,7 +321,7 @@ class SQLiteLog(SequencedLog):
                 await trio.to_thread.run_sync(self._finish, connection)
         finally:
             if lock_fd is not None:
-                _release_lock(lock_fd)
+                release_lock(lock_fd)
         await trio.lowlevel.checkpoint()
 
     def _finish(self, connection: sqlite3.Connection) -> None:
@@ -317,7 +339,7 @@ class SQLiteLog(SequencedLog):
                     finally:
                         os.close(fd)
         except OSError as exc:
-            raise _os_error(exc, f"could not flush log {self._path} on close") from exc
+            raise os_error(exc, f"could not flush log {self._path} on close") from exc
         finally:
             connection.close()
 
@@ -325,17 +347,16 @@ class SQLiteLog(SequencedLog):
 
     def _open_for_writing(self) -> tuple[sqlite3.Connection, int, int]:
         directory = self._path.parent
-        if not directory.is_dir():
-            raise FileNotFoundError(
-                errno.ENOENT,
-                f"cannot open log {self._path}: directory {directory} does not exist; "
-                f"create it first",
-            )
-        if self._path.is_dir():
+        check_directory_of(self._path)
+        try:
+            is_directory = self._path.is_dir()
+        except OSError as exc:  # the directory may exist yet not be searchable
+            raise os_error(exc, f"cannot open log {self._path} for writing") from exc
+        if is_directory:
             raise IsADirectoryError(
                 errno.EISDIR, f"cannot open log {self._path} for writing: it is a directory"
             )
-        lock_fd = self._take_lock()
+        lock_fd = take_lock(self._path, "SQLiteLog")
         try:
             created = self._create_file()
             what = f"cannot open log {self._path} for writing"
@@ -351,41 +372,14 @@ class SQLiteLog(SequencedLog):
                 except sqlite3.Error as exc:
                     raise _sqlite_error(exc, self._path, what) from exc
                 if created:
-                    _fsync_directory(directory)
+                    fsync_directory(directory)
             except BaseException:
                 connection.close()
                 raise
         except BaseException:
-            _release_lock(lock_fd)
+            release_lock(lock_fd)
             raise
         return connection, lock_fd, last_seq
-
-    def _take_lock(self) -> int:
-        lock_path = self.lock_path
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _LOG_FILE_MODE)
-        except OSError as exc:
-            raise _os_error(exc, f"cannot open lock file {lock_path} of log {self._path}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            holder = _describe_holder(os.pread(fd, 4096, 0))
-            os.close(fd)
-            raise LogLocked(
-                f"{self._path} is locked by {holder}; stop that scheduler or use another "
-                f"log (lock file {lock_path})"
-            ) from exc
-        except OSError as exc:
-            os.close(fd)
-            raise _os_error(exc, f"cannot lock log {self._path} ({lock_path})") from exc
-        try:
-            os.ftruncate(fd, 0)
-            me = _Holder(pid=os.getpid(), host=socket.gethostname())
-            os.pwrite(fd, msgspec.json.encode(me) + b"\n", 0)
-        except OSError as exc:
-            os.close(fd)
-            raise _os_error(exc, f"cannot write lock file {lock_path}") from exc
-        return fd
 
     def _create_file(self) -> bool:
         """Create the database file, private to its owner; False if it exists.
@@ -404,7 +398,7 @@ class SQLiteLog(SequencedLog):
                 fd = os.open(self._path, os.O_RDWR | os.O_CLOEXEC)
                 created = False
         except OSError as exc:
-            raise _os_error(exc, f"cannot open log {self._path} for writing") from exc
+            raise os_error(exc, f"cannot open log {self._path} for writing") from exc
         os.close(fd)
         return created
 
@@ -431,7 +425,7 @@ class SQLiteLog(SequencedLog):
                     "INSERT INTO chronolog_meta (key, value) VALUES (?, ?)",
                     [
                         ("format", FORMAT_NAME),
-                        ("version", FORMAT_VERSION),
+                        ("version", FULL_LOG_VERSION),
                         ("schema", SCHEMA_VERSION),
                     ],
                 )
@@ -441,7 +435,153 @@ class SQLiteLog(SequencedLog):
                     connection.execute("ROLLBACK")
                 raise
         (last,) = connection.execute("SELECT max(seq) FROM chronolog_records").fetchone()
-        return int(last or 0)
+        return max(int(last or 0), _base_seq_of(connection))
+
+    # -- snapshots and compaction ---------------------------------------------
+
+    @property
+    def base_seq(self) -> int:
+        """The seq of the last record folded into the base by a compaction (0 if none)."""
+        if self._connection is not None:
+            return self._base_seq
+        reader = _Reader(self._path)
+        try:
+            return reader.snapshots()[0]
+        finally:
+            reader.close()
+
+    def base_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        reader = _Reader(self._path)
+        try:
+            base_seq, base, _ = reader.snapshots()
+        finally:
+            reader.close()
+        return self._base_of(base_seq, base, history_limit)
+
+    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+        """The newest snapshot plus the records after it; see `EventLog.load_state`."""
+        reader = _Reader(self._path)
+        try:
+            base_seq, base, newest = reader.snapshots()
+            state = None
+            if newest is not None:
+                seq, expected, document, record = newest
+                where = f"at seq {seq} in {self._path}"
+                if record is None or hashlib.sha256(record).hexdigest() != expected:
+                    ignore_snapshot(
+                        where,
+                        f"the record at seq {seq} is not the one it was taken after: the "
+                        f"records were changed since",
+                    )
+                else:
+                    state = state_from_snapshot(document, history_limit=history_limit, where=where)
+            if state is None:
+                state = self._base_of(base_seq, base, history_limit)
+            limit = self._last_seq if self._connection is not None else reader.last_seq()
+            after_seq = state.seq
+            while after_seq < limit:
+                page = reader.page(after_seq, limit)
+                if not page:
+                    break
+                fold_into(state, page)
+                after_seq = page[-1].seq
+            return state
+        finally:
+            reader.close()
+
+    def _base_of(self, base_seq: int, base: bytes | None, history_limit: int) -> State:
+        if base_seq == 0:
+            return State(history_limit=history_limit)
+        if base is None:
+            raise LogCorrupted(
+                f"{self._path} was compacted up to seq {base_seq}, but its base snapshot is "
+                f"missing from chronolog_snapshots: the log is damaged; restore it from a backup"
+            )
+        return base_from_snapshot(base, history_limit=history_limit, where=str(self._path))
+
+    async def save_snapshot(self, state: State, seq: int | None = None) -> None:
+        """Store ``state`` in ``chronolog_snapshots``; see `EventLog.save_snapshot`.
+
+        The log must be open for writing. One transaction replaces the
+        previous snapshot (the base of a compacted log stays).
+        """
+        point = check_snapshot_point(self, state, seq)
+        self._check_writable()
+        document = await trio.to_thread.run_sync(encode_state, state.copy())
+        async with self._write_lock:
+            self._check_writable()
+            await trio.to_thread.run_sync(self._store_snapshot, point, document, False)
+
+    async def compact(self, state: State) -> None:
+        """Make ``state`` the base and delete the records it folds, in one transaction.
+
+        See `EventLog.compact`. Then ``VACUUM`` gives the space back to the
+        file system (if another connection keeps it from running, the space
+        is reused by later appends instead). The claims of the deleted
+        ``Started`` records go with them: the scheduler's projection still
+        refuses them, the database no longer does.
+        """
+        self._check_writable()
+        document = await trio.to_thread.run_sync(encode_state, state.copy())
+        async with self._write_lock:
+            self._check_writable()
+            await trio.to_thread.run_sync(self._store_snapshot, state.seq, document, True)
+
+    def _store_snapshot(self, seq: int, document: bytes, as_base: bool) -> None:
+        """Store a snapshot, or a base and drop its records (worker thread, write lock held)."""
+        connection = self._connection
+        assert connection is not None
+        what = f"could not {'compact' if as_base else 'save a snapshot of'} log {self._path}"
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if as_base and seq == self._base_seq:
+                    connection.execute("COMMIT")
+                    return
+                row = connection.execute(
+                    "SELECT CAST(record AS BLOB) FROM chronolog_records WHERE seq = ?", (seq,)
+                ).fetchone()
+                if row is None:
+                    raise ValueError(
+                        f"cannot {'compact' if as_base else 'save a snapshot of'} {self._path} "
+                        f"at seq {seq}: no record with that seq is stored after the base at seq "
+                        f"{self._base_seq} (the last is seq {self._last_seq})"
+                    )
+                connection.execute(_SNAPSHOT_TABLE)
+                if as_base:
+                    connection.execute("DELETE FROM chronolog_snapshots WHERE seq < ?", (seq,))
+                    connection.execute("DELETE FROM chronolog_records WHERE seq <= ?", (seq,))
+                    connection.executemany(
+                        "INSERT OR REPLACE INTO chronolog_meta (key, value) VALUES (?, ?)",
+                        [("base_seq", seq), ("version", COMPACTED_LOG_VERSION)],
+                    )
+                else:
+                    connection.execute(
+                        "DELETE FROM chronolog_snapshots WHERE seq != ?", (self._base_seq,)
+                    )
+                connection.execute(
+                    "INSERT OR REPLACE INTO chronolog_snapshots (seq, record_sha256, state) "
+                    "VALUES (?, ?, ?)",
+                    (seq, hashlib.sha256(row[0]).hexdigest(), document),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, self._path, what, "the log is unchanged") from exc
+        if as_base:
+            self._base_seq = seq
+            try:
+                connection.execute("VACUUM")
+            except sqlite3.Error as exc:
+                logger.warning(
+                    "compacted %s, but VACUUM could not run (%s): the space of the deleted "
+                    "records will be reused by later appends",
+                    self._path,
+                    exc,
+                )
 
     # -- reading ----------------------------------------------------------
 
@@ -522,16 +662,60 @@ class _Reader:
         self._checked = False
         # Damage found after some good records of a page: raised at the next call.
         self._damage: LogCorrupted | None = None
+        # The base when this reader first looked: it reads the records after
+        # it, and raises if a compaction moves the base past its position.
+        self._floor: int | None = None
 
     def close(self) -> None:
         self._connection.close()
 
     def last_seq(self) -> int:
         with self._reading():
-            if not self._ready():
-                return 0
-            (last,) = self._connection.execute("SELECT max(seq) FROM chronolog_records").fetchone()
-        return int(last or 0)
+            self._connection.execute("BEGIN")
+            try:
+                if not self._ready():
+                    return 0
+                (last,) = self._connection.execute(
+                    "SELECT max(seq) FROM chronolog_records"
+                ).fetchone()
+                base_seq = _base_seq_of(self._connection)
+            finally:
+                self._connection.execute("COMMIT")
+        return max(int(last or 0), base_seq)
+
+    def snapshots(self) -> tuple[int, bytes | None, tuple[int, str, bytes, bytes | None] | None]:
+        """In one read: the base seq, the base snapshot, and the newest snapshot after
+        the base as (seq, record checksum, document, the record stored at seq now)."""
+        with self._reading():
+            self._connection.execute("BEGIN")
+            try:
+                if not self._ready():
+                    return 0, None, None
+                base_seq = _base_seq_of(self._connection)
+                # Records the reader reads from now on come after this base.
+                if self._floor is None:
+                    self._floor = base_seq
+                if not _has_snapshots(self._connection):
+                    return base_seq, None, None
+                base = None
+                if base_seq:
+                    row = self._connection.execute(
+                        "SELECT state FROM chronolog_snapshots WHERE seq = ?", (base_seq,)
+                    ).fetchone()
+                    base = bytes(row[0]) if row is not None else None
+                newest = self._connection.execute(
+                    "SELECT s.seq, s.record_sha256, s.state, CAST(r.record AS BLOB) "
+                    "FROM chronolog_snapshots AS s "
+                    "LEFT JOIN chronolog_records AS r ON r.seq = s.seq "
+                    "WHERE s.seq > ? ORDER BY s.seq DESC LIMIT 1",
+                    (base_seq,),
+                ).fetchone()
+            finally:
+                self._connection.execute("COMMIT")
+        if newest is None:
+            return base_seq, base, None
+        seq, checksum, document, record = newest
+        return base_seq, base, (seq, checksum, bytes(document), record)
 
     def page(self, after_seq: int, limit: int | None) -> list[Event]:
         """The records after ``after_seq`` (up to seq ``limit``), one page at most.
@@ -549,6 +733,16 @@ class _Reader:
             try:
                 if not self._ready():
                     return []
+                base_seq = _base_seq_of(self._connection)
+                if self._floor is None:
+                    self._floor = base_seq
+                after_seq = max(after_seq, self._floor)
+                if after_seq < base_seq:
+                    raise LogCorrupted(
+                        f"{self._path} was compacted while being read: the records up to seq "
+                        f"{base_seq} were folded into its base, and this reader had only read "
+                        f"up to seq {after_seq}; read the log again from the start"
+                    )
                 rows, last = self._rows(after_seq, limit)
             finally:
                 self._connection.execute("COMMIT")
@@ -683,18 +877,31 @@ def _check_format(connection: sqlite3.Connection, path: Path) -> bool:
     return True
 
 
+def _base_seq_of(connection: sqlite3.Connection) -> int:
+    """The base seq a compaction left in ``chronolog_meta`` (0 if none)."""
+    row = connection.execute("SELECT value FROM chronolog_meta WHERE key = 'base_seq'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _has_snapshots(connection: sqlite3.Connection) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chronolog_snapshots'"
+    ).fetchone()
+    return row is not None
+
+
 def _check_readable(path: Path) -> None:
     """Raise a plain ``OSError`` if ``path`` is missing, unreadable or a directory."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
-        raise _os_error(
+        raise os_error(
             exc,
             f"log {path} does not exist",
             "check the path (a scheduler creates the file when it first opens it)",
         ) from exc
     except OSError as exc:
-        raise _os_error(exc, f"cannot read log {path}") from exc
+        raise os_error(exc, f"cannot read log {path}") from exc
     try:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             raise IsADirectoryError(errno.EISDIR, f"cannot read log {path}: it is a directory")
@@ -751,45 +958,3 @@ def _starts_like_a_file_log(path: Path) -> bool:
             return file.read(len(_FILE_LOG_HEADER)) == _FILE_LOG_HEADER
     except OSError:
         return False
-
-
-def _os_error(exc: OSError, what: str, hint: str = "") -> OSError:
-    """An ``OSError`` of the same kind as ``exc``, with a message that names the log."""
-    reason = exc.strerror or str(exc)
-    if exc.filename is not None and str(exc.filename) not in what:
-        reason += f" ({exc.filename})"
-    message = f"{what}: {reason}" + (f"; {hint}" if hint else "")
-    return OSError(exc.errno, message) if exc.errno is not None else OSError(message)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _release_lock(fd: int) -> None:
-    """Empty the lock file, so it names no one, and unlock it by closing it.
-
-    The file stays: deleting it would race with a writer that has just opened
-    it, and two writers could then lock two different files.
-    """
-    try:
-        os.ftruncate(fd, 0)
-    except OSError:
-        pass  # it only names us; the lock itself goes with the descriptor
-    finally:
-        os.close(fd)
-
-
-def _describe_holder(lock_content: bytes) -> str:
-    try:
-        holder = _holder_decoder.decode(lock_content.strip())
-    except msgspec.DecodeError:
-        return "another process (it has not written its pid into the lock file yet)"
-    where = f"process {holder.pid} on host {holder.host or '?'}"
-    if holder.pid == os.getpid() and holder.host == socket.gethostname():
-        where += " (this process: another SQLiteLog is open on the same file; share that one)"
-    return where

@@ -1,0 +1,130 @@
+"""``chronolog compact LOG --keep 30d``: fold old history into a snapshot.
+
+The log is rewritten atomically (see `chronolog._compaction`): what its old
+records said lives on in a base snapshot -- tasks, de-duplication state,
+counts, the recent run window -- and the records of the last ``--keep`` stay
+as they are, under their own seqs. A scheduler that holds the log keeps
+others from rewriting it: then this command fails with exit code 3 and
+``Scheduler.compact`` is the way (from inside that scheduler).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+import trio
+
+from .._clock import SystemClock
+from .._compaction import compact_log
+from .._direct import event_log_at
+from ._common import BadUsage, json_option, log_argument, translate_errors
+from ._output import iso, print_json
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+    from .._compaction import Compaction
+
+__all__ = ["compact_command", "parse_duration"]
+
+_UNITS: Final = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
+_PART: Final = re.compile(r"(\d+)([wdhms])")
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """``30d``, ``12h``, ``1w2d``, ``90m``, ``0s`` as a timedelta; `BadUsage` otherwise."""
+    compact_text = text.strip().lower()
+    if compact_text == "0":
+        return timedelta(0)
+    parts = _PART.findall(compact_text)
+    if not parts or "".join(number + unit for number, unit in parts) != compact_text:
+        raise BadUsage(
+            f"{option} {text!r} is not a duration; write a number and a unit, e.g. 30d, 12h, "
+            f"90m or 1w2d (units: w, d, h, m, s)"
+        )
+    return sum((int(number) * _UNITS[unit] for number, unit in parts), timedelta(0))
+
+
+def _keep(context: click.Context, parameter: click.Parameter, value: str) -> timedelta:
+    return parse_duration(value, "--keep")
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+async def _compact(path: Path, keep: timedelta, now: datetime) -> Compaction:
+    async with event_log_at(path) as log:
+        return await compact_log(log, keep=keep, now=now)
+
+
+def _document(path: Path, compaction: Compaction, before: int | None) -> dict[str, Any]:
+    return {
+        "log": str(path),
+        "compacted": compaction.folded > 0,
+        "base_seq": compaction.base_seq,
+        "folded": compaction.folded,
+        "kept": compaction.kept,
+        "cut_before": iso(compaction.cut_before),
+        "bytes_before": before,
+        "bytes_after": _size(path),
+    }
+
+
+def _sentence(document: dict[str, Any]) -> str:
+    log, cut = document["log"], document["cut_before"]
+    if not document["compacted"]:
+        where = f"the base at seq {document['base_seq']}" if document["base_seq"] else "the start"
+        return (
+            f"{log}: nothing to compact: no record after {where} was recorded before {cut} "
+            f"({document['kept']} records kept)"
+        )
+    sizes = ""
+    if document["bytes_before"] is not None and document["bytes_after"] is not None:
+        sizes = f"; {_mib(document['bytes_before'])} -> {_mib(document['bytes_after'])}"
+    return (
+        f"{log}: folded {document['folded']} records (up to seq {document['base_seq']}) into "
+        f"its base snapshot; kept the {document['kept']} records from {cut} on{sizes}"
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+
+
+@click.command("compact")
+@log_argument
+@click.option(
+    "--keep",
+    required=True,
+    metavar="DURATION",
+    callback=_keep,
+    help="Keep the records of this last stretch of time as they are, e.g. 30d, 12h, 1w2d.",
+)
+@json_option
+@translate_errors
+def compact_command(log: Path, keep: timedelta, as_json: bool) -> None:
+    """Fold the records of LOG older than --keep into a snapshot, atomically."""
+    if not log.is_file():
+        what = "is a directory, not a log" if log.is_dir() else "does not exist"
+        raise BadUsage(f"log {log} {what}; check the path")
+    before = _size(log)
+    compaction = trio.run(_compact, log, keep, SystemClock().now())
+    document = _document(log, compaction, before)
+    if as_json:
+        print_json(document)
+    else:
+        click.echo(_sentence(document))
