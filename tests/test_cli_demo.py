@@ -62,12 +62,12 @@ def test_status_prints_a_table_and_json(tmp_path: Path) -> None:
 
 def test_status_of_a_missing_or_foreign_file_is_one_clear_line(tmp_path: Path) -> None:
     missing = CliRunner().invoke(main, ["status", str(tmp_path / "nope.jsonl")])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # usage: a path with no log behind it
     assert "does not exist" in missing.output
     foreign = tmp_path / "notes.txt"
     foreign.write_text("hello\n")
     result = CliRunner().invoke(main, ["status", str(foreign)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # the log itself stands in the way
     assert "is not a chronolog log" in result.output
     assert "Traceback" not in result.output
 

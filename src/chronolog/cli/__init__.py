@@ -8,9 +8,26 @@ from __future__ import annotations
 
 import click
 
+from .compact import compact_command
+from .control import (
+    add_command,
+    cancel_command,
+    pause_command,
+    reload_command,
+    remove_command,
+    resume_command,
+    run_now_command,
+)
 from .demo import demo_command
+from .history import history_command
 from .next import next_command
+from .replay import replay_command
+from .run import run_command
 from .status import status_command
+from .tail import tail_command
+from .timeline import timeline_command
+from .verify import verify_command
+from .why import why_command
 
 __all__ = ["main"]
 
@@ -23,3 +40,18 @@ def main() -> None:
 main.add_command(demo_command)
 main.add_command(next_command)
 main.add_command(status_command)
+main.add_command(history_command)
+main.add_command(tail_command)
+main.add_command(replay_command)
+main.add_command(verify_command)
+main.add_command(why_command)
+main.add_command(timeline_command)
+main.add_command(run_command)
+main.add_command(reload_command)
+main.add_command(pause_command)
+main.add_command(resume_command)
+main.add_command(run_now_command)
+main.add_command(cancel_command)
+main.add_command(remove_command)
+main.add_command(add_command)
+main.add_command(compact_command)

@@ -6,99 +6,83 @@ the same State the scheduler holds.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
-import msgspec
+from rich import box
+from rich.table import Table
+from rich.text import Text
 
-from .._errors import ChronologError
-from .._projection import replay
-from ..log import FileLog
+from ._common import json_option, log_argument, translate_errors
+from ._output import (
+    OUTCOME_STYLES,
+    duration_text,
+    plain_text,
+    print_json,
+    result_text,
+    shorten,
+    show,
+    task_json,
+    when_text,
+)
+from ._reading import read_state
 
 if TYPE_CHECKING:
-    from datetime import datetime, timedelta
+    from pathlib import Path
 
     from .._projection import State, TaskStatus
 
-__all__ = ["format_status_table", "status_command"]
+__all__ = ["format_status_table", "status_command", "status_table"]
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") + "Z" if value is not None else "-"
-
-
-def _last(status: TaskStatus) -> str:
+def _last_result(status: TaskStatus) -> Text:
     if status.last_error is not None:
-        text = f"error: {status.last_error}"
-    elif status.last_result is not None:
-        text = msgspec.json.encode(status.last_result).decode()
-    else:
-        text = "-"
-    return text if len(text) <= 40 else text[:39] + "…"
+        return Text(shorten(f"error: {status.last_error}", 40), style="red")
+    if status.last_run is None:
+        return Text("-")
+    return Text(result_text(status.last_result, width=40))
 
 
-def _duration(value: timedelta | None) -> str:
-    return f"{value.total_seconds():.1f}s" if value is not None else "-"
+def status_table(state: State) -> Table:
+    """Every task of ``state`` as a rich table: the ``status`` command's view."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for header in ("task", "state", "next run", "last run", "took", "last result"):
+        table.add_column(header)
+    table.add_column("runs/errors/skips", justify="right")
+    for status in state.tasks():
+        state_cell = Text(status.state, style=OUTCOME_STYLES.get(status.state, ""))
+        if status.note and status.paused:
+            state_cell.append(f" ({status.note})", style="dim")
+        table.add_row(
+            Text(status.name),
+            state_cell,
+            when_text(status.next_run),
+            when_text(status.last_run),
+            duration_text(status.last_duration),
+            _last_result(status),
+            f"{status.run_count}/{status.error_count}/{status.skip_count}",
+        )
+    return table
 
 
 def format_status_table(state: State) -> str:
-    """The state of every task as a plain-text table."""
-    headers = ("task", "state", "next run", "last run", "took", "last result", "runs/err/skip")
-    rows = [
-        (
-            status.name,
-            status.state,
-            _when(status.next_run),
-            _when(status.last_run),
-            _duration(status.last_duration),
-            _last(status),
-            f"{status.run_count}/{status.error_count}/{status.skip_count}",
-        )
-        for status in state.tasks()
-    ]
-    if not rows:
+    """The state of every task as plain text (no colours), e.g. for a live view."""
+    if not state.task_names():
         return "no tasks"
-    widths = [max(len(row[i]) for row in (headers, *rows)) for i in range(len(headers))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in (headers, *rows)
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _status_json(state: State) -> list[dict[str, Any]]:
-    return [
-        {
-            "task": status.name,
-            "state": status.state,
-            "paused": status.paused,
-            "note": status.note,
-            "next_run": status.next_run.isoformat() if status.next_run else None,
-            "last_run": status.last_run.isoformat() if status.last_run else None,
-            "last_result": status.last_result,
-            "last_error": status.last_error,
-            "runs": status.run_count,
-            "errors": status.error_count,
-            "skips": status.skip_count,
-            "running": list(status.running),
-        }
-        for status in state.tasks()
-    ]
+    return plain_text(status_table(state))
 
 
 @click.command("status")
-@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@log_argument
+@json_option
+@translate_errors
 def status_command(log: Path, as_json: bool) -> None:
-    """Show every task of LOG: state, next and last run, counts."""
-    try:
-        state = replay(FileLog(log).read())
-    except (ChronologError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    """Show every task of LOG: state, next and last run, last result, counts."""
+    state = read_state(log, as_json=as_json)
     if as_json:
-        click.echo(json.dumps({"seq": state.seq, "tasks": _status_json(state)}, indent=2))
-    else:
-        click.echo(format_status_table(state))
+        print_json({"seq": state.seq, "tasks": [task_json(status) for status in state.tasks()]})
+        return
+    if not state.task_names():
+        show(f"no tasks in {log} (seq {state.seq})")
+        return
+    show(status_table(state))

@@ -1,0 +1,355 @@
+"""``chronolog run JOBS.toml``: a scheduler as a service, from a job file.
+
+Start-up, in order: validate the whole job file (a file with a problem
+starts nothing); open the log as its only writer; append the records that
+bring it in line with the file (tasks the file dropped are removed, changed
+ones redefined) before any task actor starts; open the scheduler and bind
+every target; serve the control socket; run until a signal.
+
+Signals: SIGINT or SIGTERM stops gracefully (runs get the file's
+``shutdown_grace``); a second one cancels the runs at once. SIGHUP reloads
+the job file, as ``chronolog reload`` does; a file that does not validate
+leaves the running configuration as it was and says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+import trio
+
+from .._clock import SystemClock
+from .._config import duration_text, load_job_file
+from .._control import ControlError, check_socket_path, serve_control, socket_path
+from .._direct import event_log_at
+from .._errors import ChronologError, ConfigError
+from .._events import Failed, Scheduled, Started
+from .._jobs import reconcile, startup_events, target_text
+from .._scheduler import open_scheduler
+from ._common import BadUsage, json_option, translate_errors
+from ._output import describe_event, describe_policy, describe_trigger, event_json, print_json
+from ._requests import apply_live, parse_request
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from .._config import JobFile
+    from .._scheduler import Scheduler
+    from ..log import EventLog
+
+__all__ = ["Service", "run_command"]
+
+logger = logging.getLogger("chronolog.run")
+
+
+def _settings(job_file: JobFile) -> dict[str, Any]:
+    """The settings of a job file that a running scheduler cannot change."""
+    return {
+        "log": job_file.log,
+        "shutdown_grace": job_file.shutdown_grace,
+        "max_concurrent": job_file.max_concurrent,
+        "result_max_bytes": job_file.result_max_bytes,
+    }
+
+
+class Service:
+    """A running ``chronolog run``: its scheduler and job file, driven by signals and requests."""
+
+    def __init__(self, scheduler: Scheduler, job_file: JobFile, *, job_file_path: Path) -> None:
+        self.scheduler = scheduler
+        self.job_file = job_file
+        self.job_file_path = job_file_path
+        self.stop_requested = trio.Event()
+        # One change at a time: a reload and a control command must not interleave.
+        self._changes = trio.Lock()
+
+    async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Answer one control request (the control socket's handler)."""
+        request = parse_request(message)
+        if self.stop_requested.is_set():
+            raise ControlError(
+                "the scheduler is shutting down; the command was not applied", "ShuttingDown"
+            )
+        async with self._changes:
+            result = await apply_live(
+                self.scheduler,
+                request,
+                result_max_bytes=self.job_file.result_max_bytes,
+                reload=self._reload,
+            )
+        logger.info("control: %s", json.dumps(result, ensure_ascii=False))
+        return result
+
+    async def reload(self) -> dict[str, Any]:
+        """Read the job file again and declare its jobs; on an error nothing changes."""
+        async with self._changes:
+            return await self._reload()
+
+    async def _reload(self) -> dict[str, Any]:
+        try:
+            job_file = await trio.to_thread.run_sync(load_job_file, self.job_file_path)
+        except ConfigError as exc:
+            logger.error("reload: the job file has problems; nothing changed: %s", exc)
+            raise
+        running = _settings(self.job_file)
+        restart_needed = [
+            name
+            for name, value in _settings(job_file).items()
+            if value != running[name] and not (name == "log" and value is None)
+        ]
+        for name in restart_needed:
+            logger.warning(
+                "reload: %s changed in the job file; it takes effect at the next start", name
+            )
+        reconciled = await reconcile(
+            self.scheduler, job_file, result_max_bytes=self.job_file.result_max_bytes
+        )
+        self.job_file = attrs.evolve(job_file, **running)
+        logger.info(
+            "reloaded %s: %d created, %d changed, %d unchanged, %d removed",
+            self.job_file_path,
+            len(reconciled.created),
+            len(reconciled.changed),
+            len(reconciled.unchanged),
+            len(reconciled.removed),
+        )
+        return {
+            "job_file": str(self.job_file_path),
+            **reconciled.as_json(),
+            "restart_needed": restart_needed,
+        }
+
+    async def watch_signals(self, signals: AsyncIterator[int]) -> None:
+        """SIGHUP reloads; SIGINT/SIGTERM stop gracefully, and cancel runs the second time."""
+        stops = 0
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                logger.info("%s: reloading %s", name, self.job_file_path)
+                # On a problem _reload() said why, and the running configuration stays.
+                with contextlib.suppress(ChronologError):
+                    await self.reload()
+                continue
+            stops += 1
+            if stops == 1:
+                logger.info(
+                    "%s: stopping; running jobs get up to %s to finish (send it again to "
+                    "cancel them now)",
+                    name,
+                    duration_text(self.job_file.shutdown_grace),
+                )
+                self.stop_requested.set()
+            elif stops == 2:
+                logger.warning("%s again: cancelling the running jobs now", name)
+                for task in self.scheduler.state.task_names():
+                    await self.scheduler.cancel(task)
+            else:
+                logger.warning("%s: already stopping, the running jobs are cancelled", name)
+
+
+async def report_events(log: EventLog, *, after_seq: int, as_json: bool) -> None:
+    """Say what happens, until the log is closed: outcomes at INFO, plans at DEBUG.
+
+    With ``as_json`` every record also goes to stdout, one JSON object per line.
+    """
+    async for record in log.follow(after_seq=after_seq):
+        if as_json:
+            sys.stdout.write(json.dumps(event_json(record), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        level = logging.INFO
+        if isinstance(record, Scheduled | Started):
+            level = logging.DEBUG
+        elif isinstance(record, Failed):
+            level = logging.WARNING
+        if logger.isEnabledFor(level):
+            logger.log(level, "%s: %s", record.task, describe_event(record))
+
+
+async def serve(
+    job_file: JobFile, *, job_file_path: Path, log_path: Path, as_json: bool = False
+) -> None:
+    """Run ``job_file`` on ``log_path`` until SIGINT or SIGTERM (the ``run`` command's body)."""
+    clock = SystemClock()
+    log = event_log_at(log_path)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        await log.open()
+        try:
+            state = await trio.to_thread.run_sync(log.load_state)
+            async with trio.open_nursery() as reporting:
+                reporting.start_soon(
+                    lambda: report_events(log, after_seq=state.seq, as_json=as_json)
+                )
+                await log.append(startup_events(state, job_file, clock.now()))
+                await _schedule(
+                    log, job_file, signals, job_file_path=job_file_path, log_path=log_path
+                )
+                await log.aclose()  # the reporter reads to the end of the log, then stops
+        finally:
+            await log.aclose()
+    logger.info("stopped; %s is closed", log_path)
+
+
+async def _schedule(
+    log: EventLog,
+    job_file: JobFile,
+    signals: AsyncIterator[int],
+    *,
+    job_file_path: Path,
+    log_path: Path,
+) -> None:
+    control = socket_path(log_path)
+    async with trio.open_nursery() as serving:
+        async with open_scheduler(
+            log,
+            shutdown_grace=job_file.shutdown_grace,
+            max_concurrent=job_file.max_concurrent,
+            result_max_bytes=job_file.result_max_bytes,
+        ) as scheduler:
+            service = Service(scheduler, job_file, job_file_path=job_file_path)
+            await reconcile(scheduler, job_file, result_max_bytes=job_file.result_max_bytes)
+            await serving.start(serve_control, control, service.handle)
+            serving.start_soon(service.watch_signals, signals)
+            count = len(scheduler.state.task_names())
+            logger.info(
+                "running %d task%s from %s on %s (control socket %s)",
+                count,
+                "" if count == 1 else "s",
+                job_file_path,
+                log_path,
+                control,
+            )
+            await service.stop_requested.wait()
+        # The scheduler has shut down. The socket goes before the log's lock
+        # is released, so a control command never finds the log locked by a
+        # scheduler that no longer answers.
+        serving.cancel_scope.cancel()
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The one error inside nested single-error groups, if that is what ``group`` is."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return (
+        inner if isinstance(inner, Exception) and not isinstance(inner, ExceptionGroup) else None
+    )
+
+
+class _UTCFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        self.converter = time.gmtime
+
+
+def _check_output(job_file: JobFile, log_path: Path | None, as_json: bool) -> None:
+    jobs = [
+        {
+            "task": job.name,
+            "trigger": describe_trigger(job.trigger),
+            "target": target_text(job.target, added=False),
+            "policy": describe_policy(job.policy),
+        }
+        for job in job_file.jobs
+    ]
+    if as_json:
+        print_json(
+            {
+                "job_file": str(job_file.path),
+                "log": None if log_path is None else str(log_path),
+                "shutdown_grace_seconds": job_file.shutdown_grace.total_seconds(),
+                "max_concurrent": job_file.max_concurrent,
+                "result_max_bytes": job_file.result_max_bytes,
+                "jobs": jobs,
+            }
+        )
+        return
+    count = len(jobs)
+    click.echo(f"{job_file.path} is valid: {count} job{'' if count == 1 else 's'}, log {log_path}")
+    for job, entry in zip(job_file.jobs, jobs, strict=True):
+        click.echo(f"  {job.name}: {entry['trigger']}; runs {job.target.describe()}")
+        if entry["policy"] != "default policy":
+            click.echo(f"    {entry['policy']}")
+
+
+@click.command("run")
+@click.argument(
+    "job_file_path",
+    metavar="JOBS.toml",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--log",
+    "log_option",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The log to run on, instead of the job file's `log`.",
+)
+@click.option("--check", is_flag=True, help="Validate the job file, show its jobs, start nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log when runs are planned and start.")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@json_option
+@translate_errors
+def run_command(
+    job_file_path: Path,
+    log_option: Path | None,
+    check: bool,
+    verbose: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Run the jobs of JOBS.toml until SIGINT or SIGTERM (SIGHUP reloads the file).
+
+    With --json every record appended while it runs is printed to stdout, one
+    JSON object per line (--check --json: one document describing the file).
+    """
+    # Like `python script.py`: modules beside the job file can be called.
+    directory = str(job_file_path.resolve().parent)
+    if directory not in sys.path:
+        sys.path.append(directory)
+    try:
+        job_file = load_job_file(job_file_path)
+    except ConfigError as exc:
+        # Not translate_errors' one line: a file can have several problems, one per line.
+        raise BadUsage(str(exc)) from exc
+    log_path = log_option if log_option is not None else job_file.log
+    if check:
+        _check_output(job_file, log_path, as_json)
+        return
+    if log_path is None:
+        raise BadUsage(
+            f'{job_file_path} names no log and --log is not given; add e.g. log = "jobs.jsonl" '
+            f"to the job file"
+        )
+    check_socket_path(socket_path(log_path))  # before anything is opened or written
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UTCFormatter())
+    package_logger = logging.getLogger("chronolog")
+    package_logger.addHandler(handler)
+    previous_level = package_logger.level
+    package_logger.setLevel(
+        logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    )
+    try:
+        trio.run(
+            lambda: serve(
+                job_file, job_file_path=job_file_path, log_path=log_path, as_json=as_json
+            )
+        )
+    except BaseExceptionGroup as group:
+        # An error inside the service's nurseries comes wrapped; alone, it is
+        # the command's error (translate_errors turns it into one line).
+        sole = _sole_error(group)
+        if sole is None:
+            raise
+        raise sole from group
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(previous_level)
