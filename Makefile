@@ -36,6 +36,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/replay.py
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/runtime.py
+	$(BIN)/python benchmarks/durability.py
+	$(BIN)/python benchmarks/cli.py
+	$(BIN)/python benchmarks/simulation.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -8,12 +8,14 @@ import tokenize
 
 import chronolog
 import chronolog.log
+import chronolog.testing
 
 CHRONOLOG = [
     "At",
     "CatchUp",
     "ChronologError",
     "ClaimConflict",
+    "Compaction",
     "Completed",
     "ConfigError",
     "Cron",
@@ -44,6 +46,7 @@ CHRONOLOG = [
     "SchedulerStatistics",
     "SkipReason",
     "Skipped",
+    "SnapshotIgnored",
     "Started",
     "State",
     "TaskDefined",
@@ -77,6 +80,48 @@ def test_chronolog_public_names() -> None:
 def test_chronolog_log_public_names() -> None:
     assert public_names(chronolog.log) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
     assert sorted(chronolog.log.__all__) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
+
+
+TESTING = [
+    "Attempt",
+    "ClockJump",
+    "Crash",
+    "FlakyTarget",
+    "HangingTarget",
+    "Note",
+    "Occurrence",
+    "Restart",
+    "SimulatedClock",
+    "Simulation",
+    "SimulationError",
+    "Timeline",
+    "assert_exactly_once",
+    "assert_fires",
+    "assert_nothing_lost",
+    "assert_replay_consistent",
+    "simulate",
+    "simulated_scheduler",
+]
+#: Loaded on first use, so that chronolog.testing imports without Hypothesis.
+TESTING_WITH_HYPOTHESIS = [
+    "SchedulerMachine",
+    "TaskDefinition",
+    "cron_expressions",
+    "event_logs",
+    "instants",
+    "policies",
+    "task_definitions",
+    "time_zones",
+    "triggers",
+]
+
+
+def test_chronolog_testing_public_names() -> None:
+    assert public_names(chronolog.testing) == TESTING
+    assert sorted(chronolog.testing.__all__) == sorted(TESTING + TESTING_WITH_HYPOTHESIS)
+    for name in chronolog.testing.__all__:
+        assert getattr(chronolog.testing, name) is not None
+    assert public_names(chronolog.testing) == TESTING  # lazy names are not cached
 
 
 def test_every_error_derives_from_the_root_and_a_builtin() -> None:

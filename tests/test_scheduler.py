@@ -19,6 +19,7 @@ import trio
 from chronolog import (
     At,
     CatchUp,
+    Completed,
     ConfigError,
     Cron,
     DuplicateTask,
@@ -41,7 +42,7 @@ from chronolog import (
     open_scheduler,
     replay,
 )
-from chronolog._ids import content_hash, jitter_for, time_occurrence
+from chronolog._ids import content_hash, jitter_for, manual_occurrence, time_occurrence
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
@@ -730,3 +731,149 @@ async def test_an_error_in_the_body_propagates_as_raised_after_a_graceful_shutdo
         await application()
     assert len(calls.times) == 1
     assert check_invariants(log.read()) == []
+
+
+async def test_run_now_on_a_busy_task_never_races_its_actor(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    busy = Calls(sim, takes=timedelta(seconds=50))
+    async with scheduler(log, sim) as sched:
+        await sched.add("busy", Every(timedelta(minutes=1)), busy, overlap=Overlap.SKIP)
+        for _ in range(30):
+            await sim.advance(timedelta(seconds=17))
+            await sched.run_now("busy")
+    manual = [r for r in of_type(log, Started) if "#" in r.occurrence or "!" in r.occurrence]
+    assert len(manual) == 30
+    # Only time-based occurrences are ever skipped for overlap.
+    assert all("@" in r.occurrence for r in of_type(log, Skipped))
+
+
+async def test_a_changed_policy_keeps_the_pending_occurrence(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """A deploy at 02:59 that changes the backup's timeout keeps tonight's 03:00 run."""
+    log = MemoryLog()
+    backup = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("backup", Cron("0 13 * * *"), backup)
+        await sim.sleep_until(START + timedelta(minutes=59))
+        await sched.add("backup", Cron("0 13 * * *"), backup, timeout=timedelta(minutes=5))
+        await sim.advance(timedelta(minutes=2))
+        assert sched.status("backup").version == 2
+        # A new trigger that does not fire at 13:00 tomorrow skips that one.
+        await sched.add("backup", Cron("30 13 * * *"), backup)
+    assert backup.times == [START + timedelta(hours=1)]
+    (redefined,) = of_type(log, Skipped)
+    assert redefined.reason is SkipReason.REDEFINED
+    assert redefined.occurrence == time_occurrence("backup", START + timedelta(days=1, hours=1))
+
+
+async def test_catch_up_all_runs_the_latest_missed_ones_and_latest_runs_one(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    for catch_up, limit, expected_runs in ((CatchUp.ALL, 3, 3), (CatchUp.LATEST, 3, 1)):
+        log = MemoryLog()
+        calls = Calls(sim)
+        async with scheduler(log, sim) as sched:
+            await sched.add(
+                "hourly", Cron("0 * * * *"), calls, catch_up=catch_up, catch_up_limit=limit
+            )
+        down_since = sim.now()
+        sim.jump(timedelta(hours=10))  # stopped for ten hours
+        async with scheduler(log, sim) as sched:
+            await sched.add(
+                "hourly", Cron("0 * * * *"), calls, catch_up=catch_up, catch_up_limit=limit
+            )
+            await sim.advance(timedelta(seconds=1))
+        missed = [r.due for r in of_type(log, Skipped) if r.reason is SkipReason.MISSED]
+        ran = [r.occurrence for r in of_type(log, Started)]
+        assert len(ran) == expected_runs, catch_up
+        assert len(missed) + len(ran) == 10  # every missed due time has a record
+        # The ones that ran are the latest; everything older was skipped.
+        assert all(due <= down_since + timedelta(hours=10 - expected_runs) for due in missed)
+
+
+async def test_cancel_stops_a_waiting_retry(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    flaky = Calls(sim, fail=10)
+    async with scheduler(log, sim) as sched:
+        await sched.add(
+            "flaky",
+            At(START + timedelta(minutes=1)),
+            flaky,
+            retry=Retry(max_attempts=5, backoff=timedelta(minutes=5)),
+        )
+        await sim.advance(timedelta(minutes=2))
+        assert await sched.cancel("flaky") == 1
+        await sim.advance(timedelta(hours=1))
+    assert len(flaky.times) == 1  # the retry never ran
+    (cancelled,) = of_type(log, Skipped)
+    assert cancelled.reason is SkipReason.CANCELLED
+
+
+async def test_a_run_cut_off_by_shutdown_is_retried_by_the_next_start(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    slow = Calls(sim, takes=timedelta(minutes=10))
+    retry = Retry(max_attempts=2, backoff=timedelta(seconds=30))
+    async with scheduler(log, sim, shutdown_grace=timedelta(seconds=5)) as sched:
+        await sched.add("slow", At(START + timedelta(minutes=1)), slow, retry=retry)
+        await sim.advance(timedelta(minutes=2))
+    (cut_off,) = of_type(log, Failed)
+    assert cut_off.error == "shutdown"
+    assert cut_off.retry_at is not None
+    async with scheduler(log, sim) as sched:
+        await sched.add("slow", At(START + timedelta(minutes=1)), slow, retry=retry)
+        await sim.advance(timedelta(minutes=15))
+    assert len(slow.times) == 2
+    assert [r.attempt for r in of_type(log, Completed)] == [2]
+
+
+async def test_shutdown_starts_nothing_that_waited_for_a_slot(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = [Calls(sim, takes=timedelta(minutes=15)) for _ in range(3)]
+    async with scheduler(log, sim, max_concurrent=1, shutdown_grace=timedelta(0)) as sched:
+        for n, target in enumerate(calls):
+            await sched.add(f"job-{n}", At(START + timedelta(minutes=1)), target)
+        await sim.advance(timedelta(minutes=5))
+    assert sum(len(target.times) for target in calls) == 1
+    # Every Started in the log belongs to a run that really started.
+    assert len(of_type(log, Started)) == 1
+
+
+async def test_a_bad_policy_choice_is_a_config_error(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    async with scheduler(MemoryLog(), sim) as sched:
+        with pytest.raises(ConfigError, match=r"overlap must be one of Overlap.SKIP"):
+            await sched.add("x", Every(timedelta(minutes=1)), Calls(sim), overlap="bogus")  # type: ignore[arg-type]
+
+
+async def test_a_manual_run_recorded_while_stopped_runs_at_the_next_start(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    hourly = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("hourly", Every(timedelta(hours=1)), hourly)
+        await sched.pause("hourly")
+    # As `chronolog run-now` does when no scheduler runs: record it, start nothing.
+    occurrence = manual_occurrence("hourly")
+    await log.append(
+        [Scheduled(task="hourly", at=sim.now(), occurrence=occurrence, due=sim.now())]
+    )
+    sim.jump(timedelta(hours=3))
+    async with scheduler(log, sim) as sched:
+        await sched.add("hourly", Every(timedelta(hours=1)), hourly)
+        await sim.advance(timedelta(minutes=1))
+        assert sched.status("hourly").paused  # a manual run also runs when paused
+    assert [r.occurrence for r in of_type(log, Started)] == [occurrence]
+    assert not of_type(log, Skipped, "hourly") or all(
+        r.occurrence != occurrence for r in of_type(log, Skipped)
+    )

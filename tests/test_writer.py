@@ -26,11 +26,14 @@ from chronolog._events import (
     Event,
     Failed,
     Scheduled,
+    Skipped,
+    SkipReason,
     Started,
     TaskDefined,
     TaskPaused,
 )
 from chronolog._ids import time_occurrence
+from chronolog._invariants import check_invariants
 from chronolog._projection import State, replay
 from chronolog._triggers import Manual
 from chronolog._writer import LogWriter, WriterStatistics
@@ -429,6 +432,41 @@ async def test_a_duplicate_claim_in_a_later_batch_loses() -> None:
             await h.writer.append([started("job")])
         h.writer.close()
     assert sum(type(record) is Started for record in h.log.read()) == 1
+    assert replay(h.log.read()) == h.state
+
+
+def skipped(task: str, n: int = 0) -> Skipped:
+    return Skipped(task=task, at=T0, occurrence=occurrence(task, n), reason=SkipReason.PAUSED)
+
+
+async def test_a_skip_planned_before_a_claim_in_the_same_batch_is_dropped() -> None:
+    """A pause that read the state just before a claim landed: its skip of the
+    now-running occurrence is dropped, its TaskPaused stands."""
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, defined("job"), scheduled("job"))
+        h.log.hold()
+        await h.submit_in_order(
+            ("filler", [note(0)]),
+            ("claim", [started("job")]),
+            ("pause", [note(1, "job"), skipped("job")]),
+        )
+        h.log.release()
+        await wait_all_tasks_blocked()
+        h.writer.close()
+    assert [type(r) for r in h.results["pause"]] == [TaskPaused]
+    assert not any(type(record) is Skipped for record in h.log.read())
+    assert [v for v in check_invariants(h.log.read()) if v.task == "job"] == []
+    assert replay(h.log.read()) == h.state
+
+
+async def test_a_skip_of_an_occurrence_that_started_earlier_is_dropped() -> None:
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, defined("job"), scheduled("job"), scheduled("job", 1))
+        await h.writer.append([started("job")])
+        records = await h.writer.append([skipped("job"), skipped("job", 1)])
+        h.writer.close()
+    assert unnumbered(records) == [skipped("job", 1)]  # the one not running stands
+    assert check_invariants(h.log.read()) == []
     assert replay(h.log.read()) == h.state
 
 

@@ -5,6 +5,7 @@ private. ``tests/test_public_api.py`` pins this surface, so adding or removing
 a name is a visible decision.
 """
 
+from ._compaction import Compaction as Compaction
 from ._errors import (
     ChronologError as ChronologError,
 )
@@ -31,6 +32,9 @@ from ._errors import (
 )
 from ._errors import (
     LogRepaired as LogRepaired,
+)
+from ._errors import (
+    SnapshotIgnored as SnapshotIgnored,
 )
 from ._errors import (
     UnknownTask as UnknownTask,

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import msgspec
 import trio
 
 from ._errors import ClaimConflict, LogClosed
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from ._events import Event
     from ._scheduler import Scheduler
+    from ._triggers import Trigger
 
 __all__ = ["TaskActor"]
 
@@ -50,8 +52,15 @@ _JUST_BEFORE = timedelta(microseconds=1)
 #: Waits between attempts to plan again after the log refused a write.
 _MIN_BACKOFF = timedelta(seconds=1)
 _MAX_BACKOFF = timedelta(minutes=1)
+#: Most missed due times one catch-up step looks at (each gets a record).
+_MAX_MISSED_PER_STEP = 100_000
 #: How long a task whose target cannot be imported waits for add() to bind it.
 TARGET_GRACE = timedelta(seconds=10)
+
+
+def produces(trigger: Trigger, due: datetime) -> bool:
+    """Whether ``trigger`` fires at ``due`` (only time-based triggers fire at times)."""
+    return isinstance(trigger, _TIME_TRIGGERS) and trigger.next_after(due - _JUST_BEFORE) == due
 
 
 class _Slot:
@@ -90,6 +99,8 @@ class TaskActor:
         #: What keeps the task from firing now that the log does not record
         #: (a watched file is missing); shown by Scheduler.status().
         self.problem: str | None = None
+        #: Occurrences of this task whose run waits for its next attempt.
+        self._waiting_retries: set[str] = set()
 
     # -- notifications -------------------------------------------------------
 
@@ -105,6 +116,13 @@ class TaskActor:
             self.cancel_reasons.setdefault(occurrence, reason)
             scope.cancel()
         return len(self.runs)
+
+    def stop_waiting_retries(self) -> None:
+        """End the runs that only wait for a retry: the log keeps each retry
+        planned (its ``Failed`` has ``retry_at``) for the next start."""
+        for occurrence in self._waiting_retries:
+            self.cancel_reasons.setdefault(occurrence, "shutdown")
+            self.runs[occurrence].cancel()
 
     async def wait_idle(self) -> None:
         """Return once no run of this task is active in this process."""
@@ -133,7 +151,9 @@ class TaskActor:
                     exc,
                     backoff,
                 )
-                await self._sleep_until(scheduler.clock.now() + backoff, changed)
+                # Woken by changes from now on only: a failed claim's clean-up
+                # has just set `changed`, which would make this a busy loop.
+                await self._sleep_until(scheduler.clock.now() + backoff, self._changed)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             except Exception as exc:
                 # An error in one task never stops another: pause this one.
@@ -151,6 +171,14 @@ class TaskActor:
         # was the actor's largest cost.
         definition = state.definition(self.name)
         trigger, policy = definition.trigger, definition.policy
+        recorded = self._recorded_manual_runs()
+        if recorded and (self.target is not None or scheduler.resolve_target(self) is None):
+            # Manual runs recorded while no scheduler ran (`chronolog run-now`
+            # on a stopped service, or a crash right after run_now recorded
+            # one): start them as run_now would, paused or not.
+            for occurrence in recorded:
+                await self._start(occurrence, 1)
+            return
         if state.is_paused(self.name):
             await changed.wait()
             return
@@ -210,6 +238,17 @@ class TaskActor:
         if await self._sleep_until(wake_at, changed):
             await self._fire(pending)
 
+    def _recorded_manual_runs(self) -> list[str]:
+        """Manual occurrences scheduled in the log that nobody here is starting."""
+        prefix = self.name + "!"
+        return [
+            entry.occurrence
+            for entry in self._scheduler.state._open_entries(self.name)
+            if entry.outcome is Outcome.SCHEDULED
+            and entry.occurrence.startswith(prefix)
+            and entry.occurrence not in self.runs
+        ]
+
     def _finished(self) -> bool:
         state = self._scheduler.state
         max_runs = state.definition(self.name).policy.max_runs
@@ -228,10 +267,7 @@ class TaskActor:
                 continue
             if not entry.occurrence.startswith(prefix):
                 continue  # manual and file-change runs belong to no trigger
-            produced = isinstance(trigger, _TIME_TRIGGERS) and (
-                trigger.next_after(due - _JUST_BEFORE) == due
-            )
-            if not produced or due <= origin:
+            if not produces(trigger, due) or due <= origin:
                 stale.append(entry.occurrence)
         return stale
 
@@ -240,16 +276,28 @@ class TaskActor:
         state = self._scheduler.state
         candidates: list[_Pending] = []
         latest_due: datetime | None = None
+        time_prefix = self.name + "@"
         for entry in state._open_entries(self.name):
             due = entry.due
-            if due is not None and (latest_due is None or due > latest_due):
+            # Only the trigger's own occurrences move the cursor: a manual run
+            # at 12:34 must not hide a 12:30 due time still to come.
+            if (
+                due is not None
+                and entry.occurrence.startswith(time_prefix)
+                and (latest_due is None or due > latest_due)
+            ):
                 latest_due = due
             if entry.outcome is Outcome.RETRY_PENDING and entry.retry_at is not None:
                 if entry.occurrence not in self.runs:
                     candidates.append(
                         _Pending(entry.occurrence, entry.retry_at, entry.attempt + 1, True)
                     )
-            elif entry.outcome is Outcome.SCHEDULED and due is not None:
+            elif (
+                entry.outcome is Outcome.SCHEDULED
+                and due is not None
+                and entry.occurrence.startswith(time_prefix)  # the trigger's own
+                and entry.occurrence not in self.runs  # reserved: run_now starts it
+            ):
                 candidates.append(_Pending(entry.occurrence, due, 1, scheduled=True))
         if candidates:
             return min(candidates, key=lambda pending: pending.due)
@@ -301,7 +349,7 @@ class TaskActor:
             await self._start(pending.occurrence, pending.attempt)
             return
         now = scheduler.clock.now()
-        due_times = [pending.due, *self._later_due_times(pending.due, now, policy.catch_up_limit)]
+        due_times = [pending.due, *self._later_due_times(pending.due, now)]
         if len(due_times) > 1 or (
             policy.misfire_grace is not None and now - pending.due > policy.misfire_grace
         ):
@@ -309,15 +357,20 @@ class TaskActor:
             return
         await self._start_with_overlap(pending.occurrence)
 
-    def _later_due_times(self, due: datetime, now: datetime, limit: int) -> list[datetime]:
-        """Due times of the trigger in (due, now] that nobody scheduled: missed."""
+    def _later_due_times(self, due: datetime, now: datetime) -> list[datetime]:
+        """Due times of the trigger in (due, now] that nobody scheduled: missed.
+
+        All of them, so the catch-up policy sees the whole outage at once
+        (LATEST runs one occurrence, not one per slice of it). Bounded, so a
+        per-second task stopped for a year cannot stall the actor: past the
+        bound, the rest is caught up on the next step.
+        """
         trigger = self._scheduler.state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
             return []
         later: list[datetime] = []
         cursor = due
-        # One more than the limit, so the catch-up can tell it was capped.
-        while len(later) <= limit:
+        while len(later) < _MAX_MISSED_PER_STEP:
             following = trigger.next_after(cursor)
             if following is None or following > now:
                 break
@@ -336,8 +389,11 @@ class TaskActor:
         elif policy.catch_up is CatchUp.LATEST:
             run = fresh[-1:]
         else:
-            run = fresh[: policy.catch_up_limit]
-        skipped = [d for d in due_times if d not in run]
+            # The most recent ones: running older ones after skipping newer
+            # ones is impossible (a skip settles everything due before it).
+            run = fresh[-policy.catch_up_limit :]
+        running = set(run)
+        skipped = [d for d in due_times if d not in running]
         events: list[Event] = []
         for due in skipped:
             occurrence = time_occurrence(self.name, due)
@@ -385,38 +441,58 @@ class TaskActor:
             await self.wait_idle()  # QUEUE (and REPLACE, until the old run has ended)
         await self._start(occurrence, 1)
 
-    async def _start(self, occurrence: str, attempt: int) -> None:
+    async def _start(self, occurrence: str, attempt: int, *, reserved: bool = False) -> None:
         """Claim ``attempt`` of ``occurrence``, then run it in the scheduler's nursery.
 
         Returns once the claim is settled: its ``Started`` is durable and the
         run is under way, or the claim was refused (then nothing runs). The
         actor claims itself, rather than waiting in ``nursery.start`` for the
         run task to do it, because that handshake was a large part of the cost
-        of dispatching a run.
+        of dispatching a run. ``reserved``: the caller has already called
+        :meth:`reserve` for it (``run_now``).
         """
         scheduler = self._scheduler
-        slot = _Slot()
-        if scheduler.capacity is not None:
-            # max_concurrent: the run waits here for a free slot (late, never lost).
-            await scheduler.capacity.acquire_on_behalf_of(slot)
+        if not reserved:
+            if occurrence in self.runs:
+                # Already under way in this process (run_now, or a retry):
+                # starting it again could only lose the claim.
+                await trio.lowlevel.checkpoint()
+                return
+            self.reserve(occurrence)
+        slot: _Slot | None = None
         handed_over = False
         try:
-            self._begin_run(occurrence)
-            if await self._claim(occurrence, attempt):
+            if scheduler.capacity is not None:
+                # max_concurrent: the run waits here for a slot (late, never lost).
+                candidate = _Slot()
+                await scheduler.capacity.acquire_on_behalf_of(candidate)
+                slot = candidate
+            # A shutdown that began while the run waited for a slot: nothing
+            # starts now (the occurrence stays scheduled for the next start).
+            if not scheduler.stopping and await self._claim(occurrence, attempt):
                 scheduler.run_nursery.start_soon(self._run, occurrence, attempt, slot)
                 handed_over = True
         finally:
             if not handed_over:
                 self._end_run(occurrence, slot)
 
-    def _begin_run(self, occurrence: str) -> None:
-        # In self.runs before the claim: a cancel() that arrives while the
-        # Started is being written must still reach this run.
+    def reserve(self, occurrence: str) -> None:
+        """Mark ``occurrence`` as handled in this process until its run ends.
+
+        In ``self.runs`` before the claim: a cancel() that arrives while the
+        Started is being written must still reach this run, and the actor's
+        own planning leaves a reserved occurrence alone (``run_now`` reserves
+        its occurrence before it records it as scheduled).
+        """
         self.runs[occurrence] = trio.CancelScope()
         self._idle = trio.Event()
 
-    def _end_run(self, occurrence: str, slot: _Slot) -> None:
-        if self._scheduler.capacity is not None:
+    def release(self, occurrence: str) -> None:
+        """Undo :meth:`reserve` for an occurrence that will not run."""
+        self._end_run(occurrence, None)
+
+    def _end_run(self, occurrence: str, slot: _Slot | None) -> None:
+        if slot is not None and self._scheduler.capacity is not None:
             self._scheduler.capacity.release_on_behalf_of(slot)
         self.runs.pop(occurrence, None)
         self.cancel_reasons.pop(occurrence, None)
@@ -425,7 +501,12 @@ class TaskActor:
         self.notify()
 
     async def _claim(self, occurrence: str, attempt: int) -> bool:
-        """Append the attempt's ``Started``; False if it may not (or cannot) start."""
+        """Append the attempt's ``Started``; False if it may not start.
+
+        `LogClosed` goes through: the log takes no more appends (the scheduler
+        is stopping, or the log broke), so the caller must stop, not pick the
+        same occurrence again.
+        """
         scheduler = self._scheduler
         try:
             await scheduler.append(
@@ -442,11 +523,9 @@ class TaskActor:
         except ClaimConflict:
             logger.debug("task %r: %s already claimed", self.name, occurrence)
             return False
-        except LogClosed:
-            return False  # stopping: nothing starts that cannot be recorded
         return True
 
-    async def _run(self, occurrence: str, attempt: int, slot: _Slot) -> None:
+    async def _run(self, occurrence: str, attempt: int, slot: _Slot | None) -> None:
         """Run a claimed attempt, and its retries, each claimed in turn."""
         clock = self._scheduler.clock
         try:
@@ -465,15 +544,67 @@ class TaskActor:
                 # scope serves one `with` only); cancel_runs() cancels the
                 # current one.
                 with self._new_scope(occurrence) as waiting:
-                    await clock.sleep_until(retry_at)
+                    self._waiting_retries.add(occurrence)
+                    try:
+                        await clock.sleep_until(retry_at)
+                    finally:
+                        self._waiting_retries.discard(occurrence)
                 if waiting.cancelled_caught:
-                    return  # cancelled while waiting: the Failed already stands
+                    await self._drop_retry(occurrence)
+                    return
                 self._new_scope(occurrence)
                 attempt += 1
-                if not await self._claim(occurrence, attempt):
+                try:
+                    claimed = await self._claim(occurrence, attempt)
+                except OSError as exc:
+                    # The retry stays pending in the state: the actor claims it
+                    # itself, backing off until the log can be written again.
+                    logger.warning(
+                        "task %r: cannot record attempt %d of %s (%s); not started",
+                        self.name,
+                        attempt,
+                        occurrence,
+                        exc,
+                    )
+                    return
+                except LogClosed:
+                    return  # nothing starts that cannot be recorded
+                if not claimed:
                     return
         finally:
             self._end_run(occurrence, slot)
+
+    async def _drop_retry(self, occurrence: str) -> None:
+        """A waiting retry was cancelled: settle the occurrence, unless by shutdown.
+
+        Without a record the retry would stand in the log (its ``Failed`` has
+        ``retry_at``) and the actor would plan it again. After a shutdown it
+        should stand: the next start retries it.
+        """
+        if self.cancel_reasons.get(occurrence, "shutdown") == "shutdown":
+            return
+        scheduler = self._scheduler
+        try:
+            with trio.CancelScope(shield=True):
+                await scheduler.append(
+                    [
+                        Skipped(
+                            task=self.name,
+                            at=scheduler.clock.now(),
+                            occurrence=occurrence,
+                            reason=SkipReason.CANCELLED,
+                        )
+                    ]
+                )
+        except (OSError, LogClosed) as exc:
+            # The retry stays planned in the log; better run once more than
+            # take the scheduler down.
+            logger.warning(
+                "task %r: could not record that the retry of %s was cancelled (%s)",
+                self.name,
+                occurrence,
+                exc,
+            )
 
     def _new_scope(self, occurrence: str) -> trio.CancelScope:
         """A fresh cancel scope for the run of ``occurrence``; honours a pending cancel."""
@@ -513,7 +644,10 @@ class TaskActor:
                 error = (f"timed out after {policy.timeout}", "TimeoutError", "")
             else:
                 error = (reason, "Cancelled", "")
-                retryable = False
+                # A run cut off by shutdown is treated like one cut off by a
+                # crash (interrupted): its retry policy decides, and the next
+                # start retries it. cancel(), remove() and REPLACE meant it.
+                retryable = reason == "shutdown"
         retry_at = None
         if error is not None and retryable and attempt < policy.retry.max_attempts:
             retry_at = clock.now() + policy.retry.delay_before(attempt + 1)
@@ -540,11 +674,47 @@ class TaskActor:
                 traceback=trace,
                 retry_at=retry_at,
             )
-        with trio.CancelScope(shield=True):
-            await scheduler.append([record])
+        if not await self._record_outcome(occurrence, record):
+            return None
         if error is None and policy.remove_after_run:
             scheduler.remove_soon(self.name)
         return retry_at
+
+    async def _record_outcome(self, occurrence: str, record: Event) -> bool:
+        """Append a finished attempt's outcome; False if shutdown came first.
+
+        While the log cannot be written (disk full, I/O error) the run keeps
+        its claim and tries again, backing off: a crash here must not take
+        the scheduler down. Given up only when shutdown cancels the run: the
+        restart then finds the attempt's ``Started`` alone and records it as
+        interrupted.
+        """
+        scheduler = self._scheduler
+        clock = scheduler.clock
+        backoff = _MIN_BACKOFF
+        while True:
+            try:
+                with trio.CancelScope(shield=True):
+                    await scheduler.append([record])
+            except OSError as exc:
+                logger.warning(
+                    "task %r: cannot record how %s ended (%s); trying again in %s",
+                    self.name,
+                    occurrence,
+                    exc,
+                    backoff,
+                )
+            else:
+                return True
+            if scheduler.stopping and occurrence in self.cancel_reasons:
+                return False  # the shutdown grace is over
+            # Its own scope, not one honouring an earlier cancel(): that would
+            # turn this wait into a busy loop. Shutdown cancels it.
+            with trio.CancelScope() as waiting:
+                self.runs[occurrence] = waiting
+                await clock.sleep_until(clock.now() + backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+            record = msgspec.structs.replace(record, at=clock.now())
 
     # -- file changes --------------------------------------------------------
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Final, Protocol
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from trio.testing import MockClock
+
 import trio
-from trio.testing import MockClock
 
 from ._errors import ConfigError
 
@@ -130,6 +131,10 @@ class SimulatedClock:
                 "time zone, e.g. datetime(2026, 3, 28, tzinfo=ZoneInfo('Europe/Berlin')) "
                 "or tzinfo=UTC"
             )
+        # Imported here: trio.testing is heavy, and only simulations need it
+        # (every `chronolog` command would otherwise pay for it at start-up).
+        from trio.testing import MockClock
+
         if mock_clock is None:
             mock_clock = MockClock(autojump_threshold=0)
         elif not isinstance(mock_clock, MockClock):

@@ -14,6 +14,7 @@ increasing) when it appends. An event that has not been appended yet has
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
+    "COMPACTED_LOG_VERSION",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "FULL_LOG_VERSION",
     "Completed",
     "Event",
     "EventBase",
@@ -51,7 +54,18 @@ __all__ = [
 ]
 
 FORMAT_NAME: Final = "chronolog"
-FORMAT_VERSION: Final = 1
+#: The newest format version this code reads. A log is written with the
+#: lowest version that describes it, so older chronolog versions keep reading
+#: every log they can read correctly:
+#:
+#: 1. every record since seq 1, one per line after the header;
+#: 2. a compacted log: the header names a base snapshot (the fold of the
+#:    records up to ``base_seq``, which are gone) stored on the line after it.
+FORMAT_VERSION: Final = 2
+#: The version of a log that holds every record since the first.
+FULL_LOG_VERSION: Final = 1
+#: The version of a log that starts with a base snapshot.
+COMPACTED_LOG_VERSION: Final = 2
 
 #: A timezone-aware datetime; naive ones are rejected when a record is decoded.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -65,6 +79,8 @@ class SkipReason(enum.StrEnum):
     MISSED = "missed"
     REMOVED = "removed"
     REDEFINED = "redefined"
+    CANCELLED = "cancelled"
+    """``cancel()`` (or ``remove()``, or ``REPLACE``) stopped a retry that was waiting."""
 
 
 class EventBase(
@@ -169,11 +185,19 @@ Event = (
 )
 
 
-class Header(msgspec.Struct, frozen=True):
-    """The first line of a JSON Lines log: which format, which version."""
+class Header(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The first line of a JSON Lines log: which format, which version.
+
+    A compacted log (version 2) also names its base snapshot: the records up
+    to ``base_seq`` are folded into it, and it fills the ``base_bytes`` bytes
+    (newline included) after the header line, with SHA-256 ``base_sha256``.
+    """
 
     format: str
     version: int
+    base_seq: int = 0
+    base_bytes: int = 0
+    base_sha256: str = ""
 
 
 _encoder: Final = msgspec.json.Encoder()
@@ -197,22 +221,51 @@ def encode_lines(events: Iterable[Event]) -> bytes:
 
 def decode_lines(lines: bytes) -> list[Event]:
     """Decode complete JSON Lines at once (blank lines are skipped)."""
-    return _event_decoder.decode_lines(lines)
+    try:
+        return _event_decoder.decode_lines(lines)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc) from exc
 
 
 def decode_event(line: bytes | str) -> Event:
     """Decode one record; raises ``msgspec.ValidationError``/``DecodeError`` when it is not one."""
-    return _event_decoder.decode(line)
+    try:
+        return _event_decoder.decode(line)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc) from exc
 
 
-def encode_header() -> bytes:
-    """The header line (with newline) that starts every JSON Lines log."""
-    return _encoder.encode(Header(FORMAT_NAME, FORMAT_VERSION)) + b"\n"
+def _not_utf8(exc: UnicodeDecodeError) -> msgspec.DecodeError:
+    # msgspec reports bytes that are not UTF-8 inside a string this way, not
+    # as a DecodeError: readers must see it as the damage it is.
+    return msgspec.DecodeError(f"JSON is malformed: {exc}")
+
+
+def encode_header(*, base_seq: int = 0, base: bytes = b"") -> bytes:
+    """The header line (with newline) that starts every JSON Lines log.
+
+    Without ``base``, a version 1 header. With it, the version 2 header of a
+    compacted log whose base snapshot line (newline included) is ``base``,
+    folding the records up to ``base_seq``.
+    """
+    if not base:
+        return _encoder.encode(Header(FORMAT_NAME, FULL_LOG_VERSION)) + b"\n"
+    header = Header(
+        FORMAT_NAME,
+        COMPACTED_LOG_VERSION,
+        base_seq=base_seq,
+        base_bytes=len(base),
+        base_sha256=hashlib.sha256(base).hexdigest(),
+    )
+    return _encoder.encode(header) + b"\n"
 
 
 def decode_header(line: bytes | str) -> Header:
     """Decode a header line; raises ``msgspec`` errors when it is not one."""
-    return _header_decoder.decode(line)
+    try:
+        return _header_decoder.decode(line)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc) from exc
 
 
 def event_to_builtins(event: Event) -> dict[str, Any]:

@@ -46,7 +46,12 @@ def _check_positive(name: str, value: timedelta | None) -> None:
 
 
 class Retry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
-    """Retries with exponential backoff: attempt n waits ``backoff * factor**(n-1)``."""
+    """Retries with exponential backoff, capped at ``max_backoff``.
+
+    Attempt ``n`` (2 is the first retry) waits ``backoff * factor**(n-2)``
+    after attempt ``n-1`` failed: ``backoff`` before the first retry, then
+    ``backoff * factor``, and so on.
+    """
 
     max_attempts: int = 1
     backoff: timedelta = timedelta(seconds=1)

@@ -737,7 +737,12 @@ def apply(state: State, record: Event) -> State:
 
 def replay(records: Iterable[Event], *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
     """Fold a whole log into a fresh State (the same fold the live scheduler uses)."""
-    state = State(history_limit=history_limit)
+    return fold_into(State(history_limit=history_limit), records)
+
+
+def fold_into(state: State, records: Iterable[Event]) -> State:
+    """Fold ``records`` into ``state`` in place and return it: `replay` that
+    starts from a snapshot instead of from nothing."""
     # The loop body is _fold inlined: replay is the hot path of every restart.
     handlers = _HANDLERS
     record = None

@@ -11,20 +11,22 @@ state always equals ``replay(log)``.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
+import logging
 import math
 import os
 import socket
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
 import trio
 
-from ._actor import TaskActor
+from ._actor import TaskActor, produces
 from ._clock import SystemClock
-from ._errors import ConfigError, DuplicateTask
+from ._compaction import Compaction, compact_log
+from ._errors import ChronologError, ConfigError, DuplicateTask
 from ._events import (
     Failed,
     Scheduled,
@@ -37,11 +39,12 @@ from ._events import (
 )
 from ._ids import manual_occurrence, validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
-from ._projection import DEFAULT_HISTORY_LIMIT, Outcome, replay
+from ._projection import DEFAULT_HISTORY_LIMIT, Outcome
 from ._targets import import_target, target_path
 from ._triggers import Every
 from ._writer import LogWriter
 from .log import EventLog, FileLog, SQLiteLog
+from .log._paths import log_at
 from .log.sqlite import SQLITE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -58,6 +61,11 @@ IfExists = Literal["update", "error", "keep"]
 
 #: How the notes of tasks paused for a missing target begin (see _targets.py).
 _MISSING_TARGET_NOTES = ("cannot import", "target ", "module ")
+#: A clean stop saves a snapshot when the log holds at least this many
+#: records after its base: below that, replaying them is as fast.
+SNAPSHOT_MIN_RECORDS = 10_000
+
+logger = logging.getLogger("chronolog.scheduler")
 
 
 @attrs.frozen
@@ -102,6 +110,9 @@ class Scheduler:
             trio.CapacityLimiter(max_concurrent) if max_concurrent is not None else None
         )
         self.stopping = False
+        #: Why appends fail while the log cannot be written (disk full, I/O
+        #: error); every task's status shows it until an append works again.
+        self.log_problem: str | None = None
         self._writer = writer
         self._actors: dict[str, TaskActor] = {}
         self._targets: dict[str, Callable[[], Any]] = {}
@@ -111,7 +122,13 @@ class Scheduler:
     # -- plumbing for actors ---------------------------------------------------
 
     async def append(self, events: Sequence[Event]) -> list[Event]:
-        return await self._writer.append(events)
+        try:
+            records = await self._writer.append(events)
+        except OSError as exc:
+            self.log_problem = f"the log cannot be written, so nothing starts: {exc}"
+            raise
+        self.log_problem = None
+        return records
 
     def resolve_target(self, actor: TaskActor) -> str | None:
         """Bind the actor's callable; a sentence saying why not, if it cannot be."""
@@ -133,7 +150,12 @@ class Scheduler:
             if actor is not None:
                 await actor.wait_idle()
             if name in self.state:
-                await self.remove(name)
+                try:
+                    await self.remove(name)
+                except OSError as exc:
+                    # Not worth stopping the scheduler for: the task ran and its
+                    # trigger is spent, so it only stays defined (and idle).
+                    logger.warning("task %r ran but could not be removed: %s", name, exc)
 
         self.run_nursery.start_soon(remove)
 
@@ -187,8 +209,8 @@ class Scheduler:
         if if_exists not in ("update", "error", "keep"):
             raise ConfigError(f"if_exists must be 'update', 'error' or 'keep', got {if_exists!r}")
         policy = Policy(
-            overlap=Overlap(overlap),
-            catch_up=CatchUp(catch_up),
+            overlap=_choice(Overlap, overlap, "overlap"),
+            catch_up=_choice(CatchUp, catch_up, "catch_up"),
             catch_up_limit=catch_up_limit,
             misfire_grace=misfire_grace,
             retry=retry if retry is not None else Retry(),
@@ -237,7 +259,7 @@ class Scheduler:
             )
         ]
         if existing is not None:
-            events[:0] = self._skip_pending(name, SkipReason.REDEFINED, now)
+            events[:0] = self._skip_redefined(name, trigger, now)
         await self.append(events)
         actor = self._spawn(name)
         actor.target = target
@@ -251,6 +273,23 @@ class Scheduler:
         status = self.state.status(name)
         if status.paused and status.note.startswith(_MISSING_TARGET_NOTES):
             await self.resume(name, note="target given by add()")
+
+    def _skip_redefined(self, name: str, trigger: Trigger, now: datetime) -> list[Event]:
+        """Skipped records for scheduled occurrences the new ``trigger`` does not produce.
+
+        A change of policy, target or an unchanged trigger keeps tonight's
+        03:00 run (a deploy at 02:59 must not lose it); manual and file-change
+        occurrences belong to no trigger and are kept too.
+        """
+        prefix = name + "@"
+        return [
+            Skipped(task=name, at=now, occurrence=entry.occurrence, reason=SkipReason.REDEFINED)
+            for entry in self.state._open_entries(name)
+            if entry.outcome is Outcome.SCHEDULED
+            and entry.due is not None
+            and entry.occurrence.startswith(prefix)
+            and (entry.due <= now or not produces(trigger, entry.due))
+        ]
 
     def _skip_pending(self, name: str, reason: SkipReason, now: datetime) -> list[Event]:
         """Skipped records for the task's occurrences that are scheduled, not running."""
@@ -296,8 +335,15 @@ class Scheduler:
                 raise ConfigError(f"cannot run task {name!r} now: {problem}")
         occurrence = manual_occurrence(name)
         now = self.clock.now()
-        await self.append([Scheduled(task=name, at=now, occurrence=occurrence, due=now)])
-        await actor._start(occurrence, 1)
+        # Reserved first, so the task's actor never takes the new Scheduled
+        # for an occurrence of its own to start (two claims, one refused).
+        actor.reserve(occurrence)
+        try:
+            await self.append([Scheduled(task=name, at=now, occurrence=occurrence, due=now)])
+        except BaseException:
+            actor.release(occurrence)
+            raise
+        await actor._start(occurrence, 1, reserved=True)
         return occurrence
 
     async def cancel(self, name: str) -> int:
@@ -341,12 +387,34 @@ class Scheduler:
 
     def _with_problem(self, status: TaskStatus) -> TaskStatus:
         actor = self._actors.get(status.name)
-        if actor is None or actor.problem is None:
+        problem = self.log_problem or (actor.problem if actor is not None else None)
+        if problem is None:
             return status
-        return attrs.evolve(status, problem=actor.problem)
+        return attrs.evolve(status, problem=problem)
 
     def history(self, name: str, *, limit: int | None = 20) -> list[Run]:
         return self.state.history(name, limit=limit)
+
+    async def compact(self, *, keep: timedelta) -> Compaction:
+        """Fold the records recorded more than ``keep`` ago into the log's base.
+
+        The log is rewritten atomically (see `EventLog.compact`): it keeps a
+        snapshot of what the old records said plus the records of the last
+        ``keep``, under their own seqs; then a snapshot of the current state
+        is saved. Nothing the scheduler knows changes -- de-duplication,
+        counts and the recent history window live on in the base. Appends
+        wait while the file is rewritten. Call it as often as suits you,
+        e.g. from a daily task; the log must support compaction (`FileLog`,
+        `SQLiteLog`, `MemoryLog`).
+        """
+        with self.clock.hold_still():
+            return await compact_log(
+                self.log,
+                keep=keep,
+                now=self.clock.now(),
+                history_limit=self.state._history_limit,
+                live_state=self.state,
+            )
 
     async def events(self) -> AsyncIterator[Event]:
         """Records as they are appended, from now on."""
@@ -399,6 +467,7 @@ class Scheduler:
         self.stopping = True
         for actor in self._actors.values():
             actor.notify()
+            actor.stop_waiting_retries()  # no need to hold the shutdown for them
         with trio.move_on_after(grace.total_seconds()):
             for actor in list(self._actors.values()):
                 await actor.wait_idle()
@@ -406,6 +475,18 @@ class Scheduler:
             actor.cancel_runs("shutdown")
         for actor in list(self._actors.values()):
             await actor.wait_idle()
+
+
+_Choice = TypeVar("_Choice", bound=enum.Enum)
+
+
+def _choice(kind: type[_Choice], value: object, option: str) -> _Choice:
+    """``value`` as a member of the enum ``kind``, or a ConfigError naming the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(f"{kind.__name__}.{member.name}" for member in kind)
+        raise ConfigError(f"{option} must be one of {choices}; got {value!r}") from None
 
 
 def _lateness(state: State) -> list[timedelta]:
@@ -428,10 +509,7 @@ def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
     if isinstance(log, EventLog):
         return log
     if isinstance(log, str | os.PathLike):
-        path = Path(log)
-        if path.suffix.lower() in SQLITE_SUFFIXES:
-            return SQLiteLog(path)
-        return FileLog(path)
+        return log_at(log)
     raise ConfigError(
         f"log must be an EventLog or a path to a log file (JSON Lines, or SQLite for "
         f"{', '.join(SQLITE_SUFFIXES)}), got {type(log).__name__}"
@@ -546,7 +624,7 @@ async def _open_scheduler(
             )
         with clock.hold_still():
             state = await trio.to_thread.run_sync(
-                lambda: replay(event_log.read(), history_limit=history_limit)
+                functools.partial(event_log.load_state, history_limit=history_limit)
             )
         writer = LogWriter(event_log, state, clock=clock)
         body_error: BaseException | None = None
@@ -585,9 +663,30 @@ async def _open_scheduler(
             if body_error is None or group.exceptions != (body_error,):
                 raise
             unwrapped = body_error
-        if unwrapped is not None:
+        if unwrapped is None:
+            await _save_snapshot(event_log, state, clock)
+        else:
             # Raised outside the except clause, so the group is not its context.
             raise unwrapped
+
+
+async def _save_snapshot(event_log: EventLog, state: State, clock: Clock) -> None:
+    """Leave a snapshot for the next open, once the log is long enough to gain by it.
+
+    Only after a clean stop, when every record is folded into ``state``. A
+    snapshot is an optimisation: failing to save one is logged, not raised.
+    """
+    if (
+        event_log.closed
+        or state.seq - event_log.base_seq < SNAPSHOT_MIN_RECORDS
+        or state.seq != event_log.last_seq
+    ):
+        return
+    with trio.CancelScope(shield=True), clock.hold_still():
+        try:
+            await event_log.save_snapshot(state)
+        except (OSError, ChronologError, ValueError) as exc:
+            logger.warning("could not save a snapshot of %r: %s", event_log, exc)
 
 
 async def _serve(

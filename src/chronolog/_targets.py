@@ -64,6 +64,22 @@ def import_target(path: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
+#: Worker threads for sync targets, apart from Trio's default limiter: the
+#: logs write in threads from that one, and sync targets that hang (or were
+#: abandoned after a timeout but still run) must never starve the log.
+SYNC_TARGET_THREADS = 40
+_LIMITER: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("chronolog_sync")
+
+
+def _sync_target_threads() -> trio.CapacityLimiter:
+    try:
+        return _LIMITER.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(SYNC_TARGET_THREADS)
+        _LIMITER.set(limiter)
+        return limiter
+
+
 async def invoke(target: Callable[[], Any], clock: Clock) -> Any:
     """Call ``target``: async functions in this task, sync ones in a worker thread.
 
@@ -79,7 +95,9 @@ async def invoke(target: Callable[[], Any], clock: Clock) -> Any:
     if _is_async(target):
         return await target()
     with clock.hold_still():
-        result = await trio.to_thread.run_sync(target, abandon_on_cancel=True)
+        result = await trio.to_thread.run_sync(
+            target, abandon_on_cancel=True, limiter=_sync_target_threads()
+        )
     if inspect.isawaitable(result):
         return await result
     return result

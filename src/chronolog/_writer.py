@@ -30,8 +30,8 @@ import attrs
 import trio
 
 from ._errors import ClaimConflict, LogClosed
-from ._events import Started
-from ._projection import Outcome
+from ._events import Skipped, Started
+from ._projection import OccurrenceState, Outcome
 from .log._base import check_unappended
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ __all__ = ["LogWriter", "WriterStatistics"]
 logger = logging.getLogger("chronolog.writer")
 
 _SETTLED: Final = frozenset({Outcome.COMPLETED, Outcome.FAILED, Outcome.SKIPPED})
+#: Records the writer checks against the state before writing them.
+_CHECKED: Final = frozenset({Started, Skipped})
 
 
 @attrs.frozen
@@ -282,11 +284,11 @@ class LogWriter:
     async def _commit(self, batch: list[_Submission]) -> None:
         """Check claims, write the accepted submissions at once, fold, then wake."""
         accepted = batch
-        if any(type(event) is Started for submission in batch for event in submission.events):
+        if any(type(event) in _CHECKED for submission in batch for event in submission.events):
             check = _ClaimCheck(self._state)
             accepted = []
             for submission in batch:
-                conflict = check.admit(submission.events)
+                conflict = check.admit(submission)
                 if conflict is None:
                     accepted.append(submission)
                 else:
@@ -371,8 +373,15 @@ class _ClaimCheck:
         self._touched: set[str] = set()
         self._scratch: State | None = None
 
-    def admit(self, events: list[Event]) -> ClaimConflict | None:
-        """Admit ``events`` if every ``Started`` among them may start, else say why not."""
+    def admit(self, submission: _Submission) -> ClaimConflict | None:
+        """Admit ``submission`` if every ``Started`` in it may start, else say why not.
+
+        A ``Skipped`` for an occurrence that started in the meantime is
+        dropped from the submission, the rest of it stands: it was planned
+        from a state in which the occurrence had not started yet (a pause
+        racing a claim), and a running occurrence cannot be skipped.
+        """
+        events = submission.events
         if self._scratch is None and not self._needs_scratch(events):
             state = self._state
             for event in events:
@@ -380,8 +389,11 @@ class _ClaimCheck:
                     event.task, event.occurrence, event.attempt
                 ):
                     return _claim_conflict(state, event, len(events))
+            if any(type(event) is Skipped for event in events):
+                events = submission.events = [e for e in events if not _stale_skip(state, e)]
         else:
             scratch = self._scratch_state()
+            kept: list[Event] = []
             for event in events:
                 if type(event) is Started and not scratch.may_start(
                     event.task, event.occurrence, event.attempt
@@ -390,7 +402,11 @@ class _ClaimCheck:
                     # The scratch now holds part of a rejected submission.
                     self._scratch = None
                     return conflict
+                if _stale_skip(scratch, event):
+                    continue
                 scratch._fold(event)
+                kept.append(event)
+            events = submission.events = kept
         self._admitted.extend(events)
         self._touched.update(event.task for event in events)
         return None
@@ -401,7 +417,7 @@ class _ClaimCheck:
         seen: set[str] = set()
         for event in events:
             task = event.task
-            if type(event) is Started and (task in touched or task in seen):
+            if type(event) in _CHECKED and (task in touched or task in seen):
                 return True
             seen.add(task)
         return False
@@ -413,6 +429,15 @@ class _ClaimCheck:
             for event in self._admitted:
                 scratch._fold(event)
         return scratch
+
+
+def _stale_skip(state: State, event: Event) -> bool:
+    """Is ``event`` a ``Skipped`` for an occurrence that is running now?"""
+    return (
+        type(event) is Skipped
+        and event.task in state
+        and state.occurrence_state(event.task, event.occurrence) is OccurrenceState.RUNNING
+    )
 
 
 def _claim_conflict(state: State, started: Started, size: int) -> ClaimConflict:
