@@ -18,6 +18,8 @@ no case inherits another's heap (or garbage collector state). Cases:
   the second (M runs/s in all), on the *system* clock and a FileLog for
   ``--seconds``: how late each run's target starts after its due time
   (p50/p99/max), and how many runs were missed.
+* ``lateness_gc_tuned``: the same with the cycle collector's thresholds
+  raised (what ``chronolog run`` does for its own process).
 * ``appends_1`` / ``appends_10`` / ``appends_100``: that many concurrent
   actors each appending one-event batches through the scheduler's LogWriter
   to a FileLog: durable appends/s and events per write (group commit at work).
@@ -52,7 +54,8 @@ from chronolog._writer import LogWriter
 from chronolog.testing import SimulatedClock
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-#: The thresholds docs/how-to/run-at-high-rates.md suggests for busy schedulers.
+#: The thresholds docs/how-to/run-at-high-rates.md suggests for busy schedulers
+#: (and `chronolog run` sets for its own process: SERVICE_GC_THRESHOLDS).
 TUNED_GC_THRESHOLDS = (50_000, 20, 100)
 
 
@@ -192,6 +195,12 @@ def case_lateness(options: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def case_lateness_gc_tuned(options: argparse.Namespace) -> dict[str, Any]:
+    """Lateness with the thresholds `chronolog run` sets for its own process."""
+    gc.set_threshold(*TUNED_GC_THRESHOLDS)
+    return {"gc_thresholds": list(TUNED_GC_THRESHOLDS), **case_lateness(options)}
+
+
 def _appends(actors: int, appends: int) -> dict[str, Any]:
     per_actor = max(appends // actors, 1)
 
@@ -247,6 +256,7 @@ CASES = {
     "dispatch_file_gc_tuned": case_dispatch_file_gc_tuned,
     "idle": case_idle,
     "lateness": case_lateness,
+    "lateness_gc_tuned": case_lateness_gc_tuned,
     "appends_1": case_appends_1,
     "appends_10": case_appends_10,
     "appends_100": case_appends_100,

@@ -100,7 +100,7 @@ class TaskActor:
         #: (a watched file is missing); shown by Scheduler.status().
         self.problem: str | None = None
         #: Occurrences of this task whose run waits for its next attempt.
-        self._waiting_retries: set[str] = set()
+        self._waiting_retries: set[str] | None = None  # made on first use: idle memory
 
     # -- notifications -------------------------------------------------------
 
@@ -120,7 +120,7 @@ class TaskActor:
     def stop_waiting_retries(self) -> None:
         """End the runs that only wait for a retry: the log keeps each retry
         planned (its ``Failed`` has ``retry_at``) for the next start."""
-        for occurrence in self._waiting_retries:
+        for occurrence in self._waiting_retries or ():
             self.cancel_reasons.setdefault(occurrence, "shutdown")
             self.runs[occurrence].cancel()
 
@@ -544,6 +544,8 @@ class TaskActor:
                 # scope serves one `with` only); cancel_runs() cancels the
                 # current one.
                 with self._new_scope(occurrence) as waiting:
+                    if self._waiting_retries is None:
+                        self._waiting_retries = set()
                     self._waiting_retries.add(occurrence)
                     try:
                         await clock.sleep_until(retry_at)

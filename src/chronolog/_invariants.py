@@ -142,14 +142,22 @@ class _TaskRules:
             self.ahead[occurrence] = due
         elif self.watermark is None or due > self.watermark:
             self.watermark = due
-            self.ahead = {key: when for key, when in self.ahead.items() if when > due}
+            if self.ahead:
+                self.ahead = {key: when for key, when in self.ahead.items() if when > due}
 
-    def is_settled(self, occurrence: str) -> bool:
-        """Settled within the window, or a time-based id due at or below the watermark."""
+    def is_settled(self, occurrence: str, due: datetime | None = None) -> bool:
+        """Settled within the window, or a time-based id due at or below the watermark.
+
+        ``due`` is the record's due time, when it has one: the projection
+        judges by it too, and it spares parsing the id.
+        """
         if occurrence in self.settled or occurrence in self.ahead:
             return True
-        due = self.due_of(occurrence)
-        return due is not None and self.watermark is not None and due <= self.watermark
+        if self.watermark is None or not occurrence.startswith(self.time_prefix):
+            return False
+        if due is None:
+            due = self.due_of(occurrence)
+        return due is not None and due <= self.watermark
 
 
 class _Checker:
@@ -257,7 +265,7 @@ class _Checker:
 
     def on_scheduled(self, task: _TaskRules, record: Scheduled) -> None:
         # Duplicate Scheduled records are harmless (several nodes may write one).
-        if record.occurrence in task.open or task.is_settled(record.occurrence):
+        if record.occurrence in task.open or task.is_settled(record.occurrence, record.due):
             return
         task.open[record.occurrence] = _Open(record.due)
 

@@ -15,6 +15,7 @@ leaves the running configuration as it was and says why.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -59,6 +60,10 @@ def _settings(job_file: JobFile) -> dict[str, Any]:
         "max_concurrent": job_file.max_concurrent,
         "result_max_bytes": job_file.result_max_bytes,
     }
+
+
+#: Cycle-collector thresholds of a `chronolog run` process (Python's are 700, 10, 10).
+SERVICE_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 class Service:
@@ -337,6 +342,12 @@ def run_command(
     package_logger.setLevel(
         logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     )
+    # This process is chronolog's own, so it may tune the cycle collector as
+    # an application would (the library itself never does): with the default
+    # thresholds, full collections of a large scheduler's heap pause every
+    # task for tens of milliseconds, which is most of its lateness
+    # (docs/how-to/run-at-high-rates.md, benchmarks/runtime.py).
+    gc.set_threshold(*SERVICE_GC_THRESHOLDS)
     try:
         trio.run(
             lambda: serve(
