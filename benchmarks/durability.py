@@ -45,7 +45,6 @@ import msgspec
 import trio
 
 from chronolog import (
-    At,
     Completed,
     Cron,
     EventLog,
@@ -54,7 +53,6 @@ from chronolog import (
     SQLiteLog,
     Started,
     TaskDefined,
-    open_scheduler,
     replay,
 )
 from chronolog._clock import SystemClock
@@ -62,6 +60,7 @@ from chronolog._compaction import compact_log
 from chronolog._events import encode_header, encode_lines
 from chronolog._writer import LogWriter
 from chronolog.testing import SimulatedClock
+from runtime import dispatch_burst  # benchmarks/ is on sys.path when run as a script
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -113,32 +112,7 @@ async def _appends(
 
 
 async def _dispatch(kind: str, directory: Path, count: int, sim: SimulatedClock) -> dict[str, Any]:
-    log = _make_log(kind, directory / f"dispatch-{count}")
-    due = sim.now() + timedelta(minutes=1)
-    finished = 0
-
-    async def work() -> None:
-        nonlocal finished
-        finished += 1
-
-    async with open_scheduler(log, clock=sim) as sched:
-        for n in range(count):
-            await sched.add(f"run-{n}", At(due), work)
-        records_before = sched.state.seq
-        writes_before = sched.statistics().batches
-        started = time.perf_counter()
-        await sim.sleep_until(due)
-        while finished < count or any(actor.runs for actor in sched._actors.values()):
-            await sim.advance(timedelta(milliseconds=100))
-        elapsed = time.perf_counter() - started
-        stats = sched.statistics()
-    writes = stats.batches - writes_before
-    return {
-        "runs": count,
-        "durable_runs_per_s": round(count / elapsed),
-        "writes": writes,
-        "records_per_write": round((stats.log_seq - records_before) / max(writes, 1), 1),
-    }
+    return await dispatch_burst(_make_log(kind, directory / f"dispatch-{count}"), count, sim)
 
 
 def _fsync_ms(directory: Path, count: int = 50) -> float:

@@ -46,7 +46,7 @@ from typing import Any
 
 import trio
 
-from chronolog import At, Cron, Every, FileLog, MemoryLog, open_scheduler
+from chronolog import At, Cron, EventLog, Every, FileLog, MemoryLog, open_scheduler
 from chronolog._clock import SystemClock
 from chronolog._events import TaskPaused
 from chronolog._projection import State
@@ -81,38 +81,45 @@ def case_add(options: argparse.Namespace) -> dict[str, Any]:
     return _simulated(job)
 
 
-def _dispatch(options: argparse.Namespace, log_kind: str) -> dict[str, Any]:
-    count = options.runs
+async def dispatch_burst(log: EventLog, count: int, sim: SimulatedClock) -> dict[str, Any]:
+    """``count`` one-off tasks all due at one instant on ``log``, run to completion.
 
+    Durable runs per second of real time, and how many records shared each
+    write (group commit). Also used by benchmarks/durability.py.
+    """
+    due = sim.now() + timedelta(minutes=1)
+    finished = 0
+
+    async def work() -> None:
+        nonlocal finished
+        finished += 1
+
+    async with open_scheduler(log, clock=sim) as sched:
+        for n in range(count):
+            await sched.add(f"run-{n}", At(due), work)
+        records_before = sched.state.seq
+        writes_before = sched.statistics().batches
+        started = time.perf_counter()
+        await sim.sleep_until(due)
+        # Done when every run has ended and every exhausted task is paused.
+        while finished < count or sched.state.seq - records_before < 3 * count:
+            await sim.advance(timedelta(milliseconds=100))
+        elapsed = time.perf_counter() - started
+        stats = sched.statistics()
+    writes = stats.batches - writes_before
+    return {
+        "runs": count,
+        "durable_runs_per_s": round(count / elapsed),
+        "writes": writes,
+        "records_per_write": round((stats.log_seq - records_before) / max(writes, 1), 1),
+    }
+
+
+def _dispatch(options: argparse.Namespace, log_kind: str) -> dict[str, Any]:
     async def job(sim: SimulatedClock) -> dict[str, Any]:
         directory = Path(tempfile.mkdtemp())
         log = FileLog(directory / "dispatch.jsonl") if log_kind == "file" else MemoryLog()
-        due = sim.now() + timedelta(minutes=1)
-        finished = 0
-
-        async def work() -> None:
-            nonlocal finished
-            finished += 1
-
-        async with open_scheduler(log, clock=sim) as sched:
-            for n in range(count):
-                await sched.add(f"run-{n}", At(due), work)
-            records_before = sched.state.seq
-            writes_before = sched.statistics().batches
-            started = time.perf_counter()
-            await sim.sleep_until(due)
-            # Done when every run has ended and every exhausted task is paused.
-            while finished < count or sched.state.seq - records_before < 3 * count:
-                await sim.advance(timedelta(milliseconds=100))
-            elapsed = time.perf_counter() - started
-            stats = sched.statistics()
-        writes = stats.batches - writes_before
-        return {
-            "runs": count,
-            "durable_runs_per_s": round(count / elapsed),
-            "writes": writes,
-            "records_per_write": round((stats.log_seq - records_before) / max(writes, 1), 1),
-        }
+        return await dispatch_burst(log, options.runs, sim)
 
     return _simulated(job)
 
