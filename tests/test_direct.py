@@ -150,13 +150,17 @@ async def test_a_changed_definition_skips_what_was_scheduled_like_the_scheduler(
     pending = [run.occurrence for run in state.open_occurrences("t")]
     assert len(pending) == 1
     now = sim.now()
-    events = define_events(state, "t", Every(timedelta(hours=1)), "m:other", Policy(), now)
+    # Another target, the same trigger: the pending run is the next due time, kept.
+    (kept,) = define_events(state, "t", Every(timedelta(hours=1)), "m:other", Policy(), now)
+    assert isinstance(kept, TaskDefined)
+    assert (kept.version, kept.target) == (2, "m:other")
+    # Another trigger that does not fire then: the pending run is skipped.
+    events = define_events(state, "t", Every(timedelta(minutes=7)), "m:other", Policy(), now)
     assert events[0] == Skipped(
         task="t", at=now, occurrence=pending[0], reason=SkipReason.REDEFINED
     )
     assert isinstance(events[1], TaskDefined)
     assert events[1].version == 2
-    assert events[1].target == "m:other"
     assert define_events(state, "t", Manual(), "m:other", Policy(), now, "keep") == []
     with pytest.raises(DuplicateTask, match="exists with another definition"):
         define_events(state, "t", Manual(), "m:other", Policy(), now, "error")

@@ -877,3 +877,19 @@ async def test_a_manual_run_recorded_while_stopped_runs_at_the_next_start(
     assert not of_type(log, Skipped, "hourly") or all(
         r.occurrence != occurrence for r in of_type(log, Skipped)
     )
+
+
+async def test_a_new_trigger_runs_its_own_next_due_time_first(autojump_clock: MockClock) -> None:
+    """Found by the state machine: the old pending occurrence (03:00 CEST on the
+    spring-forward night) is also a due time of the new trigger, but not its
+    next one; keeping it made the actor sleep past 22:15, 22:30, ..."""
+    sim = SimulatedClock(datetime(2026, 3, 28, 22, 0, tzinfo=UTC), mock_clock=autojump_clock)
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("alpha", Cron("30 2 * * *", tz="Europe/Berlin"), calls)
+        await sched.add("alpha", Cron("*/15 * * * *", tz="Europe/Berlin"), calls)
+        await sim.advance(timedelta(minutes=16))
+    assert calls.times == [datetime(2026, 3, 28, 22, 15, tzinfo=UTC)]
+    (skipped,) = of_type(log, Skipped)
+    assert skipped.reason is SkipReason.REDEFINED

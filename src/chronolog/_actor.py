@@ -255,12 +255,20 @@ class TaskActor:
         return max_runs is not None and state.run_count(self.name) >= max_runs
 
     def _stale_occurrences(self) -> list[str]:
-        """Scheduled time-based occurrences that the trigger in force would not produce."""
+        """Scheduled time-based occurrences that the trigger in force would not plan.
+
+        Stale: a due time the trigger does not produce, one at or before the
+        origin (the definition or resume it predates), or one later than the
+        trigger's first due time that has no record yet -- planned under an
+        earlier definition (a command raced with our plan), it would make the
+        actor sleep past the new trigger's earlier due times.
+        """
         state = self._scheduler.state
         trigger = state.definition(self.name).trigger
         origin = state.origin(self.name)
         prefix = self.name + "@"
         stale: list[str] = []
+        kept: list[tuple[str, datetime]] = []
         for entry in state._open_entries(self.name):
             due = entry.due
             if entry.outcome is not Outcome.SCHEDULED or due is None:
@@ -269,6 +277,21 @@ class TaskActor:
                 continue  # manual and file-change runs belong to no trigger
             if not produces(trigger, due) or due <= origin:
                 stale.append(entry.occurrence)
+            else:
+                kept.append((entry.occurrence, due))
+        if kept and isinstance(trigger, _TIME_TRIGGERS):
+            latest = max(due for _, due in kept)
+            first_new = trigger.next_after(self._cursor(None))
+            while (
+                first_new is not None
+                and first_new < latest
+                and not state.may_schedule(
+                    self.name, time_occurrence(self.name, first_new), first_new
+                )
+            ):
+                first_new = trigger.next_after(first_new)
+            if first_new is not None:
+                stale += [occurrence for occurrence, due in kept if due > first_new]
         return stale
 
     def _pending(self) -> _Pending | None:

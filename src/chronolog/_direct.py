@@ -27,6 +27,7 @@ from ._events import (
 )
 from ._ids import manual_occurrence, validate_task_name
 from ._projection import Outcome
+from ._scheduler import redefinition_skips
 from ._triggers import Every
 from .log._paths import log_at as event_log_at
 
@@ -150,7 +151,7 @@ def define_events(
     if if_exists == "keep":
         return []
     return [
-        *_skip_scheduled(state, name, SkipReason.REDEFINED, now),
+        *redefinition_skips(state, name, trigger, now),
         TaskDefined(
             task=name,
             at=now,

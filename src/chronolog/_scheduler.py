@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import attrs
 import trio
 
-from ._actor import TaskActor, produces
+from ._actor import TaskActor
 from ._clock import SystemClock
 from ._compaction import Compaction, compact_log
 from ._errors import ChronologError, ConfigError, DuplicateTask
@@ -41,7 +41,7 @@ from ._ids import manual_occurrence, validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
 from ._projection import DEFAULT_HISTORY_LIMIT, Outcome
 from ._targets import import_target, target_path
-from ._triggers import Every
+from ._triggers import At, Cron, Every
 from ._writer import LogWriter
 from .log import EventLog, FileLog, SQLiteLog
 from .log._paths import log_at
@@ -259,7 +259,7 @@ class Scheduler:
             )
         ]
         if existing is not None:
-            events[:0] = self._skip_redefined(name, trigger, now)
+            events[:0] = redefinition_skips(self.state, name, trigger, now)
         await self.append(events)
         actor = self._spawn(name)
         actor.target = target
@@ -273,23 +273,6 @@ class Scheduler:
         status = self.state.status(name)
         if status.paused and status.note.startswith(_MISSING_TARGET_NOTES):
             await self.resume(name, note="target given by add()")
-
-    def _skip_redefined(self, name: str, trigger: Trigger, now: datetime) -> list[Event]:
-        """Skipped records for scheduled occurrences the new ``trigger`` does not produce.
-
-        A change of policy, target or an unchanged trigger keeps tonight's
-        03:00 run (a deploy at 02:59 must not lose it); manual and file-change
-        occurrences belong to no trigger and are kept too.
-        """
-        prefix = name + "@"
-        return [
-            Skipped(task=name, at=now, occurrence=entry.occurrence, reason=SkipReason.REDEFINED)
-            for entry in self.state._open_entries(name)
-            if entry.outcome is Outcome.SCHEDULED
-            and entry.due is not None
-            and entry.occurrence.startswith(prefix)
-            and (entry.due <= now or not produces(trigger, entry.due))
-        ]
 
     def _skip_pending(self, name: str, reason: SkipReason, now: datetime) -> list[Event]:
         """Skipped records for the task's occurrences that are scheduled, not running."""
@@ -478,6 +461,29 @@ class Scheduler:
 
 
 _Choice = TypeVar("_Choice", bound=enum.Enum)
+
+
+def redefinition_skips(state: State, name: str, trigger: Trigger, now: datetime) -> list[Event]:
+    """Skipped records for the scheduled occurrences a new definition does not keep.
+
+    The one kept is the new ``trigger``'s very next due time: a change of
+    policy or target at 02:59 keeps tonight's 03:00 run. Any other scheduled
+    due time is skipped, even one the new trigger produces later, because the
+    actor plans from the next due time onwards and must not sleep past
+    earlier ones of the new trigger. Manual and file-change occurrences
+    belong to no trigger and are kept. (Shared with control commands that
+    append to a log no scheduler holds.)
+    """
+    prefix = name + "@"
+    upcoming = trigger.next_after(now) if isinstance(trigger, Cron | Every | At) else None
+    return [
+        Skipped(task=name, at=now, occurrence=entry.occurrence, reason=SkipReason.REDEFINED)
+        for entry in state._open_entries(name)
+        if entry.outcome is Outcome.SCHEDULED
+        and entry.due is not None
+        and entry.occurrence.startswith(prefix)
+        and entry.due != upcoming
+    ]
 
 
 def _choice(kind: type[_Choice], value: object, option: str) -> _Choice:
