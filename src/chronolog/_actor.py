@@ -31,7 +31,7 @@ from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
 from ._policies import CatchUp, Overlap
-from ._projection import OccurrenceState, Outcome
+from ._projection import OccurrenceState, OpenEntry, Outcome
 from ._targets import describe_error, invoke, jsonable_result
 from ._triggers import At, Cron, Every, FileWatch, Manual
 from ._watch import FileSeen, watch_file
@@ -171,7 +171,10 @@ class TaskActor:
         # was the actor's largest cost.
         definition = state.definition(self.name)
         trigger, policy = definition.trigger, definition.policy
-        recorded = self._recorded_manual_runs()
+        # Read once per step: every branch below that awaits returns, so the
+        # entries stay current for the checks that follow.
+        entries = state._open_entries(self.name)
+        recorded = self._recorded_manual_runs(entries)
         if recorded and (self.target is not None or scheduler.resolve_target(self) is None):
             # Manual runs recorded while no scheduler ran (`chronolog run-now`
             # on a stopped service, or a crash right after run_now recorded
@@ -197,7 +200,7 @@ class TaskActor:
         if isinstance(trigger, FileWatch):
             await self._watch_file(trigger, changed)
             return
-        stale = self._stale_occurrences()
+        stale = self._stale_occurrences(entries)
         if stale:
             # Scheduled under an earlier definition (a command raced with our
             # plan): the trigger in force does not produce them.
@@ -209,7 +212,7 @@ class TaskActor:
                 ]
             )
             return
-        pending = self._pending()
+        pending = self._pending(entries)
         if pending is None:
             if isinstance(trigger, Manual):
                 await changed.wait()  # only run_now starts a manual task
@@ -238,12 +241,12 @@ class TaskActor:
         if await self._sleep_until(wake_at, changed):
             await self._fire(pending)
 
-    def _recorded_manual_runs(self) -> list[str]:
+    def _recorded_manual_runs(self, entries: list[OpenEntry]) -> list[str]:
         """Manual occurrences scheduled in the log that nobody here is starting."""
         prefix = self.name + "!"
         return [
             entry.occurrence
-            for entry in self._scheduler.state._open_entries(self.name)
+            for entry in entries
             if entry.outcome is Outcome.SCHEDULED
             and entry.occurrence.startswith(prefix)
             and entry.occurrence not in self.runs
@@ -254,7 +257,7 @@ class TaskActor:
         max_runs = state.definition(self.name).policy.max_runs
         return max_runs is not None and state.run_count(self.name) >= max_runs
 
-    def _stale_occurrences(self) -> list[str]:
+    def _stale_occurrences(self, entries: list[OpenEntry]) -> list[str]:
         """Scheduled time-based occurrences that the trigger in force would not plan.
 
         Stale: a due time the trigger does not produce, one at or before the
@@ -269,7 +272,7 @@ class TaskActor:
         prefix = self.name + "@"
         stale: list[str] = []
         kept: list[tuple[str, datetime]] = []
-        for entry in state._open_entries(self.name):
+        for entry in entries:
             due = entry.due
             if entry.outcome is not Outcome.SCHEDULED or due is None:
                 continue
@@ -294,13 +297,13 @@ class TaskActor:
                 stale += [occurrence for occurrence, due in kept if due > first_new]
         return stale
 
-    def _pending(self) -> _Pending | None:
+    def _pending(self, entries: list[OpenEntry]) -> _Pending | None:
         """The next occurrence to fire, or None when the trigger is exhausted."""
         state = self._scheduler.state
         candidates: list[_Pending] = []
         latest_due: datetime | None = None
         time_prefix = self.name + "@"
-        for entry in state._open_entries(self.name):
+        for entry in entries:
             due = entry.due
             # Only the trigger's own occurrences move the cursor: a manual run
             # at 12:34 must not hide a 12:30 due time still to come.

@@ -18,7 +18,6 @@ from ._errors import ConfigError, DuplicateTask
 from ._events import (
     Failed,
     Scheduled,
-    Skipped,
     SkipReason,
     TaskDefined,
     TaskPaused,
@@ -27,7 +26,7 @@ from ._events import (
 )
 from ._ids import manual_occurrence, validate_task_name
 from ._projection import Outcome
-from ._scheduler import redefinition_skips
+from ._scheduler import pending_skips, redefinition_skips
 from ._triggers import Every
 from .log._paths import log_at as event_log_at
 
@@ -49,14 +48,6 @@ __all__ = [
 ]
 
 
-def _skip_scheduled(state: State, name: str, reason: SkipReason, now: datetime) -> list[Event]:
-    return [
-        Skipped(task=name, at=now, occurrence=run.occurrence, reason=reason)
-        for run in state.open_occurrences(name)
-        if run.outcome is Outcome.SCHEDULED
-    ]
-
-
 def pause_events(state: State, name: str, note: str, now: datetime) -> list[Event]:
     """Pause ``name``: its pending occurrence is skipped; nothing if already paused."""
     state.status(name)  # UnknownTask, with the closest name
@@ -64,7 +55,7 @@ def pause_events(state: State, name: str, note: str, now: datetime) -> list[Even
         return []
     return [
         TaskPaused(task=name, at=now, note=note),
-        *_skip_scheduled(state, name, SkipReason.PAUSED, now),
+        *pending_skips(state, name, SkipReason.PAUSED, now),
     ]
 
 
@@ -96,7 +87,7 @@ def remove_events(state: State, name: str, now: datetime) -> list[Event]:
         for run in state.open_occurrences(name)
         if run.outcome is Outcome.RUNNING
     ]
-    events += _skip_scheduled(state, name, SkipReason.REMOVED, now)
+    events += pending_skips(state, name, SkipReason.REMOVED, now)
     events.append(TaskRemoved(task=name, at=now))
     return events
 

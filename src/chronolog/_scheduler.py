@@ -274,14 +274,6 @@ class Scheduler:
         if status.paused and status.note.startswith(_MISSING_TARGET_NOTES):
             await self.resume(name, note="target given by add()")
 
-    def _skip_pending(self, name: str, reason: SkipReason, now: datetime) -> list[Event]:
-        """Skipped records for the task's occurrences that are scheduled, not running."""
-        return [
-            Skipped(task=name, at=now, occurrence=run.occurrence, reason=reason)
-            for run in self.state.open_occurrences(name)
-            if run.outcome is Outcome.SCHEDULED
-        ]
-
     async def pause(self, name: str, *, note: str = "") -> None:
         """Stop scheduling ``name``; its pending occurrence is skipped (once)."""
         if self.state.is_paused(name):
@@ -291,7 +283,7 @@ class Scheduler:
         await self.append(
             [
                 TaskPaused(task=name, at=now, note=note),
-                *self._skip_pending(name, SkipReason.PAUSED, now),
+                *pending_skips(self.state, name, SkipReason.PAUSED, now),
             ]
         )
         self._notify(name)
@@ -348,7 +340,10 @@ class Scheduler:
             return
         now = self.clock.now()
         await self.append(
-            [*self._skip_pending(name, SkipReason.REMOVED, now), TaskRemoved(task=name, at=now)]
+            [
+                *pending_skips(self.state, name, SkipReason.REMOVED, now),
+                TaskRemoved(task=name, at=now),
+            ]
         )
         self._targets.pop(name, None)
         self._notify(name)
@@ -461,6 +456,18 @@ class Scheduler:
 
 
 _Choice = TypeVar("_Choice", bound=enum.Enum)
+
+
+def pending_skips(state: State, name: str, reason: SkipReason, now: datetime) -> list[Event]:
+    """Skipped records for the task's occurrences that are scheduled, not running.
+
+    Shared with control commands that append to a log no scheduler holds.
+    """
+    return [
+        Skipped(task=name, at=now, occurrence=run.occurrence, reason=reason)
+        for run in state.open_occurrences(name)
+        if run.outcome is Outcome.SCHEDULED
+    ]
 
 
 def redefinition_skips(state: State, name: str, trigger: Trigger, now: datetime) -> list[Event]:
