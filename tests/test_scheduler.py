@@ -467,6 +467,69 @@ async def test_queue_waits_for_the_running_run(
     assert not [s for s in of_type(log, Skipped) if s.reason is SkipReason.OVERLAP]
 
 
+async def test_queue_keeps_one_waiting_and_skips_further_due_times_as_they_come(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(minutes=35))
+    async with scheduler(log, sim) as sched:
+        await sched.add("batch", Every(timedelta(minutes=10)), calls, overlap=Overlap.QUEUE)
+        await sim.advance(timedelta(minutes=31))
+        # 00:10 runs, 00:20 waits for it; 00:30 came while 00:20 waited.
+        skipped = [s for s in of_type(log, Skipped) if s.reason is SkipReason.OVERLAP]
+        at_30 = START + timedelta(minutes=30)
+        assert [(s.occurrence, s.at) for s in skipped] == [
+            (time_occurrence("batch", at_30), at_30)
+        ]
+        await sim.advance(timedelta(minutes=20))
+    # 00:40 also came while 00:20 waited; 00:20 ran when 00:10 ended (00:45),
+    # and 00:50 is the one waiting now.
+    assert calls.times == [START + timedelta(minutes=10), START + timedelta(minutes=45)]
+    skipped = [s.occurrence for s in of_type(log, Skipped) if s.reason is SkipReason.OVERLAP]
+    assert skipped == [time_occurrence("batch", START + timedelta(minutes=m)) for m in (30, 40)]
+    (waiting,) = [s for s in of_type(log, Scheduled) if s.at == START + timedelta(minutes=45)]
+    assert waiting.due == START + timedelta(minutes=50)
+
+
+async def test_a_pause_ends_a_queue_wait(sim: SimulatedClock, autojump_clock: MockClock) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(minutes=35))
+    async with scheduler(log, sim) as sched:
+        await sched.add("batch", Every(timedelta(minutes=10)), calls, overlap=Overlap.QUEUE)
+        await sim.advance(timedelta(minutes=25))  # 00:20 waits for the 00:10 run
+        await sched.pause("batch")
+        await sim.advance(timedelta(minutes=60))
+    # The waiting occurrence is skipped by the pause and never starts; nothing
+    # is recorded for due times while paused.
+    assert calls.times == [START + timedelta(minutes=10)]
+    reasons = [(s.occurrence, s.reason) for s in of_type(log, Skipped)]
+    waited = time_occurrence("batch", START + timedelta(minutes=20))
+    assert reasons == [(waited, SkipReason.PAUSED)]
+
+
+async def test_a_clock_jump_while_queued_skips_each_due_time_it_passes_once(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(hours=2))
+    async with scheduler(log, sim) as sched:
+        await sched.add("batch", Every(timedelta(minutes=10)), calls, overlap=Overlap.QUEUE)
+        await sim.advance(timedelta(minutes=25))
+        sim.jump(timedelta(minutes=41))  # 00:25 -> 01:06: 00:30 ... 01:00 pass at once
+        await sim.advance(timedelta(minutes=1))
+        skipped = [s for s in of_type(log, Skipped)]
+        assert [s.occurrence for s in skipped] == [
+            time_occurrence("batch", START + timedelta(minutes=m)) for m in (30, 40, 50, 60)
+        ]
+        assert {s.reason for s in skipped} == {SkipReason.OVERLAP}
+        assert len({s.seq for s in skipped}) == 4
+        await sim.advance(timedelta(hours=2))
+    # Each due time has one record at most; 00:20 ran once its turn came.
+    occurrences = [r.occurrence for r in of_type(log, (Skipped, Started))]
+    assert len(occurrences) == len(set(occurrences))
+    assert calls.times[:2] == [START + timedelta(minutes=10), START + timedelta(minutes=130)]
+
+
 async def test_max_concurrent_makes_runs_late_never_lost(
     sim: SimulatedClock, autojump_clock: MockClock
 ) -> None:

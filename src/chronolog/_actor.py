@@ -39,7 +39,7 @@ from ._watch import FileSeen, watch_file
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._events import Event
+    from ._events import Event, TaskDefined
     from ._scheduler import Scheduler
     from ._triggers import Trigger
 
@@ -101,6 +101,10 @@ class TaskActor:
         self.problem: str | None = None
         #: Occurrences of this task whose run waits for its next attempt.
         self._waiting_retries: set[str] | None = None  # made on first use: idle memory
+        #: The definition and origin in force when this actor last scheduled
+        #: an occurrence, and that occurrence: while both stand, it is the
+        #: trigger's own next due time, so the stale check can pass it.
+        self._planned: tuple[TaskDefined, datetime, str] | None = None
 
     # -- notifications -------------------------------------------------------
 
@@ -224,16 +228,7 @@ class TaskActor:
                 await self._pause("its trigger will not fire again (past its end, or At is past)")
             return
         if not pending.scheduled:
-            await scheduler.append(
-                [
-                    Scheduled(
-                        task=self.name,
-                        at=scheduler.clock.now(),
-                        occurrence=pending.occurrence,
-                        due=pending.due,
-                    )
-                ]
-            )
+            await scheduler.append([self._scheduled(pending)])
         jitter = policy.jitter
         wake_at = pending.due
         if jitter is not None and pending.attempt == 1:
@@ -267,22 +262,34 @@ class TaskActor:
         actor sleep past the new trigger's earlier due times.
         """
         state = self._scheduler.state
-        trigger = state.definition(self.name).trigger
+        definition = state.definition(self.name)
+        trigger = definition.trigger
         origin = state.origin(self.name)
+        planned = self._planned
+        trusted = None
+        if planned is not None and planned[0] is definition and planned[1] == origin:
+            trusted = planned[2]
         prefix = self.name + "@"
         stale: list[str] = []
         kept: list[tuple[str, datetime]] = []
+        checked = False
         for entry in entries:
             due = entry.due
             if entry.outcome is not Outcome.SCHEDULED or due is None:
                 continue
             if not entry.occurrence.startswith(prefix):
                 continue  # manual and file-change runs belong to no trigger
+            if entry.occurrence == trusted:
+                kept.append((entry.occurrence, due))
+                continue
+            checked = True
             if not produces(trigger, due) or due <= origin:
                 stale.append(entry.occurrence)
             else:
                 kept.append((entry.occurrence, due))
-        if kept and isinstance(trigger, _TIME_TRIGGERS):
+        # What this actor planned itself under the definition and origin in
+        # force is the trigger's next due time: only others need the walk.
+        if checked and kept and isinstance(trigger, _TIME_TRIGGERS):
             latest = max(due for _, due in kept)
             first_new = trigger.next_after(self._cursor(None))
             while (
@@ -381,26 +388,34 @@ class TaskActor:
         ):
             await self._catch_up(due_times, now)
             return
-        await self._start_with_overlap(pending.occurrence)
+        await self._start_with_overlap(pending.occurrence, pending.due)
 
     def _later_due_times(self, due: datetime, now: datetime) -> list[datetime]:
-        """Due times of the trigger in (due, now] that nobody scheduled: missed.
+        """Due times of the trigger in (due, now] that have not settled: missed.
 
         All of them, so the catch-up policy sees the whole outage at once
         (LATEST runs one occurrence, not one per slice of it). Bounded, so a
         per-second task stopped for a year cannot stall the actor: past the
-        bound, the rest is caught up on the next step.
+        bound, the rest is caught up on the next step. Settled ones (skipped
+        while a ``QUEUE`` occurrence waited) are left out: nothing can run them.
         """
-        trigger = self._scheduler.state.definition(self.name).trigger
+        state = self._scheduler.state
+        trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
             return []
         later: list[datetime] = []
         cursor = due
-        while len(later) < _MAX_MISSED_PER_STEP:
+        looked = 0
+        while looked < _MAX_MISSED_PER_STEP:
             following = trigger.next_after(cursor)
             if following is None or following > now:
                 break
-            later.append(following)
+            looked += 1
+            standing = state.occurrence_state(
+                self.name, time_occurrence(self.name, following), following
+            )
+            if standing is OccurrenceState.NEW or standing is OccurrenceState.SCHEDULED:
+                later.append(following)
             cursor = following
         return later
 
@@ -444,9 +459,9 @@ class TaskActor:
             occurrence = time_occurrence(self.name, due)
             if len(run) > 1:
                 await self.wait_idle()  # ALL runs the missed ones in order, one at a time
-            await self._start_with_overlap(occurrence)
+            await self._start_with_overlap(occurrence, due)
 
-    async def _start_with_overlap(self, occurrence: str) -> None:
+    async def _start_with_overlap(self, occurrence: str, due: datetime | None) -> None:
         scheduler = self._scheduler
         policy = scheduler.state.definition(self.name).policy
         if self.runs and policy.overlap is not Overlap.ALLOW:
@@ -464,8 +479,62 @@ class TaskActor:
                 return
             if policy.overlap is Overlap.REPLACE:
                 self.cancel_runs("replaced")
-            await self.wait_idle()  # QUEUE (and REPLACE, until the old run has ended)
+                await self.wait_idle()
+            elif not await self._wait_in_queue(due):
+                return  # the task changed: plan again
         await self._start(occurrence, 1)
+
+    async def _wait_in_queue(self, due: datetime | None) -> bool:
+        """QUEUE: wait for this task's runs to end; False if the task changed first.
+
+        One occurrence waits at most: each later due time of the trigger that
+        passes meanwhile is recorded as ``Skipped(overlap)`` when it comes,
+        so the log tells what became of it while the wait goes on.
+        """
+        changed = self._changed
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_change() -> None:
+                await changed.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on_change)
+            if due is not None:
+                nursery.start_soon(self._skip_while_queued, due)
+            await self.wait_idle()
+            nursery.cancel_scope.cancel()
+        # A run that ends also wakes the actor: decide by what holds now.
+        return not self.runs
+
+    async def _skip_while_queued(self, waiting_due: datetime) -> None:
+        scheduler = self._scheduler
+        state = scheduler.state
+        trigger = state.definition(self.name).trigger
+        if not isinstance(trigger, _TIME_TRIGGERS):
+            return
+        due = trigger.next_after(waiting_due)
+        while due is not None:
+            await scheduler.clock.sleep_until(due)
+            now = scheduler.clock.now()
+            # All that passed at once (a clock jump) in one write, bounded.
+            passed: list[datetime] = []
+            while due is not None and due <= now and len(passed) < _MAX_MISSED_PER_STEP:
+                passed.append(due)
+                due = trigger.next_after(due)
+            skips: list[Event] = [
+                Skipped(
+                    task=self.name,
+                    at=now,
+                    occurrence=occurrence,
+                    reason=SkipReason.OVERLAP,
+                    due=passed_due,
+                )
+                for passed_due in passed
+                for occurrence in [time_occurrence(self.name, passed_due)]
+                if state.may_schedule(self.name, occurrence, passed_due)
+            ]
+            if skips:
+                await scheduler.append(skips)
 
     async def _start(self, occurrence: str, attempt: int, *, reserved: bool = False) -> None:
         """Claim ``attempt`` of ``occurrence``, then run it in the scheduler's nursery.
@@ -495,7 +564,9 @@ class TaskActor:
                 slot = candidate
             # A shutdown that began while the run waited for a slot: nothing
             # starts now (the occurrence stays scheduled for the next start).
-            if not scheduler.stopping and await self._claim(occurrence, attempt):
+            if not scheduler.stopping and await self._claim(
+                occurrence, attempt, self._plan_ahead()
+            ):
                 scheduler.run_nursery.start_soon(self._run, occurrence, attempt, slot)
                 handed_over = True
         finally:
@@ -524,28 +595,64 @@ class TaskActor:
         self.cancel_reasons.pop(occurrence, None)
         if not self.runs:
             self._idle.set()
-        self.notify()
+        # An actor asleep until its next due time planned with this run in
+        # `runs`; once the occurrence has settled, planning again would give
+        # the same plan, and waking for it was a whole step per run. A run
+        # that ends unsettled (a retry left to the actor, a lost log) and an
+        # actor waiting for open runs to end must hear of it.
+        if self._sleep_scope is None or self._scheduler.state._is_open(self.name, occurrence):
+            self.notify()
 
-    async def _claim(self, occurrence: str, attempt: int) -> bool:
-        """Append the attempt's ``Started``; False if it may not start.
+    def _plan_ahead(self) -> Scheduled | None:
+        """The trigger's next occurrence, to record with a claim, if it has no record yet.
+
+        Called with the occurrence being claimed reserved, so it is the one
+        after it. Recorded in the claim's own write, this saves a write and
+        a step of the actor per run: after the claim, the actor finds its
+        next occurrence scheduled and goes straight to sleep.
+        """
+        state = self._scheduler.state
+        name = self.name
+        if name not in state or state.is_paused(name):
+            return None
+        max_runs = state.definition(name).policy.max_runs
+        if max_runs is not None and state.run_count(name) + 1 >= max_runs:
+            return None  # the claim takes the last run
+        pending = self._pending(state._open_entries(name))
+        if pending is None or pending.scheduled:
+            return None
+        return self._scheduled(pending)
+
+    def _scheduled(self, pending: _Pending) -> Scheduled:
+        """The ``Scheduled`` record of a pending occurrence the actor planned."""
+        state = self._scheduler.state
+        self._planned = (state.definition(self.name), state.origin(self.name), pending.occurrence)
+        return Scheduled(
+            task=self.name,
+            at=self._scheduler.clock.now(),
+            occurrence=pending.occurrence,
+            due=pending.due,
+        )
+
+    async def _claim(
+        self, occurrence: str, attempt: int, planned: Scheduled | None = None
+    ) -> bool:
+        """Append the attempt's ``Started`` (and ``planned``); False if it may not start.
 
         `LogClosed` goes through: the log takes no more appends (the scheduler
         is stopping, or the log broke), so the caller must stop, not pick the
         same occurrence again.
         """
         scheduler = self._scheduler
+        started = Started(
+            task=self.name,
+            at=scheduler.clock.now(),
+            occurrence=occurrence,
+            attempt=attempt,
+            node=scheduler.node,
+        )
         try:
-            await scheduler.append(
-                [
-                    Started(
-                        task=self.name,
-                        at=scheduler.clock.now(),
-                        occurrence=occurrence,
-                        attempt=attempt,
-                        node=scheduler.node,
-                    )
-                ]
-            )
+            await scheduler.append([started] if planned is None else [started, planned])
         except ClaimConflict:
             logger.debug("task %r: %s already claimed", self.name, occurrence)
             return False
@@ -613,17 +720,17 @@ class TaskActor:
             return
         scheduler = self._scheduler
         try:
-            with trio.CancelScope(shield=True):
-                await scheduler.append(
-                    [
-                        Skipped(
-                            task=self.name,
-                            at=scheduler.clock.now(),
-                            occurrence=occurrence,
-                            reason=SkipReason.CANCELLED,
-                        )
-                    ]
-                )
+            await scheduler.append(
+                [
+                    Skipped(
+                        task=self.name,
+                        at=scheduler.clock.now(),
+                        occurrence=occurrence,
+                        reason=SkipReason.CANCELLED,
+                    )
+                ],
+                shield=True,
+            )
         except (OSError, LogClosed) as exc:
             # The retry stays planned in the log; better run once more than
             # take the scheduler down.
@@ -722,8 +829,7 @@ class TaskActor:
         backoff = _MIN_BACKOFF
         while True:
             try:
-                with trio.CancelScope(shield=True):
-                    await scheduler.append([record])
+                await scheduler.append([record], shield=True)
             except OSError as exc:
                 logger.warning(
                     "task %r: cannot record how %s ended (%s); trying again in %s",
@@ -795,7 +901,7 @@ class TaskActor:
                     )
                 ]
             )
-            await self._start_with_overlap(occurrence)
+            await self._start_with_overlap(occurrence, None)
 
     async def _pause(self, note: str) -> None:
         scheduler = self._scheduler

@@ -479,6 +479,11 @@ class State:
     def _has_open(self, name: str) -> bool:
         return bool(self._task(name).open)
 
+    def _is_open(self, name: str, occurrence: str) -> bool:
+        """Whether ``occurrence`` is scheduled, running or waiting for a retry."""
+        task = self._tasks.get(name)
+        return task is not None and occurrence in task.open
+
     def is_paused(self, name: str) -> bool:
         """Whether ``name`` is paused (cheaper than ``status(name).paused``)."""
         return self._task(name).paused

@@ -121,9 +121,9 @@ class Scheduler:
 
     # -- plumbing for actors ---------------------------------------------------
 
-    async def append(self, events: Sequence[Event]) -> list[Event]:
+    async def append(self, events: Sequence[Event], *, shield: bool = False) -> list[Event]:
         try:
-            records = await self._writer.append(events)
+            records = await self._writer.append(events, shield=shield)
         except OSError as exc:
             self.log_problem = f"the log cannot be written, so nothing starts: {exc}"
             raise

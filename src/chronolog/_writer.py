@@ -87,14 +87,23 @@ class _Submission:
         self.traceback: TracebackType | None = None
         self._waiter: trio.lowlevel.Task | None = None
 
-    async def wait(self) -> None:
-        """Return once the writer has settled this submission (a checkpoint)."""
+    async def wait(self, *, shield: bool) -> None:
+        """Return once the writer has settled this submission (a checkpoint).
+
+        ``shield``: wait for the answer even if the caller is cancelled,
+        without the cost of a shielded cancel scope.
+        """
         if self.done:
-            await trio.lowlevel.checkpoint()
+            if shield:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            else:
+                await trio.lowlevel.checkpoint()
             return
         self._waiter = trio.lowlevel.current_task()
 
         def abort(_: object) -> trio.lowlevel.Abort:
+            if shield:
+                return trio.lowlevel.Abort.FAILED  # the writer wakes it, as always
             # Cancelled while waiting: the submission stays queued and is
             # still written; only this caller stops waiting for the answer.
             self._waiter = None
@@ -166,7 +175,7 @@ class LogWriter:
 
     # -- submitters ------------------------------------------------------------
 
-    async def append(self, events: Sequence[Event]) -> list[Event]:
+    async def append(self, events: Sequence[Event], *, shield: bool = False) -> list[Event]:
         """Write ``events`` as one atomic group and return the stored records.
 
         Returns once the records are durable in the log *and* folded into the
@@ -180,25 +189,34 @@ class LogWriter:
         Blocks while the queue is full. Cancelled before the group is
         accepted, nothing is written; cancelled after, the group is still
         written (and folded), only the caller does not learn the result.
+        With ``shield=True`` cancellation does not interrupt the call (as
+        inside a shielded cancel scope, which costs more): it returns the
+        result, or raises the error, as if not cancelled.
         """
         batch = check_unappended(events)
         if self._closed:
             raise self._closed_error()
         if not batch:
-            await trio.lowlevel.checkpoint()
+            if shield:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            else:
+                await trio.lowlevel.checkpoint()
             return []
         submission = _Submission(batch)
         # Queue without a schedule point when there is room (the wait below
         # is one): each task switch is a large share of an append's cost.
-        await trio.lowlevel.checkpoint_if_cancelled()
+        if not shield:
+            await trio.lowlevel.checkpoint_if_cancelled()
         try:
             try:
                 self._send.send_nowait(submission)
             except trio.WouldBlock:
-                await self._send.send(submission)  # backpressure: the queue is full
+                # Backpressure: the queue is full.
+                with trio.CancelScope(shield=shield):
+                    await self._send.send(submission)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise self._closed_error() from None
-        await submission.wait()
+        await submission.wait(shield=shield)
         if submission.error is not None:
             # The same exception object goes to every submitter of a failed
             # batch, each time with the writer's traceback as its start.

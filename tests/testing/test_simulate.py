@@ -143,9 +143,13 @@ async def test_crash_after_a_record_lands_right_after_it_is_durable(
         await sim.advance(timedelta(minutes=10))
         # Crashed right after the claim; down for 3 minutes, so still down.
         assert not sim.up
-        last = sim.records()[-1]
-        assert isinstance(last, Started)
-        assert last.at == START + timedelta(minutes=10)
+        # The claim's append is the last: its Started, and the next occurrence
+        # planned with it (one write, so the crash cannot come between).
+        claim, planned = sim.records()[-2:]
+        assert isinstance(claim, Started)
+        assert claim.at == START + timedelta(minutes=10)
+        assert isinstance(planned, Scheduled)
+        assert planned.due == START + timedelta(minutes=20)
         await sim.advance(timedelta(minutes=3))
         assert sim.up
         records = sim.records()
