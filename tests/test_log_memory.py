@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import pytest
+import trio
 
+from chronolog import LogClosed
 from chronolog.log import MemoryLog
 
 from .log_contract import EventLogContract, MakeLog, sample_events
@@ -60,3 +62,25 @@ async def test_read_is_a_snapshot() -> None:
 
 def test_repr_says_how_many_records() -> None:
     assert repr(MemoryLog(numbered(1, 4))) == "<MemoryLog with 2 records, last seq 4>"
+
+
+async def test_append_nowait_numbers_stores_and_wakes_like_append() -> None:
+    log = MemoryLog()
+    first = log.append_nowait(sample_events(2))
+    assert [record.seq for record in first] == [1, 2]
+    assert log.append_nowait([]) == []
+    assert list(log.read()) == first
+    with pytest.raises(ValueError, match="already has seq 1"):
+        log.append_nowait(first[:1])
+    assert log.last_seq == 2
+
+
+async def test_append_nowait_would_block_while_the_log_is_held() -> None:
+    log = MemoryLog()
+    async with log._write_lock:  # an append or a compaction in flight
+        with pytest.raises(trio.WouldBlock):
+            log.append_nowait(sample_events(1))
+    assert log.last_seq == 0
+    await log.aclose()
+    with pytest.raises(LogClosed):
+        log.append_nowait(sample_events(1))

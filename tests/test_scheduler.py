@@ -346,6 +346,23 @@ async def test_remove_after_run_and_remove(sim: SimulatedClock, autojump_clock: 
     assert calls.times == [START + timedelta(minutes=1)]
 
 
+async def test_waiting_for_a_task_to_be_idle_outlasts_runs_that_start_meanwhile(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """remove_after_run waits until no run of the task is left; a run that
+    starts while it waits must not make it wait for ever."""
+    log = MemoryLog()
+    calls = Calls(sim, takes=timedelta(minutes=15))
+    three = Every(timedelta(minutes=10), end=START + timedelta(minutes=30))
+    async with scheduler(log, sim) as sched:
+        await sched.add("burst", three, calls, overlap=Overlap.ALLOW, remove_after_run=True)
+        # 00:10 runs to 00:25 and succeeds: the task is to be removed once idle.
+        # 00:20 is still running then, and 00:30 starts meanwhile (until 00:45).
+        await sim.advance(timedelta(minutes=50))
+        assert sched.tasks() == []
+    assert calls.times == [START + timedelta(minutes=m) for m in (10, 20, 30)]
+
+
 async def test_a_sync_target_runs_in_a_thread(
     sim: SimulatedClock, autojump_clock: MockClock
 ) -> None:
@@ -380,6 +397,18 @@ async def test_one_failing_task_never_stops_another(
     assert len(good.times) == 5
 
 
+async def test_events_starts_at_the_call_not_at_the_first_iteration(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    async with scheduler(MemoryLog(), sim) as sched:
+        await sched.add("early", Manual(), Calls(sim))
+        records = sched.events()
+        await sched.add("late", Manual(), Calls(sim))
+        async with contextlib.aclosing(records):
+            first = await anext(records)
+    assert (type(first), first.task) == (TaskDefined, "late")
+
+
 async def test_events_streams_records_as_they_land(
     sim: SimulatedClock, autojump_clock: MockClock
 ) -> None:
@@ -387,12 +416,13 @@ async def test_events_streams_records_as_they_land(
     seen: list[Event] = []
     async with scheduler(log, sim) as sched:
 
-        async def listen() -> None:
-            async for record in sched.events():
+        async def listen(records: AsyncIterator[Event]) -> None:
+            async for record in records:
                 seen.append(record)
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(listen)
+            # From the call on: the TaskDefined lands before `listen` first runs.
+            nursery.start_soon(listen, sched.events())
             await sched.add("job", At(START + timedelta(minutes=1)), Calls(sim))
             await sim.advance(timedelta(minutes=2))
             nursery.cancel_scope.cancel()
@@ -951,6 +981,7 @@ async def test_a_new_trigger_runs_its_own_next_due_time_first(autojump_clock: Mo
     calls = Calls(sim)
     async with scheduler(log, sim) as sched:
         await sched.add("alpha", Cron("30 2 * * *", tz="Europe/Berlin"), calls)
+        await trio.testing.wait_all_tasks_blocked()  # its actor has scheduled 03:00
         await sched.add("alpha", Cron("*/15 * * * *", tz="Europe/Berlin"), calls)
         await sim.advance(timedelta(minutes=16))
     assert calls.times == [datetime(2026, 3, 28, 22, 15, tzinfo=UTC)]

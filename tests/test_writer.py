@@ -798,3 +798,100 @@ async def test_run_runs_once() -> None:
 def test_limits_must_be_positive(option: str) -> None:
     with pytest.raises(ValueError, match=f"{option} must be at least 1, got 0"):
         LogWriter(MemoryLog(), State(), clock=FakeClock(), **{option: 0})
+
+
+# -- appending without waiting (in memory) ------------------------------------------
+
+
+class WatchedMemoryLog(MemoryLog):
+    """A memory log whose subclass watches every append (and so never appends at once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+
+    async def append(self, events: Sequence[Event]) -> list[Event]:
+        self.seen.append(len(events))
+        return await super().append(events)
+
+
+async def start_writer(nursery: trio.Nursery, log: EventLog, *setup: Event) -> LogWriter:
+    if setup:
+        await log.append(list(setup))
+    writer = LogWriter(log, replay(log.read()), clock=FakeClock())
+    await nursery.start(writer.run)
+    return writer
+
+
+async def test_an_idle_writer_on_a_memory_log_appends_in_the_callers_task() -> None:
+    log = MemoryLog()
+    async with trio.open_nursery() as nursery:
+        writer = await start_writer(nursery, log, defined("a"), scheduled("a"))
+        state = writer._state
+        # No await: written, folded and counted before the call returns.
+        records = writer.append_nowait([started("a")])
+        assert [r.seq for r in records] == [3]
+        assert state.occurrence_state("a", occurrence("a")).name == "RUNNING"
+        assert writer.statistics() == WriterStatistics(
+            submissions=1, batches=1, records=1, largest_batch=1, queued=0
+        )
+        # append() takes the same path, and is still a checkpoint.
+        assert [r.seq for r in await writer.append([completed("a")])] == [4]
+        writer.close()
+    assert replay(log.read()) == state
+    assert check_invariants(log.read()) == []
+
+
+async def test_appending_at_once_refuses_a_taken_claim_and_writes_nothing() -> None:
+    log = MemoryLog()
+    async with trio.open_nursery() as nursery:
+        writer = await start_writer(nursery, log, defined("a"), scheduled("a"), started("a"))
+        with pytest.raises(ClaimConflict, match="its claim is taken"):
+            writer.append_nowait([started("a"), note(9)])
+        writer.close()
+    assert log.last_seq == 3
+
+
+async def test_appending_at_once_would_block_where_it_would_wait(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        # Logs that write to disk always wait; so does a writer not yet running.
+        async with FileLog(tmp_path / "log.jsonl") as file_log:
+            writer = await start_writer(nursery, file_log)
+            with pytest.raises(trio.WouldBlock):
+                writer.append_nowait([note(0)])
+            writer.close()
+        idle = LogWriter(MemoryLog(), State(), clock=FakeClock())
+        with pytest.raises(trio.WouldBlock):
+            idle.append_nowait([note(0)])
+        # A submission waiting in the queue comes first: nothing overtakes it.
+        held = WrappedLog(MemoryLog())
+        h = await Harness.start(nursery, log=held)
+        held.hold()
+        await h.submit_in_order(("first", [note(0)]), ("second", [note(1)]))
+        with pytest.raises(trio.WouldBlock):
+            h.writer.append_nowait([note(2)])
+        held.release()
+        await wait_all_tasks_blocked()
+        h.writer.close()
+    assert notes(held.read()) == ["0", "1"]
+
+
+async def test_appending_at_once_says_why_it_cannot() -> None:
+    async with trio.open_nursery() as nursery:
+        writer = await start_writer(nursery, MemoryLog())
+        with pytest.raises(TypeError, match="takes chronolog events"):
+            writer.append_nowait(["not an event"])  # type: ignore[list-item]
+        writer.close()
+    with pytest.raises(LogClosed, match="is closed"):
+        writer.append_nowait([note(0)])
+
+
+async def test_a_memory_log_whose_append_is_overridden_sees_every_append() -> None:
+    log = WatchedMemoryLog()
+    with pytest.raises(trio.WouldBlock):
+        log.append_nowait([note(0)])
+    async with trio.open_nursery() as nursery:
+        writer = await start_writer(nursery, log)
+        assert [r.seq for r in await writer.append([note(0), note(1)])] == [1, 2]
+        writer.close()
+    assert log.seen == [2]

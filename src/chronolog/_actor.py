@@ -28,7 +28,7 @@ import msgspec
 import trio
 
 from ._errors import ClaimConflict, LogClosed
-from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
+from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started, TaskPaused
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
 from ._policies import CatchUp, Overlap
 from ._projection import OccurrenceState, OpenEntry, Outcome
@@ -81,6 +81,24 @@ class _Pending:
 class TaskActor:
     """Decides, for one task, what runs when. Owned by the Scheduler."""
 
+    # Slots: an idle actor's memory is a target (under 8 KiB per task).
+    __slots__ = (
+        "_ahead",
+        "_changed",
+        "_idle",
+        "_next_memo",
+        "_planned",
+        "_run_end_matters",
+        "_scheduler",
+        "_sleep_scope",
+        "_waiting_retries",
+        "cancel_reasons",
+        "name",
+        "problem",
+        "runs",
+        "target",
+    )
+
     def __init__(self, scheduler: Scheduler, name: str) -> None:
         self.name = name
         self.target: Callable[[], Any] | None = None
@@ -90,12 +108,18 @@ class TaskActor:
         # and why each was cancelled (the error its Failed record gets).
         self.runs: dict[str, trio.CancelScope] = {}
         self.cancel_reasons: dict[str, str] = {}
-        self._idle = trio.Event()
-        self._idle.set()
+        # Set when the last run of this task in this process ends; None while
+        # none runs (an idle actor then holds no Event: memory).
+        self._idle: trio.Event | None = None
         # The scope of the actor's current sleep, cancelled by notify(): one
         # scope instead of a nursery with a sleeper and a watcher task keeps an
         # idle actor to a single Trio task (memory, and wake-up cost).
         self._sleep_scope: trio.CancelScope | None = None
+        # Whether the end of a run that settled its occurrence must wake the
+        # actor: False while it waits for something no run end changes (its
+        # next due time, a command while paused); waking it then to plan the
+        # same again was a whole step per run.
+        self._run_end_matters = True
         #: What keeps the task from firing now that the log does not record
         #: (a watched file is missing); shown by Scheduler.status().
         self.problem: str | None = None
@@ -105,6 +129,11 @@ class TaskActor:
         #: an occurrence, and that occurrence: while both stand, it is the
         #: trigger's own next due time, so the stale check can pass it.
         self._planned: tuple[TaskDefined, datetime, str] | None = None
+        #: The occurrence the last claim scheduled with it, once durable.
+        self._ahead: _Pending | None = None
+        #: The trigger's last answer (trigger, after, due): each fire asks the
+        #: same question twice (any due times missed? what comes next?).
+        self._next_memo: tuple[Trigger, datetime, datetime | None] | None = None
 
     # -- notifications -------------------------------------------------------
 
@@ -130,43 +159,52 @@ class TaskActor:
 
     async def wait_idle(self) -> None:
         """Return once no run of this task is active in this process."""
-        await self._idle.wait()
+        idle = self._idle
+        if idle is None:
+            await trio.lowlevel.checkpoint()
+        else:
+            await idle.wait()
 
     # -- the loop ------------------------------------------------------------
 
     async def run(self) -> None:
-        scheduler = self._scheduler
-        backoff = _MIN_BACKOFF
-        while not scheduler.stopping and self.name in scheduler.state:
-            changed = self._changed
-            try:
-                await self._step(changed)
-                backoff = _MIN_BACKOFF
-            except LogClosed:
-                return
-            except ClaimConflict as exc:
-                logger.debug("task %r: %s", self.name, exc)
-            except OSError as exc:
-                # The log cannot be written (disk full, I/O error): nothing
-                # starts that could not be recorded. Try again, backing off.
-                logger.warning(
-                    "task %r: cannot write to the log (%s); trying again in %s",
-                    self.name,
-                    exc,
-                    backoff,
-                )
-                # Woken by changes from now on only: a failed claim's clean-up
-                # has just set `changed`, which would make this a busy loop.
-                await self._sleep_until(scheduler.clock.now() + backoff, self._changed)
-                backoff = min(backoff * 2, _MAX_BACKOFF)
-            except Exception as exc:
-                # An error in one task never stops another: pause this one.
-                logger.exception("task %r stopped planning", self.name)
+        """Plan and fire until the task is removed or the scheduler stops."""
+        # One frame for the whole loop (no wrapper): an idle actor's memory.
+        try:
+            scheduler = self._scheduler
+            backoff = _MIN_BACKOFF
+            while not scheduler.stopping and self.name in scheduler.state:
+                changed = self._changed
                 try:
-                    await self._pause(f"chronolog could not plan this task: {exc}")
-                except Exception:
-                    logger.exception("task %r could not be paused", self.name)
-                    await self._sleep_until(scheduler.clock.now() + _MAX_BACKOFF, changed)
+                    await self._step(changed)
+                    backoff = _MIN_BACKOFF
+                except LogClosed:
+                    return
+                except ClaimConflict as exc:
+                    logger.debug("task %r: %s", self.name, exc)
+                except OSError as exc:
+                    # The log cannot be written (disk full, I/O error): nothing
+                    # starts that could not be recorded. Try again, backing off.
+                    logger.warning(
+                        "task %r: cannot write to the log (%s); trying again in %s",
+                        self.name,
+                        exc,
+                        backoff,
+                    )
+                    # Woken by changes from now on only: a failed claim's clean-up
+                    # has just set `changed`, which would make this a busy loop.
+                    await self._sleep_until(scheduler.clock.now() + backoff, self._changed)
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                except Exception as exc:
+                    # An error in one task never stops another: pause this one.
+                    logger.exception("task %r stopped planning", self.name)
+                    try:
+                        await self._pause(f"chronolog could not plan this task: {exc}")
+                    except Exception:
+                        logger.exception("task %r could not be paused", self.name)
+                        await self._sleep_until(scheduler.clock.now() + _MAX_BACKOFF, changed)
+        finally:
+            self._scheduler.actor_ended(self)
 
     async def _step(self, changed: trio.Event) -> None:
         scheduler = self._scheduler
@@ -187,7 +225,7 @@ class TaskActor:
                 await self._start(occurrence, 1)
             return
         if state.is_paused(self.name):
-            await changed.wait()
+            await self._wait_for_command(changed)
             return
         if self.target is None:
             problem = scheduler.resolve_target(self)
@@ -219,22 +257,38 @@ class TaskActor:
         pending = self._pending(entries)
         if pending is None:
             if isinstance(trigger, Manual):
-                await changed.wait()  # only run_now starts a manual task
+                await self._wait_for_command(changed)  # only run_now starts a manual task
             elif state._has_open(self.name):
                 await changed.wait()  # a run or a retry is still under way
-            elif self._finished():
-                await self._pause(f"finished after {policy.max_runs} runs (max_runs)")
             else:
-                await self._pause("its trigger will not fire again (past its end, or At is past)")
+                await self._pause(self._exhausted_note())
             return
         if not pending.scheduled:
             await scheduler.append([self._scheduled(pending)])
         jitter = policy.jitter
-        wake_at = pending.due
-        if jitter is not None and pending.attempt == 1:
-            wake_at += jitter_for(pending.occurrence, jitter)
-        if await self._sleep_until(wake_at, changed):
-            await self._fire(pending)
+        while True:
+            wake_at = pending.due
+            if jitter is not None and pending.attempt == 1:
+                wake_at += jitter_for(pending.occurrence, jitter)
+            if not await self._sleep_until(wake_at, changed):
+                return
+            ahead = await self._fire(pending)
+            # The claim scheduled the next occurrence as well. While nothing
+            # has changed (every command, and every run that ends unsettled,
+            # sets `changed`), planning again would find just that one:
+            # sleep until it at once.
+            if ahead is None or changed.is_set():
+                return
+            pending = ahead
+
+    def _next_after(self, trigger: Cron | Every | At, instant: datetime) -> datetime | None:
+        """``trigger.next_after(instant)``, remembering the last answer."""
+        memo = self._next_memo
+        if memo is not None and memo[0] is trigger and memo[1] == instant:
+            return memo[2]
+        due = trigger.next_after(instant)
+        self._next_memo = (trigger, instant, due)
+        return due
 
     def _recorded_manual_runs(self, entries: list[OpenEntry]) -> list[str]:
         """Manual occurrences scheduled in the log that nobody here is starting."""
@@ -246,6 +300,39 @@ class TaskActor:
             and entry.occurrence.startswith(prefix)
             and entry.occurrence not in self.runs
         ]
+
+    def _exhausted_note(self) -> str:
+        """Why a time-based task with nothing pending and nothing open is paused."""
+        if self._finished():
+            max_runs = self._scheduler.state.definition(self.name).policy.max_runs
+            return f"finished after {max_runs} runs (max_runs)"
+        return "its trigger will not fire again (past its end, or At is past)"
+
+    def _last_run_pause(self, occurrence: str, at: datetime) -> TaskPaused | None:
+        """The pause to record with the outcome of ``occurrence`` if that was the last run.
+
+        Recorded in the outcome's own write when the run settles its
+        occurrence and the trigger has nothing more to plan (a one-off, or
+        ``max_runs`` reached): the same record the actor would append after
+        the run, one write and two actor steps sooner.
+        """
+        state = self._scheduler.state
+        name = self.name
+        if name not in state or state.is_paused(name) or len(self.runs) != 1:
+            return None
+        definition = state.definition(name)
+        if definition.policy.remove_after_run or not isinstance(
+            definition.trigger, _TIME_TRIGGERS
+        ):
+            return None
+        entries = state._open_entries(name)
+        if any(entry.occurrence != occurrence for entry in entries):
+            return None
+        # `occurrence` is open (running) among the entries, so the cursor is
+        # past it, as it will be once it has settled.
+        if self._pending(entries) is not None:
+            return None
+        return TaskPaused(task=name, at=at, note=self._exhausted_note())
 
     def _finished(self) -> bool:
         state = self._scheduler.state
@@ -337,7 +424,7 @@ class TaskActor:
         trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS) or self._finished():
             return None
-        due = trigger.next_after(self._cursor(latest_due))
+        due = self._next_after(trigger, self._cursor(latest_due))
         # Step over due times that are settled already: skipped ahead of time
         # (paused, redefined) and so above the watermark, yet never to run.
         while due is not None and not state.may_schedule(
@@ -367,28 +454,41 @@ class TaskActor:
             # cancellation (shutdown) is not caught here: it propagates.
             with trio.CancelScope() as scope:
                 self._sleep_scope = scope
+                self._run_end_matters = False
                 try:
                     await clock.sleep_until(when)
                 finally:
                     self._sleep_scope = None
+                    self._run_end_matters = True
         return not changed.is_set() and not self._scheduler.stopping
+
+    async def _wait_for_command(self, changed: trio.Event) -> None:
+        """Wait for a change that no run's end makes (a command, a redefinition)."""
+        self._run_end_matters = False
+        try:
+            await changed.wait()
+        finally:
+            self._run_end_matters = True
 
     # -- firing --------------------------------------------------------------
 
-    async def _fire(self, pending: _Pending) -> None:
+    async def _fire(self, pending: _Pending) -> _Pending | None:
+        """Start ``pending`` as the policies say; the occurrence scheduled with its claim."""
         scheduler = self._scheduler
         policy = scheduler.state.definition(self.name).policy
+        self._ahead = None
         if pending.attempt > 1:
             await self._start(pending.occurrence, pending.attempt)
-            return
+            return None
         now = scheduler.clock.now()
         due_times = [pending.due, *self._later_due_times(pending.due, now)]
         if len(due_times) > 1 or (
             policy.misfire_grace is not None and now - pending.due > policy.misfire_grace
         ):
             await self._catch_up(due_times, now)
-            return
+            return None
         await self._start_with_overlap(pending.occurrence, pending.due)
+        return self._ahead
 
     def _later_due_times(self, due: datetime, now: datetime) -> list[datetime]:
         """Due times of the trigger in (due, now] that have not settled: missed.
@@ -407,7 +507,7 @@ class TaskActor:
         cursor = due
         looked = 0
         while looked < _MAX_MISSED_PER_STEP:
-            following = trigger.next_after(cursor)
+            following = self._next_after(trigger, cursor)
             if following is None or following > now:
                 break
             looked += 1
@@ -582,7 +682,10 @@ class TaskActor:
         its occurrence before it records it as scheduled).
         """
         self.runs[occurrence] = trio.CancelScope()
-        self._idle = trio.Event()
+        if self._idle is None:
+            # Busy from now until the last run ends; a second reservation
+            # keeps the same Event, so nobody waits on one that is never set.
+            self._idle = trio.Event()
 
     def release(self, occurrence: str) -> None:
         """Undo :meth:`reserve` for an occurrence that will not run."""
@@ -593,17 +696,17 @@ class TaskActor:
             self._scheduler.capacity.release_on_behalf_of(slot)
         self.runs.pop(occurrence, None)
         self.cancel_reasons.pop(occurrence, None)
-        if not self.runs:
-            self._idle.set()
+        if not self.runs and self._idle is not None:
+            idle, self._idle = self._idle, None
+            idle.set()
         # An actor asleep until its next due time planned with this run in
         # `runs`; once the occurrence has settled, planning again would give
-        # the same plan, and waking for it was a whole step per run. A run
-        # that ends unsettled (a retry left to the actor, a lost log) and an
-        # actor waiting for open runs to end must hear of it.
-        if self._sleep_scope is None or self._scheduler.state._is_open(self.name, occurrence):
+        # the same plan. A run that ends unsettled (a retry left to the actor,
+        # a lost log) and an actor waiting for open runs to end must hear of it.
+        if self._run_end_matters or self._scheduler.state._is_open(self.name, occurrence):
             self.notify()
 
-    def _plan_ahead(self) -> Scheduled | None:
+    def _plan_ahead(self) -> _Pending | None:
         """The trigger's next occurrence, to record with a claim, if it has no record yet.
 
         Called with the occurrence being claimed reserved, so it is the one
@@ -621,7 +724,7 @@ class TaskActor:
         pending = self._pending(state._open_entries(name))
         if pending is None or pending.scheduled:
             return None
-        return self._scheduled(pending)
+        return pending
 
     def _scheduled(self, pending: _Pending) -> Scheduled:
         """The ``Scheduled`` record of a pending occurrence the actor planned."""
@@ -634,10 +737,9 @@ class TaskActor:
             due=pending.due,
         )
 
-    async def _claim(
-        self, occurrence: str, attempt: int, planned: Scheduled | None = None
-    ) -> bool:
-        """Append the attempt's ``Started`` (and ``planned``); False if it may not start.
+    async def _claim(self, occurrence: str, attempt: int, ahead: _Pending | None = None) -> bool:
+        """Append the attempt's ``Started`` (and ``ahead``'s ``Scheduled``); False if
+        it may not start.
 
         `LogClosed` goes through: the log takes no more appends (the scheduler
         is stopping, or the log broke), so the caller must stop, not pick the
@@ -651,11 +753,19 @@ class TaskActor:
             attempt=attempt,
             node=scheduler.node,
         )
+        events: list[Event] = [started] if ahead is None else [started, self._scheduled(ahead)]
         try:
-            await scheduler.append([started] if planned is None else [started, planned])
+            # At once where the log allows (in memory): no task switch. Its
+            # caller goes on to sleep or wait, so it yields soon anyway.
+            try:
+                scheduler.append_nowait(events)
+            except trio.WouldBlock:
+                await scheduler.append(events)
         except ClaimConflict:
             logger.debug("task %r: %s already claimed", self.name, occurrence)
+            await trio.lowlevel.checkpoint()  # a refused claim never makes a busy loop
             return False
+        self._ahead = ahead
         return True
 
     async def _run(self, occurrence: str, attempt: int, slot: _Slot | None) -> None:
@@ -809,13 +919,16 @@ class TaskActor:
                 traceback=trace,
                 retry_at=retry_at,
             )
-        if not await self._record_outcome(occurrence, record):
+        pause = None if retry_at is not None else self._last_run_pause(occurrence, record.at)
+        if not await self._record_outcome(occurrence, record, pause):
             return None
         if error is None and policy.remove_after_run:
             scheduler.remove_soon(self.name)
         return retry_at
 
-    async def _record_outcome(self, occurrence: str, record: Event) -> bool:
+    async def _record_outcome(
+        self, occurrence: str, record: Event, pause: TaskPaused | None
+    ) -> bool:
         """Append a finished attempt's outcome; False if shutdown came first.
 
         While the log cannot be written (disk full, I/O error) the run keeps
@@ -828,8 +941,12 @@ class TaskActor:
         clock = scheduler.clock
         backoff = _MIN_BACKOFF
         while True:
+            events: list[Event] = [record] if pause is None else [record, pause]
             try:
-                await scheduler.append([record], shield=True)
+                try:
+                    scheduler.append_nowait(events)
+                except trio.WouldBlock:
+                    await scheduler.append(events, shield=True)
             except OSError as exc:
                 logger.warning(
                     "task %r: cannot record how %s ended (%s); trying again in %s",
@@ -849,6 +966,8 @@ class TaskActor:
                 await clock.sleep_until(clock.now() + backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
             record = msgspec.structs.replace(record, at=clock.now())
+            if pause is not None:
+                pause = msgspec.structs.replace(pause, at=record.at)
 
     # -- file changes --------------------------------------------------------
 

@@ -48,7 +48,7 @@ from .log._paths import log_at
 from .log.sqlite import SQLITE_SUFFIXES
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 
     from ._clock import Clock
     from ._events import Event
@@ -125,10 +125,23 @@ class Scheduler:
         try:
             records = await self._writer.append(events, shield=shield)
         except OSError as exc:
-            self.log_problem = f"the log cannot be written, so nothing starts: {exc}"
+            self._log_failed(exc)
             raise
         self.log_problem = None
         return records
+
+    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
+        """`append` at once where the writer can (see `LogWriter.append_nowait`)."""
+        try:
+            records = self._writer.append_nowait(events)
+        except OSError as exc:
+            self._log_failed(exc)
+            raise
+        self.log_problem = None
+        return records
+
+    def _log_failed(self, exc: OSError) -> None:
+        self.log_problem = f"the log cannot be written, so nothing starts: {exc}"
 
     def resolve_target(self, actor: TaskActor) -> str | None:
         """Bind the actor's callable; a sentence saying why not, if it cannot be."""
@@ -164,15 +177,13 @@ class Scheduler:
         if actor is None:
             actor = self._actors[name] = TaskActor(self, name)
             assert self._actor_nursery is not None
-            self._actor_nursery.start_soon(self._run_actor, actor)
+            self._actor_nursery.start_soon(actor.run)
         return actor
 
-    async def _run_actor(self, actor: TaskActor) -> None:
-        try:
-            await actor.run()
-        finally:
-            if self._actors.get(actor.name) is actor and actor.name not in self.state:
-                del self._actors[actor.name]
+    def actor_ended(self, actor: TaskActor) -> None:
+        """``actor``'s loop has returned: forget it if its task is gone."""
+        if self._actors.get(actor.name) is actor and actor.name not in self.state:
+            del self._actors[actor.name]
 
     # -- commands ------------------------------------------------------------
 
@@ -394,10 +405,10 @@ class Scheduler:
                 live_state=self.state,
             )
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Records as they are appended, from now on."""
-        async for record in self.log.follow(after_seq=self.state.seq):
-            yield record
+    def events(self) -> AsyncGenerator[Event, None]:
+        """Records as they are appended, from this call on (not from the first
+        iteration: a task started to watch may first run after some land)."""
+        return self.log.follow(after_seq=self.state.seq)
 
     def statistics(self) -> SchedulerStatistics:
         writer = self._writer.statistics()

@@ -32,7 +32,7 @@ import trio
 from ._errors import ClaimConflict, LogClosed
 from ._events import Skipped, Started
 from ._projection import OccurrenceState, Outcome
-from .log._base import check_unappended
+from .log._base import EventLog, check_unappended
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._events import Event
     from ._projection import State
-    from .log import EventLog
 
 __all__ = ["LogWriter", "WriterStatistics"]
 
@@ -166,6 +165,9 @@ class LogWriter:
         # settled: what a stop in the middle of a write must answer.
         self._in_hand: list[_Submission] = []
         self._taken = 0
+        #: Submissions sent to the queue and not yet taken by the writer.
+        self._queued = 0
+        self._log_appends_nowait = type(log).append_nowait is not EventLog.append_nowait
         self._batches = 0
         self._records = 0
         self._largest_batch = 0
@@ -208,6 +210,13 @@ class LogWriter:
         if not shield:
             await trio.lowlevel.checkpoint_if_cancelled()
         try:
+            self._commit_nowait(submission)
+        except trio.WouldBlock:
+            pass
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return self._answer(submission)
+        try:
             try:
                 self._send.send_nowait(submission)
             except trio.WouldBlock:
@@ -216,7 +225,29 @@ class LogWriter:
                     await self._send.send(submission)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise self._closed_error() from None
+        self._queued += 1
         await submission.wait(shield=shield)
+        return self._answer(submission)
+
+    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
+        """`append` at once, with no checkpoint, where it needs no wait; else ``trio.WouldBlock``.
+
+        It can when the log can append without waiting (a `MemoryLog`) and
+        nothing is queued or being written (so no earlier submission is
+        overtaken). Raises ``trio.WouldBlock``, with nothing written, when it
+        cannot; otherwise returns or raises what `append` would. The
+        scheduler's actors claim runs and record outcomes with it first: on a
+        memory log that saves a task switch per append.
+        """
+        batch = check_unappended(events)
+        if self._closed:
+            raise self._closed_error()
+        submission = _Submission(batch)
+        self._commit_nowait(submission)
+        return self._answer(submission)
+
+    @staticmethod
+    def _answer(submission: _Submission) -> list[Event]:
         if submission.error is not None:
             # The same exception object goes to every submitter of a failed
             # batch, each time with the writer's traceback as its start.
@@ -272,6 +303,7 @@ class LogWriter:
                     except trio.EndOfChannel:
                         return
                     self._taken += 1
+                    self._queued -= 1
                 carried = self._gather(carried)
                 await self._commit(self._in_hand)
                 self._in_hand = []
@@ -293,6 +325,7 @@ class LogWriter:
             except (trio.WouldBlock, trio.EndOfChannel):
                 return None
             self._taken += 1
+            self._queued -= 1
             count += len(submission.events)
             if count > self._max_batch_records:
                 return submission
@@ -301,40 +334,81 @@ class LogWriter:
 
     async def _commit(self, batch: list[_Submission]) -> None:
         """Check claims, write the accepted submissions at once, fold, then wake."""
-        accepted = batch
-        if any(type(event) in _CHECKED for submission in batch for event in submission.events):
-            check = _ClaimCheck(self._state)
-            accepted = []
-            for submission in batch:
-                conflict = check.admit(submission)
-                if conflict is None:
-                    accepted.append(submission)
-                else:
-                    submission.fail(conflict)
-            if not accepted:
-                return
-        if len(accepted) == 1:
-            events = accepted[0].events
-        else:
-            events = [event for submission in accepted for event in submission.events]
+        accepted = self._admit(batch)
+        if not accepted:
+            return
+        events = self._events_of(accepted)
         self._batches += 1
         try:
             with self._clock.hold_still():
                 records = await self._log.append(events)
         except Exception as error:
-            logger.warning(
-                "appending %d records (%d submissions) to %r failed: %r; its submitters "
-                "get the error, later appends are tried again",
-                len(events),
-                len(accepted),
-                self._log,
-                error,
-            )
-            for submission in accepted:
-                submission.fail(error)
+            self._fail(accepted, events, error)
             return
         # No checkpoint from here to the end: the records are in the log, so
         # they are folded and handed out even if this task is being cancelled.
+        self._fold_and_settle(accepted, records)
+
+    def _commit_nowait(self, submission: _Submission) -> None:
+        """`_commit` for one submission, with no wait at all; ``trio.WouldBlock``
+        (and nothing written) when the log cannot append without waiting, or
+        when submissions are queued or being written (they come first)."""
+        if not self._log_appends_nowait or self._queued or self._in_hand or not self._started:
+            raise trio.WouldBlock
+        if not submission.events:
+            submission.succeed([])
+            return
+        accepted = self._admit([submission])
+        if accepted:
+            events = submission.events
+            # WouldBlock goes through: another append holds the log (a
+            # compaction, say). The claim check kept no state; the writer
+            # checks again when it takes the submission from the queue.
+            try:
+                records = self._log.append_nowait(events)
+            except trio.WouldBlock:
+                raise
+            except Exception as error:
+                self._batches += 1
+                self._fail(accepted, events, error)
+            else:
+                self._batches += 1
+                self._fold_and_settle(accepted, records)
+        self._taken += 1
+
+    def _admit(self, batch: list[_Submission]) -> list[_Submission]:
+        """The submissions whose claims may be written; the others are failed."""
+        if not any(type(event) in _CHECKED for submission in batch for event in submission.events):
+            return batch
+        check = _ClaimCheck(self._state)
+        accepted = []
+        for submission in batch:
+            conflict = check.admit(submission)
+            if conflict is None:
+                accepted.append(submission)
+            else:
+                submission.fail(conflict)
+        return accepted
+
+    @staticmethod
+    def _events_of(accepted: list[_Submission]) -> list[Event]:
+        if len(accepted) == 1:
+            return accepted[0].events
+        return [event for submission in accepted for event in submission.events]
+
+    def _fail(self, accepted: list[_Submission], events: list[Event], error: Exception) -> None:
+        logger.warning(
+            "appending %d records (%d submissions) to %r failed: %r; its submitters "
+            "get the error, later appends are tried again",
+            len(events),
+            len(accepted),
+            self._log,
+            error,
+        )
+        for submission in accepted:
+            submission.fail(error)
+
+    def _fold_and_settle(self, accepted: list[_Submission], records: list[Event]) -> None:
         fold = self._state._fold
         for record in records:
             fold(record)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 import warnings
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import msgspec
 import trio
@@ -138,6 +138,28 @@ class EventLog(abc.ABC):
         returns ``[]`` and touches nothing. Raises `LogClosed` after
         `aclose`.
         """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that changes `append` (to watch or alter what is
+        # written) must see every append: an inherited `append_nowait` would
+        # go round it, so it falls back to never appending without waiting.
+        if "append" in cls.__dict__ and "append_nowait" not in cls.__dict__:
+            cls.append_nowait = EventLog.append_nowait  # type: ignore[method-assign]
+
+    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
+        """`append` without waiting and without a checkpoint, where the backend can.
+
+        Raises ``trio.WouldBlock``, with nothing appended, when the append
+        would have to wait (for I/O, or for another append in flight);
+        otherwise it does what `append` does, errors included. This default
+        always raises ``trio.WouldBlock``: backends that write to disk or to a
+        server cannot append without waiting. `MemoryLog` can, and a
+        scheduler's writer then spares two task switches per append. A
+        subclass that overrides `append` and not this method gets this
+        default, so that its `append` sees every record.
+        """
+        raise trio.WouldBlock
 
     @abc.abstractmethod
     def read(self, after_seq: int = 0) -> Iterator[Event]:
@@ -289,17 +311,23 @@ class SequencedLog(EventLog):
         async with self._write_lock:
             # The log may have been closed while this task waited for the lock.
             self._check_writable()
-            first = self._last_seq + 1
-            records = [
-                msgspec.structs.replace(event, seq=first + offset)
-                for offset, event in enumerate(batch)
-            ]
+            records = self._numbered(batch)
             await self._write(records)
             # No checkpoint between the write and these lines: a record that
             # was written is always counted, even if the caller is cancelled.
-            self._last_seq = records[-1].seq
-            self._wake_followers()
+            self._stored(records)
         return records
+
+    def _numbered(self, batch: list[Event]) -> list[Event]:
+        """The records ``batch`` becomes: its events with the seqs that follow the log's."""
+        first = self._last_seq + 1
+        replace = msgspec.structs.replace
+        return [replace(event, seq=first + offset) for offset, event in enumerate(batch)]
+
+    def _stored(self, records: list[Event]) -> None:
+        """Count ``records`` as written, and wake the followers."""
+        self._last_seq = records[-1].seq
+        self._wake_followers()
 
     async def aclose(self) -> None:
         if self._closed:

@@ -16,11 +16,12 @@ from ._base import (
     SequencedLog,
     base_from_snapshot,
     check_snapshot_point,
+    check_unappended,
     state_from_snapshot,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Iterable, Iterator
+    from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 
     from .._events import Event
 
@@ -143,6 +144,20 @@ class MemoryLog(SequencedLog):
                 f"(records after the base at seq {self._base_seq} run up to seq "
                 f"{self._last_seq}); fold the log with load_state() and use that state"
             )
+
+    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
+        """`append` at once, with no checkpoint; ``trio.WouldBlock`` while
+        another append or a compaction holds the log."""
+        if self._write_lock.locked():
+            raise trio.WouldBlock
+        batch = check_unappended(events)
+        self._check_writable()
+        if not batch:
+            return []
+        records = self._numbered(batch)
+        self._records.extend(records)
+        self._stored(records)
+        return records
 
     async def _write(self, records: list[Event]) -> None:
         # No checkpoint here: the lock around this call already was one, and

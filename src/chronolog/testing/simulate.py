@@ -145,6 +145,13 @@ class _ProcessLog(EventLog):
         self._on_records(records)
         return records
 
+    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
+        if self._cut is not None:
+            raise LogClosed(self._cut)
+        records = self._log.append_nowait(events)
+        self._on_records(records)
+        return records
+
     def read(self, after_seq: int = 0) -> Iterator[Event]:
         return self._log.read(after_seq)
 
