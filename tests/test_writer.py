@@ -829,7 +829,8 @@ async def test_an_idle_writer_on_a_memory_log_appends_in_the_callers_task() -> N
         writer = await start_writer(nursery, log, defined("a"), scheduled("a"))
         state = writer._state
         # No await: written, folded and counted before the call returns.
-        records = writer.append_nowait([started("a")])
+        records = writer.append_now([started("a")])
+        assert records is not None
         assert [r.seq for r in records] == [3]
         assert state.occurrence_state("a", occurrence("a")).name == "RUNNING"
         assert writer.statistics() == WriterStatistics(
@@ -847,29 +848,26 @@ async def test_appending_at_once_refuses_a_taken_claim_and_writes_nothing() -> N
     async with trio.open_nursery() as nursery:
         writer = await start_writer(nursery, log, defined("a"), scheduled("a"), started("a"))
         with pytest.raises(ClaimConflict, match="its claim is taken"):
-            writer.append_nowait([started("a"), note(9)])
+            writer.append_now([started("a"), note(9)])
         writer.close()
     assert log.last_seq == 3
 
 
-async def test_appending_at_once_would_block_where_it_would_wait(tmp_path: Path) -> None:
+async def test_appending_at_once_declines_where_it_would_wait(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         # Logs that write to disk always wait; so does a writer not yet running.
         async with FileLog(tmp_path / "log.jsonl") as file_log:
             writer = await start_writer(nursery, file_log)
-            with pytest.raises(trio.WouldBlock):
-                writer.append_nowait([note(0)])
+            assert writer.append_now([note(0)]) is None
             writer.close()
         idle = LogWriter(MemoryLog(), State(), clock=FakeClock())
-        with pytest.raises(trio.WouldBlock):
-            idle.append_nowait([note(0)])
+        assert idle.append_now([note(0)]) is None
         # A submission waiting in the queue comes first: nothing overtakes it.
         held = WrappedLog(MemoryLog())
         h = await Harness.start(nursery, log=held)
         held.hold()
         await h.submit_in_order(("first", [note(0)]), ("second", [note(1)]))
-        with pytest.raises(trio.WouldBlock):
-            h.writer.append_nowait([note(2)])
+        assert h.writer.append_now([note(2)]) is None
         held.release()
         await wait_all_tasks_blocked()
         h.writer.close()
@@ -880,10 +878,10 @@ async def test_appending_at_once_says_why_it_cannot() -> None:
     async with trio.open_nursery() as nursery:
         writer = await start_writer(nursery, MemoryLog())
         with pytest.raises(TypeError, match="takes chronolog events"):
-            writer.append_nowait(["not an event"])  # type: ignore[list-item]
+            writer.append_now(["not an event"])  # type: ignore[list-item]
         writer.close()
     with pytest.raises(LogClosed, match="is closed"):
-        writer.append_nowait([note(0)])
+        writer.append_now([note(0)])
 
 
 async def test_a_memory_log_whose_append_is_overridden_sees_every_append() -> None:

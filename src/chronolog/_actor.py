@@ -318,7 +318,9 @@ class TaskActor:
         """
         state = self._scheduler.state
         name = self.name
-        if name not in state or state.is_paused(name) or len(self.runs) != 1:
+        if len(self.runs) != 1 or name not in state or state._open_count(name) != 1:
+            return None  # more to come (the common case: the next one is scheduled)
+        if state.is_paused(name):
             return None
         definition = state.definition(name)
         if definition.policy.remove_after_run or not isinstance(
@@ -447,9 +449,11 @@ class TaskActor:
     async def _sleep_until(self, when: datetime, changed: trio.Event) -> bool:
         """Sleep until ``when``; False if woken earlier by a change (or stopping)."""
         clock = self._scheduler.clock
-        if changed.is_set() or clock.now() >= when:
+        if changed.is_set():
             await trio.lowlevel.checkpoint()
         else:
+            # (No check that `when` has come first: the clock does that, and a
+            # sleep that is needed is by far the common case.)
             # notify() sets ``changed`` and cancels this scope. An outside
             # cancellation (shutdown) is not caught here: it propagates.
             with trio.CancelScope() as scope:
@@ -726,13 +730,13 @@ class TaskActor:
             return None
         return pending
 
-    def _scheduled(self, pending: _Pending) -> Scheduled:
+    def _scheduled(self, pending: _Pending, now: datetime | None = None) -> Scheduled:
         """The ``Scheduled`` record of a pending occurrence the actor planned."""
         state = self._scheduler.state
         self._planned = (state.definition(self.name), state.origin(self.name), pending.occurrence)
         return Scheduled(
             task=self.name,
-            at=self._scheduler.clock.now(),
+            at=self._scheduler.clock.now() if now is None else now,
             occurrence=pending.occurrence,
             due=pending.due,
         )
@@ -746,20 +750,17 @@ class TaskActor:
         same occurrence again.
         """
         scheduler = self._scheduler
+        now = scheduler.clock.now()
         started = Started(
-            task=self.name,
-            at=scheduler.clock.now(),
-            occurrence=occurrence,
-            attempt=attempt,
-            node=scheduler.node,
+            task=self.name, at=now, occurrence=occurrence, attempt=attempt, node=scheduler.node
         )
-        events: list[Event] = [started] if ahead is None else [started, self._scheduled(ahead)]
+        events: list[Event] = [started]
+        if ahead is not None:
+            events.append(self._scheduled(ahead, now))
         try:
             # At once where the log allows (in memory): no task switch. Its
             # caller goes on to sleep or wait, so it yields soon anyway.
-            try:
-                scheduler.append_nowait(events)
-            except trio.WouldBlock:
+            if scheduler.append_now(events) is None:
                 await scheduler.append(events)
         except ClaimConflict:
             logger.debug("task %r: %s already claimed", self.name, occurrence)
@@ -881,7 +882,8 @@ class TaskActor:
                 result = await invoke(target, clock)
             except Exception as exc:
                 error = describe_error(exc)
-        duration = max(clock.now() - started, timedelta(0))
+        ended = clock.now()
+        duration = max(ended - started, timedelta(0))
         retryable = True
         if scope.cancelled_caught:
             reason = self.cancel_reasons.get(occurrence)
@@ -895,12 +897,12 @@ class TaskActor:
                 retryable = reason == "shutdown"
         retry_at = None
         if error is not None and retryable and attempt < policy.retry.max_attempts:
-            retry_at = clock.now() + policy.retry.delay_before(attempt + 1)
+            retry_at = ended + policy.retry.delay_before(attempt + 1)
         record: Event
         if error is None:
             record = Completed(
                 task=self.name,
-                at=clock.now(),
+                at=ended,
                 occurrence=occurrence,
                 attempt=attempt,
                 duration=duration,
@@ -910,7 +912,7 @@ class TaskActor:
             message, error_type, trace = error
             record = Failed(
                 task=self.name,
-                at=clock.now(),
+                at=ended,
                 occurrence=occurrence,
                 attempt=attempt,
                 duration=duration,
@@ -943,9 +945,7 @@ class TaskActor:
         while True:
             events: list[Event] = [record] if pause is None else [record, pause]
             try:
-                try:
-                    scheduler.append_nowait(events)
-                except trio.WouldBlock:
+                if scheduler.append_now(events) is None:
                     await scheduler.append(events, shield=True)
             except OSError as exc:
                 logger.warning(

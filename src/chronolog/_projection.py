@@ -479,6 +479,9 @@ class State:
     def _has_open(self, name: str) -> bool:
         return bool(self._task(name).open)
 
+    def _open_count(self, name: str) -> int:
+        return len(self._task(name).open)
+
     def _is_open(self, name: str, occurrence: str) -> bool:
         """Whether ``occurrence`` is scheduled, running or waiting for a retry."""
         task = self._tasks.get(name)

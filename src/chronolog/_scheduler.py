@@ -130,14 +130,15 @@ class Scheduler:
         self.log_problem = None
         return records
 
-    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
-        """`append` at once where the writer can (see `LogWriter.append_nowait`)."""
+    def append_now(self, events: Sequence[Event]) -> list[Event] | None:
+        """`append` at once where the writer can, else None (see `LogWriter.append_now`)."""
         try:
-            records = self._writer.append_nowait(events)
+            records = self._writer.append_now(events)
         except OSError as exc:
             self._log_failed(exc)
             raise
-        self.log_problem = None
+        if records is not None:
+            self.log_problem = None
         return records
 
     def _log_failed(self, exc: OSError) -> None:

@@ -209,41 +209,48 @@ class LogWriter:
         # is one): each task switch is a large share of an append's cost.
         if not shield:
             await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            self._commit_nowait(submission)
-        except trio.WouldBlock:
-            pass
-        else:
+        if self._commit_now(submission):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return self._answer(submission)
+        # No await inside an `except` block here or below: a handled
+        # exception stays alive (with its traceback's frames) for as long as
+        # the block waits, and thousands of waiting appends made the garbage
+        # collector the largest cost of a burst.
         try:
-            try:
-                self._send.send_nowait(submission)
-            except trio.WouldBlock:
-                # Backpressure: the queue is full.
-                with trio.CancelScope(shield=shield):
-                    await self._send.send(submission)
+            self._send.send_nowait(submission)
+            full = False
+        except trio.WouldBlock:
+            full = True
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise self._closed_error() from None
+        if full:
+            # Backpressure: the queue is full.
+            try:
+                with trio.CancelScope(shield=shield):
+                    await self._send.send(submission)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise self._closed_error() from None
         self._queued += 1
         await submission.wait(shield=shield)
         return self._answer(submission)
 
-    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
-        """`append` at once, with no checkpoint, where it needs no wait; else ``trio.WouldBlock``.
+    def append_now(self, events: Sequence[Event]) -> list[Event] | None:
+        """`append` at once, with no checkpoint, where that needs no wait; else None.
 
         It can when the log can append without waiting (a `MemoryLog`) and
         nothing is queued or being written (so no earlier submission is
-        overtaken). Raises ``trio.WouldBlock``, with nothing written, when it
-        cannot; otherwise returns or raises what `append` would. The
-        scheduler's actors claim runs and record outcomes with it first: on a
-        memory log that saves a task switch per append.
+        overtaken). Returns None, with nothing written, when it cannot;
+        otherwise returns or raises what `append` would. The scheduler's
+        actors claim runs and record outcomes with it first: on a memory log
+        that saves a task switch per append. (None rather than
+        ``trio.WouldBlock``: on a `FileLog` every claim would raise it.)
         """
         batch = check_unappended(events)
         if self._closed:
             raise self._closed_error()
         submission = _Submission(batch)
-        self._commit_nowait(submission)
+        if not self._commit_now(submission):
+            return None
         return self._answer(submission)
 
     @staticmethod
@@ -349,25 +356,25 @@ class LogWriter:
         # they are folded and handed out even if this task is being cancelled.
         self._fold_and_settle(accepted, records)
 
-    def _commit_nowait(self, submission: _Submission) -> None:
-        """`_commit` for one submission, with no wait at all; ``trio.WouldBlock``
-        (and nothing written) when the log cannot append without waiting, or
-        when submissions are queued or being written (they come first)."""
+    def _commit_now(self, submission: _Submission) -> bool:
+        """`_commit` for one submission, with no wait at all; False (and nothing
+        written) when the log cannot append without waiting, or when
+        submissions are queued or being written (they come first)."""
         if not self._log_appends_nowait or self._queued or self._in_hand or not self._started:
-            raise trio.WouldBlock
+            return False
         if not submission.events:
             submission.succeed([])
-            return
+            return True
         accepted = self._admit([submission])
         if accepted:
             events = submission.events
-            # WouldBlock goes through: another append holds the log (a
-            # compaction, say). The claim check kept no state; the writer
-            # checks again when it takes the submission from the queue.
             try:
                 records = self._log.append_nowait(events)
             except trio.WouldBlock:
-                raise
+                # Another append holds the log (a compaction, say). The claim
+                # check kept no state: the writer checks again when it takes
+                # the submission from the queue.
+                return False
             except Exception as error:
                 self._batches += 1
                 self._fail(accepted, events, error)
@@ -375,6 +382,7 @@ class LogWriter:
                 self._batches += 1
                 self._fold_and_settle(accepted, records)
         self._taken += 1
+        return True
 
     def _admit(self, batch: list[_Submission]) -> list[_Submission]:
         """The submissions whose claims may be written; the others are failed."""
