@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 #: Friday 2026-03-27 12:00 UTC; Berlin springs forward on Sunday 2026-03-29 at 01:00 UTC.
 START = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
-#: The scheduler stops here (gracefully) ...
-DOWN = START + timedelta(days=2)
+#: The scheduler stops here (gracefully), a minute past the due times of
+#: 12:00: a stop at the very instant runs are due is a race either may win.
+DOWN = START + timedelta(days=2, minutes=1)
 #: ... and starts again here, six hours later.
 UP = DOWN + timedelta(hours=6)
 #: The log ends here: the process crashed while "report" was running.

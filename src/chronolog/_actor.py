@@ -27,6 +27,7 @@ import attrs
 import msgspec
 import trio
 
+from ._alarms import Sleeper
 from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started, TaskPaused
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
@@ -90,7 +91,7 @@ class TaskActor:
         "_planned",
         "_run_end_matters",
         "_scheduler",
-        "_sleep_scope",
+        "_sleeper",
         "_waiting_retries",
         "cancel_reasons",
         "name",
@@ -111,10 +112,10 @@ class TaskActor:
         # Set when the last run of this task in this process ends; None while
         # none runs (an idle actor then holds no Event: memory).
         self._idle: trio.Event | None = None
-        # The scope of the actor's current sleep, cancelled by notify(): one
-        # scope instead of a nursery with a sleeper and a watcher task keeps an
-        # idle actor to a single Trio task (memory, and wake-up cost).
-        self._sleep_scope: trio.CancelScope | None = None
+        # What ends the actor's current sleep early (notify() does): one
+        # Sleeper instead of a nursery with a sleeper and a watcher task keeps
+        # an idle actor to a single Trio task (memory, and wake-up cost).
+        self._sleeper = Sleeper()
         # Whether the end of a run that settled its occurrence must wake the
         # actor: False while it waits for something no run end changes (its
         # next due time, a command while paused); waking it then to plan the
@@ -141,8 +142,7 @@ class TaskActor:
         """Something about this task changed: plan again."""
         self._changed.set()
         self._changed = trio.Event()
-        if self._sleep_scope is not None:
-            self._sleep_scope.cancel()
+        self._scheduler.alarms.wake(self._sleeper)
 
     def cancel_runs(self, reason: str) -> int:
         for occurrence, scope in self.runs.items():
@@ -448,22 +448,18 @@ class TaskActor:
 
     async def _sleep_until(self, when: datetime, changed: trio.Event) -> bool:
         """Sleep until ``when``; False if woken earlier by a change (or stopping)."""
-        clock = self._scheduler.clock
         if changed.is_set():
             await trio.lowlevel.checkpoint()
         else:
-            # (No check that `when` has come first: the clock does that, and a
+            # notify() sets ``changed`` and ends this sleep. An outside
+            # cancellation (shutdown) is not caught here: it propagates. (No
+            # check that `when` has come first: the clock does that, and a
             # sleep that is needed is by far the common case.)
-            # notify() sets ``changed`` and cancels this scope. An outside
-            # cancellation (shutdown) is not caught here: it propagates.
-            with trio.CancelScope() as scope:
-                self._sleep_scope = scope
-                self._run_end_matters = False
-                try:
-                    await clock.sleep_until(when)
-                finally:
-                    self._sleep_scope = None
-                    self._run_end_matters = True
+            self._run_end_matters = False
+            try:
+                await self._scheduler.alarms.sleep_until(when, self._sleeper)
+            finally:
+                self._run_end_matters = True
         return not changed.is_set() and not self._scheduler.stopping
 
     async def _wait_for_command(self, changed: trio.Event) -> None:

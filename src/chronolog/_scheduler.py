@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from ._actor import TaskActor
+from ._alarms import Alarms
 from ._clock import SystemClock
 from ._compaction import Compaction, compact_log
 from ._errors import ChronologError, ConfigError, DuplicateTask
@@ -109,6 +110,8 @@ class Scheduler:
         self.capacity = (
             trio.CapacityLimiter(max_concurrent) if max_concurrent is not None else None
         )
+        #: Where actors sleep until their due times (see _alarms.py).
+        self.alarms = Alarms(clock)
         self.stopping = False
         #: Why appends fail while the log cannot be written (disk full, I/O
         #: error); every task's status shows it until an append works again.
@@ -744,6 +747,7 @@ async def _serve(
                     )
                     await scheduler._recover()
                     async with trio.open_nursery() as actor_nursery:
+                        await actor_nursery.start(scheduler.alarms.run)
                         scheduler._actor_nursery = actor_nursery
                         for name in state.task_names():
                             scheduler._spawn(name)

@@ -1,0 +1,212 @@
+"""Alarms: actors that sleep until the same instant share one timer.
+
+A Trio sleep ends by cancelling its cancel scope: the sleeping task gets a
+``Cancelled`` exception, with a traceback, and catches it. That is cheap
+for one task, but when thousands of actors are due at the same instant
+(5,000 one-off tasks at 09:00, 1,000 tasks every second) it is thousands of
+exceptions at once, and the garbage they leave made the cycle collector the
+largest cost of such a burst.
+
+So the first actor to sleep until an instant sleeps by itself, as before,
+and any actor that sleeps until an instant some other actor already sleeps
+until parks instead, in a heap kept by one *keeper* task. The keeper sleeps
+until the earliest instant in its heap and wakes every parked actor that is
+due with a plain reschedule: no exception, no cancel scope per actor. An
+actor alone at its instant (one task on simulated time, say) never waits
+for the keeper, so it pays nothing for this.
+
+Either way an actor's sleep ends early when `Alarms.wake` is called for it
+(a change to its task), and ends with ``Cancelled`` when its task is
+cancelled (shutdown). The clock decides when an instant has come, so clock
+jumps behave as with `Clock.sleep_until`: the keeper's own sleep is one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._clock import Clock
+
+__all__ = ["Alarms", "Sleeper"]
+
+#: Rebuild the heap once more than half of it (and at least this many) is dead.
+_COMPACT_AT: Final = 256
+
+
+class _Alarm:
+    """One parked sleep: whom to wake, and whether that has happened."""
+
+    __slots__ = ("task", "when", "woken")
+
+    def __init__(self, task: trio.lowlevel.Task, when: datetime) -> None:
+        self.task = task
+        self.when = when
+        self.woken = False
+
+
+class Sleeper:
+    """What ends one actor's current sleep early: its scope, or its alarm."""
+
+    __slots__ = ("alarm", "scope")
+
+    def __init__(self) -> None:
+        self.scope: trio.CancelScope | None = None
+        self.alarm: _Alarm | None = None
+
+
+class Alarms:
+    """The sleeps of a scheduler's actors. Run `run` as a task, then call `sleep_until`."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._heap: list[tuple[datetime, int, _Alarm]] = []
+        self._order = itertools.count()
+        self._dead = 0
+        # How many actors sleep until each instant: by themselves, and parked.
+        self._alone: dict[datetime, int] = {}
+        self._parked: dict[datetime, int] = {}
+        # The keeper's state: its task while it waits for a first alarm, or
+        # the scope of its sleep and the instant that sleep is for.
+        self._keeper_idle: trio.lowlevel.Task | None = None
+        self._keeper_scope: trio.CancelScope | None = None
+        self._keeper_until: datetime | None = None
+        #: When the keeper last woke anyone (a sleeper alone at that instant
+        #: then joins their round).
+        self._rang_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        parked, alone = len(self._heap) - self._dead, sum(self._alone.values())
+        return f"<Alarms: {parked} parked, {alone} alone>"
+
+    async def sleep_until(self, when: datetime, sleeper: Sleeper) -> None:
+        """Return once the clock reaches ``when``, or once `wake` is called for ``sleeper``."""
+        if when in self._alone or when in self._parked:
+            await self._park(when, sleeper)
+            return
+        alone = self._alone
+        alone[when] = alone.get(when, 0) + 1
+        try:
+            with trio.CancelScope() as scope:
+                sleeper.scope = scope
+                await self._clock.sleep_until(when)
+        finally:
+            sleeper.scope = None
+            _forget(alone, when)
+        if scope.cancelled_caught:
+            return
+        now = self._clock.now()
+        if self._ring(now) or self._rang_at == now:
+            # Those parked for this instant wake now (or the keeper, woken
+            # at the same moment, has just woken them), and this sleeper goes
+            # on with them: every actor due at an instant takes its step in
+            # the same round, so their claims share a write and none of
+            # them is a round ahead of the others.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def wake(self, sleeper: Sleeper) -> None:
+        """End ``sleeper``'s current sleep now (nothing if it is not asleep)."""
+        if sleeper.scope is not None:
+            sleeper.scope.cancel()
+        alarm = sleeper.alarm
+        if alarm is not None and not alarm.woken:
+            self._bury(alarm)
+            trio.lowlevel.reschedule(alarm.task)
+
+    # -- parked sleeps --------------------------------------------------------
+
+    async def _park(self, when: datetime, sleeper: Sleeper) -> None:
+        alarm = _Alarm(trio.lowlevel.current_task(), when)
+        heapq.heappush(self._heap, (when, next(self._order), alarm))
+        self._parked[when] = self._parked.get(when, 0) + 1
+        self._rearm(when)
+        sleeper.alarm = alarm
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._bury(alarm)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        try:
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            sleeper.alarm = None
+
+    def _bury(self, alarm: _Alarm) -> None:
+        """Mark ``alarm`` as done before its time; the keeper drops it later."""
+        alarm.woken = True
+        _forget(self._parked, alarm.when)
+        self._dead += 1
+        if self._dead > _COMPACT_AT and self._dead * 2 > len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry[2].woken]
+            heapq.heapify(self._heap)
+            self._dead = 0
+
+    def _rearm(self, when: datetime) -> None:
+        """A new alarm at ``when``: make sure the keeper wakes for it."""
+        if self._keeper_idle is not None:
+            task, self._keeper_idle = self._keeper_idle, None
+            trio.lowlevel.reschedule(task)
+        elif self._keeper_until is not None and when < self._keeper_until:
+            assert self._keeper_scope is not None
+            self._keeper_scope.cancel()  # it sleeps for a later instant: start over
+
+    # -- the keeper -------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Be the keeper: wake parked sleepers when their instant comes. Runs until cancelled."""
+        task_status.started()
+        heap = self._heap
+        while True:
+            while heap and heap[0][2].woken:
+                heapq.heappop(heap)
+                self._dead -= 1
+            if not heap:
+                self._keeper_idle = trio.lowlevel.current_task()
+
+                def abort(_: object) -> trio.lowlevel.Abort:
+                    self._keeper_idle = None
+                    return trio.lowlevel.Abort.SUCCEEDED
+
+                await trio.lowlevel.wait_task_rescheduled(abort)
+                heap = self._heap
+                continue
+            when = heap[0][0]
+            with trio.CancelScope() as scope:
+                self._keeper_scope, self._keeper_until = scope, when
+                try:
+                    await self._clock.sleep_until(when)
+                finally:
+                    self._keeper_scope = self._keeper_until = None
+            heap = self._heap  # a compaction may have replaced it
+            now = self._clock.now()
+            if self._ring(now):
+                self._rang_at = now
+
+    def _ring(self, now: datetime) -> int:
+        """Wake every parked sleeper whose instant has come; how many."""
+        heap = self._heap
+        rung = 0
+        while heap and heap[0][0] <= now:
+            alarm = heapq.heappop(heap)[2]
+            if alarm.woken:
+                self._dead -= 1
+                continue
+            alarm.woken = True
+            _forget(self._parked, alarm.when)
+            trio.lowlevel.reschedule(alarm.task)
+            rung += 1
+        return rung
+
+
+def _forget(counts: dict[datetime, int], when: datetime) -> None:
+    left = counts[when] - 1
+    if left:
+        counts[when] = left
+    else:
+        del counts[when]
