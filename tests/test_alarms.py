@@ -10,10 +10,14 @@ import trio
 import trio.testing
 
 from chronolog._alarms import Alarms, Sleeper
+from chronolog._clock import SystemClock
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from contextlib import AbstractContextManager
+
+    from chronolog._clock import Clock
 
 START = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -36,7 +40,7 @@ async def alarms(sim: SimulatedClock) -> AsyncIterator[Alarms]:
 class Napper:
     """A task that sleeps until an instant and notes when and how it woke."""
 
-    def __init__(self, alarms: Alarms, sim: SimulatedClock, when: datetime) -> None:
+    def __init__(self, alarms: Alarms, sim: Clock, when: datetime) -> None:
         self.alarms, self.sim, self.when = alarms, sim, when
         self.sleeper = Sleeper()
         self.woke: datetime | None = None
@@ -174,3 +178,58 @@ async def test_sleeps_woken_early_do_not_pile_up(
             alarms.wake(napper.sleeper)
         assert len(alarms._heap) < 600  # woken ones are dropped, not kept for a day
         alarms.wake(anchor.sleeper)
+
+
+class PlainClock:
+    """A clock of the user's own (only the Clock protocol): the generic sleep path."""
+
+    def __init__(self, inner: SimulatedClock) -> None:
+        self.inner = inner
+
+    def now(self) -> datetime:
+        return self.inner.now()
+
+    async def sleep_until(self, when: datetime) -> None:
+        await self.inner.sleep_until(when)
+
+    def hold_still(self) -> AbstractContextManager[None]:
+        return self.inner.hold_still()
+
+
+async def test_a_clock_of_ones_own_sleeps_and_wakes_the_same(
+    sim: SimulatedClock, autojump_clock: trio.testing.MockClock
+) -> None:
+    alarms = Alarms(PlainClock(sim))
+    due = START + 7 * MINUTE
+    async with trio.open_nursery() as nursery:
+        await nursery.start(alarms.run)
+        nappers = [Napper(alarms, sim, due) for _ in range(3)]
+        early = Napper(alarms, sim, START + 60 * MINUTE)
+        async with trio.open_nursery() as naps:
+            for napper in [*nappers, early]:
+                naps.start_soon(napper.run)
+            await sim.sleep_until(START + MINUTE)
+            alarms.wake(early.sleeper)
+        nursery.cancel_scope.cancel()
+    assert [n.woke for n in nappers] == [due] * 3
+    assert early.woke == START + MINUTE
+
+
+async def test_on_the_system_clock_a_wake_ends_a_long_sleep_at_once() -> None:
+    clock = SystemClock()
+    alarms = Alarms(clock)
+    long = Napper(alarms, clock, clock.now() + timedelta(hours=1))
+    short = Napper(alarms, clock, clock.now() + timedelta(milliseconds=5))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(alarms.run)
+            async with trio.open_nursery() as naps:
+                naps.start_soon(long.run)
+                naps.start_soon(short.run)
+                await trio.sleep(0.02)
+                alarms.wake(long.sleeper)
+            nursery.cancel_scope.cancel()
+    assert short.woke is not None
+    assert short.woke >= short.when
+    assert long.woke is not None
+    assert long.woke < long.when

@@ -429,13 +429,12 @@ class TaskActor:
         due = self._next_after(trigger, self._cursor(latest_due))
         # Step over due times that are settled already: skipped ahead of time
         # (paused, redefined) and so above the watermark, yet never to run.
-        while due is not None and not state.may_schedule(
-            self.name, time_occurrence(self.name, due), due
-        ):
+        while due is not None:
+            occurrence = time_occurrence(self.name, due)
+            if state.may_schedule(self.name, occurrence, due):
+                return _Pending(occurrence, due, 1, scheduled=False)
             due = trigger.next_after(due)
-        if due is None:
-            return None
-        return _Pending(time_occurrence(self.name, due), due, 1, scheduled=False)
+        return None
 
     def _cursor(self, latest_open_due: datetime | None) -> datetime:
         """Due times after this instant are still to come."""

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
+from ._clock import SimulatedClock, SystemClock
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -54,11 +56,13 @@ class _Alarm:
 class Sleeper:
     """What ends one actor's current sleep early: its scope, or its alarm."""
 
-    __slots__ = ("alarm", "scope")
+    __slots__ = ("alarm", "scope", "woken")
 
     def __init__(self) -> None:
         self.scope: trio.CancelScope | None = None
         self.alarm: _Alarm | None = None
+        #: Set by `Alarms.wake` while the sleep is in ``scope``.
+        self.woken = False
 
 
 class Alarms:
@@ -93,13 +97,11 @@ class Alarms:
         alone = self._alone
         alone[when] = alone.get(when, 0) + 1
         try:
-            with trio.CancelScope() as scope:
-                sleeper.scope = scope
-                await self._clock.sleep_until(when)
+            due = await self._sleep_alone(when, sleeper)
         finally:
             sleeper.scope = None
             _forget(alone, when)
-        if scope.cancelled_caught:
+        if not due:
             return
         now = self._clock.now()
         if self._ring(now) or self._rang_at == now:
@@ -110,9 +112,32 @@ class Alarms:
             # them is a round ahead of the others.
             await trio.lowlevel.cancel_shielded_checkpoint()
 
+    async def _sleep_alone(self, when: datetime, sleeper: Sleeper) -> bool:
+        """Sleep on the clock in a scope `wake` cancels; False if woken that way."""
+        clock = self._clock
+        if not isinstance(clock, SimulatedClock | SystemClock):
+            with trio.CancelScope() as scope:
+                sleeper.scope = scope
+                await clock.sleep_until(when)
+            return not scope.cancelled_caught
+        # A built-in clock tells which Trio deadline to sleep to: one cancel
+        # scope serves as both the sleep and what `wake` cancels.
+        sleeper.woken = False
+        while True:
+            with trio.CancelScope(deadline=clock._look_again_at(when)) as scope:
+                sleeper.scope = scope
+                await clock._until_stepped()
+            if sleeper.woken:
+                return False
+            if clock.now() >= when:
+                return True
+            # A backward step of the wall clock, or a slice of a long sleep
+            # on the system clock: sleep on.
+
     def wake(self, sleeper: Sleeper) -> None:
         """End ``sleeper``'s current sleep now (nothing if it is not asleep)."""
         if sleeper.scope is not None:
+            sleeper.woken = True
             sleeper.scope.cancel()
         alarm = sleeper.alarm
         if alarm is not None and not alarm.woken:

@@ -80,6 +80,18 @@ class SystemClock:
                 return
             await trio.sleep(min(remaining, MAX_SLEEP_SLICE).total_seconds())
 
+    # The two hooks below let the runtime's alarms (_alarms.py) sleep in a
+    # cancel scope of their own, instead of one around this clock's sleep.
+
+    def _look_again_at(self, when: datetime) -> float:
+        """The Trio time at which to read the wall clock again, waiting for ``when``."""
+        remaining = min(when - self.now(), MAX_SLEEP_SLICE)
+        return trio.current_time() + max(remaining.total_seconds(), 0.0)
+
+    async def _until_stepped(self) -> None:
+        """Return when the wall clock is stepped: never noticed but by reading it."""
+        await trio.sleep_forever()
+
 
 class SimulatedClock:
     """A wall clock laid over ``trio.testing.MockClock``: months of schedules in milliseconds.
@@ -118,6 +130,8 @@ class SimulatedClock:
     __slots__ = (
         "_holders",
         "_jump_event",
+        "_last_now",
+        "_last_trio_time",
         "_mock_clock",
         "_released_threshold",
         "_trio_base",
@@ -150,6 +164,10 @@ class SimulatedClock:
         self._jump_event = trio.Event()
         self._holders = 0
         self._released_threshold = mock_clock.autojump_threshold
+        # now() for the Trio time it was last computed at: a scheduler reads
+        # the time several times per run, mostly without time passing.
+        self._last_trio_time = math.nan
+        self._last_now = self._wall_base
 
     def __repr__(self) -> str:
         return f"<SimulatedClock now={self.now().isoformat()} trio_clock={self._mock_clock!r}>"
@@ -161,9 +179,13 @@ class SimulatedClock:
 
     def now(self) -> datetime:
         """The simulated wall clock, as an aware UTC datetime (exact to the microsecond)."""
+        trio_time = self._mock_clock.current_time()
+        if trio_time == self._last_trio_time:
+            return self._last_now
         # timedelta rounds the float's exact value to the nearest microsecond.
-        elapsed = timedelta(seconds=self._mock_clock.current_time() - self._trio_base)
-        return self._wall_base + elapsed
+        now = self._wall_base + timedelta(seconds=trio_time - self._trio_base)
+        self._last_trio_time, self._last_now = trio_time, now
+        return now
 
     async def sleep_until(self, when: datetime) -> None:
         """Return once ``now() >= when``: at once if it already is, else exactly then.
@@ -184,13 +206,7 @@ class SimulatedClock:
         # In UTC from here on: == across zones is always False for a time in a
         # repeated hour (PEP 495), and UTC arithmetic is exact.
         when = when.astimezone(UTC)
-        running = trio.lowlevel.current_clock()
-        if running is not self._mock_clock:
-            raise ConfigError(
-                f"this SimulatedClock follows {self._mock_clock!r}, but Trio runs on "
-                f"{running!r}; start the run with trio.run(main, clock=sim.trio_clock), "
-                "or build the SimulatedClock with mock_clock= the run's clock"
-            )
+        self._check_running()
         if self.now() >= when:
             await trio.lowlevel.checkpoint()
             return
@@ -200,6 +216,27 @@ class SimulatedClock:
                 await jumped.wait()
             if self.now() >= when:
                 return
+
+    def _check_running(self) -> None:
+        running = trio.lowlevel.current_clock()
+        if running is not self._mock_clock:
+            raise ConfigError(
+                f"this SimulatedClock follows {self._mock_clock!r}, but Trio runs on "
+                f"{running!r}; start the run with trio.run(main, clock=sim.trio_clock), "
+                "or build the SimulatedClock with mock_clock= the run's clock"
+            )
+
+    # The two hooks below let the runtime's alarms (_alarms.py) sleep in a
+    # cancel scope of their own, instead of one around this clock's sleep.
+
+    def _look_again_at(self, when: datetime) -> float:
+        """The Trio time at which ``now()`` reads ``when`` (an aware UTC datetime)."""
+        self._check_running()
+        return self._trio_deadline(when)
+
+    async def _until_stepped(self) -> None:
+        """Return when the wall clock is stepped (`jump`)."""
+        await self._jump_event.wait()
 
     def _trio_deadline(self, when: datetime) -> float:
         """The Trio time at which ``now()`` reads ``when``, as things stand (no more jumps)."""
@@ -224,6 +261,7 @@ class SimulatedClock:
         the scheduler's promise, the clock only reports time.
         """
         self._wall_base += delta
+        self._last_trio_time = math.nan  # now() moved with Trio time standing still
         jumped, self._jump_event = self._jump_event, trio.Event()
         jumped.set()
 

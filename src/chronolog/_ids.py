@@ -61,10 +61,12 @@ def validate_task_name(name: object) -> str:
 
 
 def _utc_iso(when: datetime) -> str:
-    if when.tzinfo is None:
-        raise ValueError(f"occurrence due time must be timezone-aware, got naive {when!r}")
-    text = when.astimezone(UTC).replace(tzinfo=None).isoformat()
-    return text + "Z"
+    if when.tzinfo is not UTC:
+        if when.tzinfo is None:
+            raise ValueError(f"occurrence due time must be timezone-aware, got naive {when!r}")
+        when = when.astimezone(UTC)
+    # Due times are UTC almost always: cut "+00:00" rather than convert.
+    return when.isoformat()[:-6] + "Z"
 
 
 def time_occurrence(task: str, due: datetime) -> str:
