@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ._clock import SimulatedClock, SystemClock
+from ._clock import TrioDeadlineClock
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -70,6 +70,9 @@ class Alarms:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        # The built-in clocks (and the harness's wrapper) say which Trio
+        # deadline to sleep to; a clock of the user's own only sleeps.
+        self._deadline_clock = clock if isinstance(clock, TrioDeadlineClock) else None
         self._heap: list[tuple[datetime, int, _Alarm]] = []
         self._order = itertools.count()
         self._dead = 0
@@ -114,14 +117,14 @@ class Alarms:
 
     async def _sleep_alone(self, when: datetime, sleeper: Sleeper) -> bool:
         """Sleep on the clock in a scope `wake` cancels; False if woken that way."""
-        clock = self._clock
-        if not isinstance(clock, SimulatedClock | SystemClock):
+        clock = self._deadline_clock
+        if clock is None:
             with trio.CancelScope() as scope:
                 sleeper.scope = scope
-                await clock.sleep_until(when)
+                await self._clock.sleep_until(when)
             return not scope.cancelled_caught
-        # A built-in clock tells which Trio deadline to sleep to: one cancel
-        # scope serves as both the sleep and what `wake` cancels.
+        # The clock tells which Trio deadline to sleep to: one cancel scope
+        # serves as both the sleep and what `wake` cancels.
         sleeper.woken = False
         while True:
             with trio.CancelScope(deadline=clock._look_again_at(when)) as scope:

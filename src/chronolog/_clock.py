@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -55,6 +55,23 @@ class Clock(Protocol):
         ...
 
 
+@runtime_checkable
+class TrioDeadlineClock(Clock, Protocol):
+    """A clock that says which Trio deadline to sleep to: the built-in ones.
+
+    The runtime's alarms (``_alarms.py``) then sleep in a cancel scope of
+    their own, one per sleep, instead of one around the clock's sleep.
+    """
+
+    def _look_again_at(self, when: datetime) -> float:
+        """The Trio time at which to read the clock again, waiting for ``when``."""
+        ...
+
+    async def _until_stepped(self) -> None:
+        """Return when the wall clock is stepped, if the clock can tell."""
+        ...
+
+
 class SystemClock:
     """The real wall clock.
 
@@ -80,8 +97,7 @@ class SystemClock:
                 return
             await trio.sleep(min(remaining, MAX_SLEEP_SLICE).total_seconds())
 
-    # The two hooks below let the runtime's alarms (_alarms.py) sleep in a
-    # cancel scope of their own, instead of one around this clock's sleep.
+    # TrioDeadlineClock: the runtime's alarms sleep in a scope of their own.
 
     def _look_again_at(self, when: datetime) -> float:
         """The Trio time at which to read the wall clock again, waiting for ``when``."""
@@ -226,11 +242,10 @@ class SimulatedClock:
                 "or build the SimulatedClock with mock_clock= the run's clock"
             )
 
-    # The two hooks below let the runtime's alarms (_alarms.py) sleep in a
-    # cancel scope of their own, instead of one around this clock's sleep.
+    # TrioDeadlineClock: the runtime's alarms sleep in a scope of their own.
 
     def _look_again_at(self, when: datetime) -> float:
-        """The Trio time at which ``now()`` reads ``when`` (an aware UTC datetime)."""
+        """The Trio time at which ``now()`` reads ``when``."""
         self._check_running()
         return self._trio_deadline(when)
 

@@ -92,6 +92,9 @@ class _CountingClock:
     def __init__(self, clock: SimulatedClock) -> None:
         self.now = clock.now
         self.sleep_until = clock.sleep_until
+        # A TrioDeadlineClock, as the simulated clock is: actors sleep cheaper.
+        self._look_again_at = clock._look_again_at
+        self._until_stepped = clock._until_stepped
         self._clock = clock
         self.holding = 0
 
