@@ -118,6 +118,8 @@ def jsonable_result(value: Any, max_bytes: int) -> Any:
     Values that are not JSON-able are kept as their ``repr``; values that are
     too big are cut, with a marker saying so and how big they were.
     """
+    if value is None:
+        return None  # what most targets return: no encoding round trip
     try:
         encoded = msgspec.json.encode(value)
     except (TypeError, msgspec.EncodeError, OverflowError):
