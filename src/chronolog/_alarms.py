@@ -7,7 +7,7 @@ for one task, but when thousands of actors are due at the same instant
 exceptions at once, and the garbage they leave made the cycle collector the
 largest cost of such a burst.
 
-So the first actor to sleep until an instant sleeps by itself, as before,
+So the first actor to sleep until an instant sleeps by itself on the clock,
 and any actor that sleeps until an instant some other actor already sleeps
 until parks instead, in a heap kept by one *keeper* task. The keeper sleeps
 until the earliest instant in its heap and wakes every parked actor that is
