@@ -263,6 +263,9 @@ class TaskActor:
             else:
                 await self._pause(self._exhausted_note())
             return
+        # Not kept alive in this frame while the actor sleeps and fires: for
+        # thousands of actors that is memory, and objects the GC walks.
+        del entries, recorded, stale
         if not pending.scheduled:
             await scheduler.append([self._scheduled(pending)])
         jitter = policy.jitter
@@ -480,16 +483,16 @@ class TaskActor:
             await self._start(pending.occurrence, pending.attempt)
             return None
         now = scheduler.clock.now()
-        due_times = [pending.due, *self._later_due_times(pending.due, now)]
-        if len(due_times) > 1 or (
+        missed = self._later_due_times(pending.due, now)
+        if missed or (
             policy.misfire_grace is not None and now - pending.due > policy.misfire_grace
         ):
-            await self._catch_up(due_times, now)
+            await self._catch_up([pending.due, *missed], now)
             return None
         await self._start_with_overlap(pending.occurrence, pending.due)
         return self._ahead
 
-    def _later_due_times(self, due: datetime, now: datetime) -> list[datetime]:
+    def _later_due_times(self, due: datetime, now: datetime) -> tuple[datetime, ...]:
         """Due times of the trigger in (due, now] that have not settled: missed.
 
         All of them, so the catch-up policy sees the whole outage at once
@@ -497,11 +500,13 @@ class TaskActor:
         per-second task stopped for a year cannot stall the actor: past the
         bound, the rest is caught up on the next step. Settled ones (skipped
         while a ``QUEUE`` occurrence waited) are left out: nothing can run them.
+        A tuple: the common answer, none, is then the empty tuple, which is no
+        new object for the garbage collector to track while the run is claimed.
         """
         state = self._scheduler.state
         trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
-            return []
+            return ()
         later: list[datetime] = []
         cursor = due
         looked = 0
@@ -516,7 +521,7 @@ class TaskActor:
             if standing is OccurrenceState.NEW or standing is OccurrenceState.SCHEDULED:
                 later.append(following)
             cursor = following
-        return later
+        return tuple(later)
 
     async def _catch_up(self, due_times: list[datetime], now: datetime) -> None:
         """Several due times passed at once: the catch-up policy picks what runs."""

@@ -81,7 +81,9 @@ class _Submission:
     def __init__(self, events: list[Event]) -> None:
         self.events = events
         self.done = False
-        self.records: list[Event] = []
+        # None until settled: an empty list here would be one more object
+        # alive per waiting append (thousands in a burst, for the GC to walk).
+        self.records: list[Event] | None = None
         self.error: Exception | None = None
         self.traceback: TracebackType | None = None
         self._waiter: trio.lowlevel.Task | None = None
@@ -259,6 +261,7 @@ class LogWriter:
             # The same exception object goes to every submitter of a failed
             # batch, each time with the writer's traceback as its start.
             raise submission.error.with_traceback(submission.traceback)
+        assert submission.records is not None  # settled without an error
         return submission.records
 
     def close(self) -> None:
