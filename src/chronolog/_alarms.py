@@ -80,9 +80,9 @@ class Alarms:
         self._alone: dict[datetime, int] = {}
         self._parked: dict[datetime, int] = {}
         # The keeper's state: its task while it waits for a first alarm, or
-        # the scope of its sleep and the instant that sleep is for.
+        # its sleep (as any lone sleeper's) and the instant that sleep is for.
         self._keeper_idle: trio.lowlevel.Task | None = None
-        self._keeper_scope: trio.CancelScope | None = None
+        self._keeper_sleeper = Sleeper()
         self._keeper_until: datetime | None = None
         #: When the keeper last woke anyone (a sleeper alone at that instant
         #: then joins their round).
@@ -102,7 +102,6 @@ class Alarms:
         try:
             due = await self._sleep_alone(when, sleeper)
         finally:
-            sleeper.scope = None
             _forget(alone, when)
         if not due:
             return
@@ -117,25 +116,28 @@ class Alarms:
 
     async def _sleep_alone(self, when: datetime, sleeper: Sleeper) -> bool:
         """Sleep on the clock in a scope `wake` cancels; False if woken that way."""
-        clock = self._deadline_clock
-        if clock is None:
-            with trio.CancelScope() as scope:
-                sleeper.scope = scope
-                await self._clock.sleep_until(when)
-            return not scope.cancelled_caught
-        # The clock tells which Trio deadline to sleep to: one cancel scope
-        # serves as both the sleep and what `wake` cancels.
-        sleeper.woken = False
-        while True:
-            with trio.CancelScope(deadline=clock._look_again_at(when)) as scope:
-                sleeper.scope = scope
-                await clock._until_stepped()
-            if sleeper.woken:
-                return False
-            if clock.now() >= when:
-                return True
-            # A backward step of the wall clock, or a slice of a long sleep
-            # on the system clock: sleep on.
+        try:
+            clock = self._deadline_clock
+            if clock is None:
+                with trio.CancelScope() as scope:
+                    sleeper.scope = scope
+                    await self._clock.sleep_until(when)
+                return not scope.cancelled_caught
+            # The clock tells which Trio deadline to sleep to: one cancel scope
+            # serves as both the sleep and what `wake` cancels.
+            sleeper.woken = False
+            while True:
+                with trio.CancelScope(deadline=clock._look_again_at(when)) as scope:
+                    sleeper.scope = scope
+                    await clock._until_stepped()
+                if sleeper.woken:
+                    return False
+                if clock.now() >= when:
+                    return True
+                # A backward step of the wall clock, or a slice of a long sleep
+                # on the system clock: sleep on.
+        finally:
+            sleeper.scope = None
 
     def wake(self, sleeper: Sleeper) -> None:
         """End ``sleeper``'s current sleep now (nothing if it is not asleep)."""
@@ -181,8 +183,7 @@ class Alarms:
             task, self._keeper_idle = self._keeper_idle, None
             trio.lowlevel.reschedule(task)
         elif self._keeper_until is not None and when < self._keeper_until:
-            assert self._keeper_scope is not None
-            self._keeper_scope.cancel()  # it sleeps for a later instant: start over
+            self.wake(self._keeper_sleeper)  # it sleeps for a later instant: start over
 
     # -- the keeper -------------------------------------------------------------
 
@@ -205,12 +206,11 @@ class Alarms:
                 heap = self._heap
                 continue
             when = heap[0][0]
-            with trio.CancelScope() as scope:
-                self._keeper_scope, self._keeper_until = scope, when
-                try:
-                    await self._clock.sleep_until(when)
-                finally:
-                    self._keeper_scope = self._keeper_until = None
+            self._keeper_until = when
+            try:
+                await self._sleep_alone(when, self._keeper_sleeper)
+            finally:
+                self._keeper_until = None
             heap = self._heap  # a compaction may have replaced it
             now = self._clock.now()
             if self._ring(now):
