@@ -519,7 +519,8 @@ def test_special_days_follow_the_vixie_rule() -> None:
         ("0 0 H * *", "0 0 16 * *"),
         ("0 0 H(1-31) * *", "0 0 28 * *"),
         # Wrapping ranges work as everywhere else.
-        ("H(50-10)/15 * * * *", "59 * * * *"),
+        ("H(50-10)/15 * * * *", "59-10/15 * * * *"),
+        ("0 H/18 * * *", "0 12-23/18 * * *"),  # one value, but a step: elapsed time
         ("H(40-10)/15 * * * *", "49-10/15 * * * *"),
     ],
 )

@@ -250,8 +250,10 @@ class _Hashed:
         offset = self.offset(field, key)
         assert offset is not None
         start = field.value_at(self.first, offset)
-        if self.step is None or offset + self.step >= self.count:
+        if self.step is None:
             return str(start)
+        # Keep the step even when it reaches one value: an hour field with a
+        # step follows elapsed time across DST changes, and so must its reading.
         return f"{start}-{field.value_at(self.first, self.count - 1)}/{self.step}"
 
 
