@@ -334,6 +334,7 @@ class CronSchedule:
         "_day_masks",
         "_first_minute",
         "_first_second",
+        "_last_time_of_day",
         "_month_ok",
         "_next_hour",
         "_next_minute",
@@ -419,6 +420,7 @@ class CronSchedule:
         self._next_second = _next_table(seconds, 60)
         self._first_minute = min(minutes)
         self._first_second = min(seconds)
+        self._last_time_of_day = max(hours) * 3600 + max(minutes) * 60 + max(seconds)
         self._month_ok = tuple(m in months for m in range(13))
         # _day_masks[length * 7 + weekday of the 1st]: bit d is set when day d
         # of such a month matches. Every day rule depends on nothing else.
@@ -492,6 +494,8 @@ class CronSchedule:
         if lo >= hi:
             return None
         day, second_of_day = divmod(lo, _DAY)
+        if second_of_day > self._last_time_of_day:
+            day, second_of_day = day + 1, 0  # nothing later today: start tomorrow
         last_day = (hi - 1) // _DAY
         while True:
             found = self._next_day(day, last_day)
