@@ -66,6 +66,7 @@ def test_json_has_the_documented_fields_and_agrees_with_replay(log: Path) -> Non
         "task",
         "state",
         "paused",
+        "finished",
         "note",
         "trigger",
         "target",

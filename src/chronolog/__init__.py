@@ -5,6 +5,8 @@ private. ``tests/test_public_api.py`` pins this surface, so adding or removing
 a name is a visible decision.
 """
 
+from ._clock import Clock as Clock
+from ._clock import SystemClock as SystemClock
 from ._compaction import Compaction as Compaction
 from ._errors import (
     ChronologError as ChronologError,
@@ -108,6 +110,9 @@ from ._scheduler import (
 )
 from ._scheduler import (
     open_scheduler as open_scheduler,
+)
+from ._scheduler import (
+    serve_scheduler as serve_scheduler,
 )
 from ._triggers import (
     At as At,
