@@ -587,3 +587,39 @@ async def test_a_full_disk_under_any_await_of_the_actor_is_survived_and_recovere
             for r in records
         ), context
         assert_nothing_lost(log, until=START + timedelta(minutes=18))
+
+
+async def test_a_task_earlier_versions_paused_as_spent_is_finished_and_a_new_trigger_resumes_it(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    from chronolog import TaskDefined
+
+    once = START - timedelta(hours=1)
+    occurrence = time_occurrence("once", once)
+    log = MemoryLog(
+        [
+            TaskDefined(
+                seq=1, task="once", at=once, trigger=At(once), target="tests.test_actor:Calls"
+            ),
+            Scheduled(seq=2, task="once", at=once, occurrence=occurrence, due=once),
+            Started(seq=3, task="once", at=once, occurrence=occurrence, attempt=1),
+            Completed(seq=4, task="once", at=once, occurrence=occurrence, attempt=1),
+            TaskPaused(
+                seq=5,
+                task="once",
+                at=once,
+                note="its trigger will not fire again (past its end, or At is past)",
+            ),
+        ]
+    )
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        status = sched.status("once")
+        assert (status.state, status.paused) == ("finished", True)
+        await sched.add("once", At(once), calls)  # the same definition: stays as it is
+        assert sched.status("once").paused
+        await sched.add("once", At(START + MINUTE), calls)  # a new one-off
+        status = sched.status("once")
+        assert (status.state, status.next_run) == ("scheduled", START + MINUTE)
+        await sim.advance(2 * MINUTE)
+    assert calls.times == [START + MINUTE]

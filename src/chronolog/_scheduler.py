@@ -55,6 +55,10 @@ if TYPE_CHECKING:
     from ._triggers import Trigger
 
 __all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
+
+#: How the pauses that earlier versions of chronolog recorded for a task whose
+#: trigger was spent begin. Such a task is finished now, without a record.
+_LEGACY_FINISHED_NOTES: Final = ("its trigger will not fire again", "finished after ")
 #: A clean stop saves a snapshot when the log holds at least this many
 #: records after its base: below that, replaying them is as fast.
 SNAPSHOT_MIN_RECORDS = 10_000
@@ -264,15 +268,25 @@ class Scheduler:
         actor = self._spawn(name)
         actor.target = target
         if existed:
-            await self._resume_if_waiting_for_target(name)
+            await self._resume_if_paused_by_chronolog(name, redefined=bool(events))
         actor.notify()
         return self.status(name)
 
-    async def _resume_if_waiting_for_target(self, name: str) -> None:
-        """Resume a task that chronolog paused because its target was missing."""
+    async def _resume_if_paused_by_chronolog(self, name: str, *, redefined: bool) -> None:
+        """Resume a task chronolog paused itself once ``add`` has remedied why.
+
+        A task paused because its target was missing is resumed by any
+        ``add``, which binds a callable. One that earlier versions paused
+        because its trigger was spent (a "finished" task) is resumed by an
+        ``add`` that changes its definition.
+        """
         status = self.state.status(name)
-        if status.paused and status.note.startswith(MISSING_TARGET_NOTES):
+        if not status.paused:
+            return
+        if status.note.startswith(MISSING_TARGET_NOTES):
             await self.resume(name, note="target given by add()")
+        elif redefined and status.note.startswith(_LEGACY_FINISHED_NOTES):
+            await self.resume(name, note="redefined by add()")
 
     async def pause(self, name: str, *, note: str = "") -> None:
         """Stop running ``name``. Its pending occurrence stays scheduled: it is
