@@ -42,6 +42,7 @@ from chronolog._policies import CatchUp, Overlap, Policy, Retry
 from chronolog._projection import replay
 from chronolog._triggers import At, Cron, Manual
 from chronolog.log import FileLog, MemoryLog
+from chronolog.log._checksum import TAIL_BYTES
 
 from .log_model import valid_logs
 
@@ -244,12 +245,14 @@ def test_a_log_cut_anywhere_reopens_to_a_prefix(
         cut = round(fraction * len(whole))
         os.truncate(path, cut)
         # Where each whole batch ends in the file, and how many records it closes.
-        header = len(encode_header())
+        header = len(encode_header(checksums=True))
         boundaries = [(header, 0)]
         for batch in (b for b in batches if b):
             offset, count = boundaries[-1]
-            # One line per record, plus the framing space on all but the last.
+            # One line per record, each ending with its checksum field instead of
+            # the closing brace, plus the framing space on all but the last.
             size = len(encode_lines(records[count : count + len(batch)])) + len(batch) - 1
+            size += len(batch) * (TAIL_BYTES - 2)
             boundaries.append((offset + size, count + len(batch)))
         if cut < header:
             start, kept_records = 0, 0  # a header cut short is a torn tail at 0
@@ -267,6 +270,6 @@ def test_a_log_cut_anywhere_reopens_to_a_prefix(
             (kept_file,) = kept
             assert kept_file.name == f"jobs.jsonl.torn-{start}"
             assert kept_file.read_bytes() == whole[start:cut]
-            assert path.read_bytes() == (whole[:start] or encode_header())
+            assert path.read_bytes() == (whole[:start] or encode_header(checksums=True))
         else:
             assert kept == []

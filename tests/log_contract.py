@@ -66,6 +66,10 @@ _calls = itertools.count()
 def sample_events(count: int, *, task: str = "backup") -> list[Event]:
     """``count`` unappended events (seq 0), cycling through the run lifecycle.
 
+    Each occurrence is scheduled, started, then completed or (every other
+    one) failed, so after a ``TaskDefined`` of ``task`` the events keep every
+    rule of a log (`defined_runs`): a strict `load_state` takes them.
+
     Every call gives occurrences no earlier call gave (each call starts on a
     later day), so appending several batches to one log never claims an
     attempt twice -- a log that enforces claims itself (SQLite, PostgreSQL)
@@ -74,14 +78,15 @@ def sample_events(count: int, *, task: str = "backup") -> list[Event]:
     events: list[Event] = []
     first = T0 + timedelta(days=next(_calls))
     for n in range(count):
+        due = first + timedelta(minutes=n - n % 3)
         at = first + timedelta(minutes=n)
-        occurrence = f"{task}@{at.isoformat()}"
-        kind = n % 4
+        occurrence = f"{task}@{due.isoformat()}"
+        kind = n % 3
         if kind == 0:
-            events.append(Scheduled(task=task, at=at, occurrence=occurrence, due=at))
+            events.append(Scheduled(task=task, at=at, occurrence=occurrence, due=due))
         elif kind == 1:
             events.append(Started(task=task, at=at, occurrence=occurrence, attempt=1))
-        elif kind == 2:
+        elif n % 6 == 2:
             events.append(
                 Completed(task=task, at=at, occurrence=occurrence, attempt=1, result={"n": n})
             )
@@ -145,8 +150,10 @@ def defined_runs(count: int, *, task: str = "backup") -> list[Event]:
 
 def doctored(records: list[Event], seq: int) -> State:
     """A State at ``seq`` that the records up to it do not give: it has a task
-    named ``"doctored"``. Loading it shows that a snapshot was used."""
-    before = [record for record in records if record.seq < seq]
+    named ``"doctored"`` besides. Loading it shows that a snapshot was used.
+    (The records after ``seq`` fold onto it as onto the true state, so even a
+    strict load takes it.)"""
+    before = [record for record in records if record.seq <= seq]
     extra = TaskDefined(task="doctored", at=T0, trigger=Manual(), target="jobs:x", seq=seq)
     return replay([*before, extra])
 
@@ -561,7 +568,7 @@ class PersistentEventLogContract(EventLogContract):
             await log.append(defined_runs(2))
         store_format_version(FORMAT_VERSION + 1)
         message = (
-            f"format version {FORMAT_VERSION + 1}; this chronolog reads version "
+            f"format version {FORMAT_VERSION + 1}; this chronolog reads versions 1 to "
             f"{FORMAT_VERSION} -- upgrade chronolog"
         )
         with pytest.raises(LogCorrupted, match=message):

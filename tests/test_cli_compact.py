@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from chronolog.cli import main
 from chronolog.cli._common import BadUsage
 from chronolog.cli.compact import parse_duration
 from chronolog.log._lock import release_lock, take_lock
+from chronolog.log.file import encode_sealed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,6 +47,13 @@ def recent_runs(hours: int) -> list[Event]:
 
 
 def write(path: Path, records: list[Event]) -> Path:
+    """A log of the current format (records with checksums) holding ``records``."""
+    path.write_bytes(encode_sealed(records))
+    return path
+
+
+def write_version_1(path: Path, records: list[Event]) -> Path:
+    """A log as format version 1 wrote it: no checksums."""
     path.write_bytes(encode_header() + encode_lines(records))
     return path
 
@@ -120,11 +129,13 @@ def test_a_sqlite_log(tmp_path: Path) -> None:
 def test_a_log_a_scheduler_holds_is_refused(tmp_path: Path) -> None:
     log = write(tmp_path / "jobs.jsonl", recent_runs(3))
     before = log.read_bytes()
-    lock = take_lock(log, "FileLog")
+    fd = os.open(log, os.O_RDWR)
+    lock = take_lock(fd, log, "FileLog")
     try:
         code, _, err = compact(str(log), "--keep", "0")
     finally:
         release_lock(lock)
+        os.close(fd)
     assert code == 3
     assert "is locked by process" in err
     assert "stop that scheduler or use another log" in err
@@ -184,3 +195,27 @@ def test_durations(text: str, expected: timedelta) -> None:
 def test_a_duration_without_unit_is_refused() -> None:
     with pytest.raises(BadUsage, match="units: w, d, h, m, s"):
         parse_duration("30", "--keep")
+
+
+def test_a_torn_tail_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    log = write(tmp_path / "jobs.jsonl", recent_runs(48))
+    torn = log.read_bytes()[:-30]
+    log.write_bytes(torn)
+    code, out, err = compact(str(log), "--keep", "1h")
+    assert (code, out) == (3, "")
+    assert "ends with a torn batch" in err
+    assert "so it is not compacted and was not changed" in err
+    assert log.read_bytes() == torn
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.jsonl"]
+
+
+def test_a_version_1_log_with_nothing_to_compact_is_left_as_it_was(tmp_path: Path) -> None:
+    """Opening to write upgrades a log only before it writes: nothing to fold, no write."""
+    log = write_version_1(tmp_path / "jobs.jsonl", recent_runs(5))
+    before = log.read_bytes()
+    code, out, _ = compact(str(log), "--keep", "30d")
+    assert code == 0
+    assert "nothing to compact" in out
+    assert log.read_bytes() == before
+    assert compact(str(log), "--keep", "0")[0] == 0
+    assert log.read_bytes().startswith(b'{"format":"chronolog","version":3,')

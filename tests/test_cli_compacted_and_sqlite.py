@@ -221,7 +221,14 @@ def test_verify_checks_from_the_base(logs: tuple[Path, Path]) -> None:
         f"every rule holds\n"
     )
     document = invoke_json("verify", str(folded))
-    assert document == {"ok": True, "records": last - base, "seq": last, "violations": []}
+    assert document == {
+        "ok": True,
+        "records": last - base,
+        "seq": last,
+        "violations": [],
+        "torn_tail": None,
+        "format_version": log_at(folded).format_version,
+    }
 
 
 def test_verify_finds_a_rule_broken_against_the_base(logs: tuple[Path, Path]) -> None:

@@ -2,10 +2,12 @@
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
+from chronolog import Cron
 from chronolog.cli import main
 from chronolog.cli import next as next_module
 
@@ -189,7 +191,8 @@ def test_exhausted() -> None:
         (
             ["0 3 * * *", "--after", "2026-03-08T02:00"],
             "Error: --after '2026-03-08T02:00' has no UTC offset, and chronolog never guesses "
-            "one; add an offset or Z, e.g. '2026-03-08T02:00Z' or '2026-03-08T02:00-05:00'\n",
+            "one; add an offset or Z, e.g. '2026-03-08T02:00Z' or '2026-03-08T02:00-05:00', or "
+            "a zone, e.g. '2026-03-08T02:00[America/New_York]'\n",
         ),
         (
             ["0 3 * * *", "--after", "tomorrow"],
@@ -198,6 +201,26 @@ def test_exhausted() -> None:
         ),
         (["0 3 * * *", "--count", "0"], "Error: --count must be at least 1, got 0\n"),
         (["0 3 * *"], "Error: cron expression '0 3 * *' has 4 fields; write 5"),
+        (
+            ["H 3 * * *"],
+            "Error: cron expression 'H 3 * * *' has hashed values (H), which are picked from "
+            "a key: the task's name; give it with --key, e.g. --key backup\n",
+        ),
+        (["H 3 * * *", "--key", ""], "Error: --key must not be empty; give the task's name\n"),
+        (
+            ["0 3 * * *", "--after", "2026-03-08T02:00[Europe/Pari]"],
+            "Error: unknown time zone 'Europe/Pari'; did you mean 'Europe/Paris'?\n",
+        ),
+        (
+            ["0 3 * * *", "--after", "2026-07-01T02:00+01:00[Europe/Paris]"],
+            "Error: --after '2026-07-01T02:00+01:00[Europe/Paris]': the offset +01:00 is not "
+            "Europe/Paris's at that time; drop the offset or fix it\n",
+        ),
+        (
+            ["0 3 * * *", "--after", "soon[Europe/Paris]"],
+            "Error: --after 'soon' is not an ISO 8601 time",
+        ),
+        (["0 0 * * L"], "Error: cron day-of-week field 'L' uses a lone 'L'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
@@ -214,3 +237,134 @@ def test_help() -> None:
     assert result.exit_code == 0
     for option in ("--tz", "--count", "--after", "--json"):
         assert option in result.stdout
+
+
+# -- the forms of real crontabs -------------------------------------------------------------
+
+
+def test_hashed_fields_show_what_the_key_picked() -> None:
+    code, out, _ = run(
+        "H H(0-5) * * *", "--key", "backup", "--after", "2026-01-01T00:00Z", "--count", "2"
+    )
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "'H H(0-5) * * *' in UTC follows fixed times: each matching wall-clock time fires once, "
+        "a time in a gap fires at the end of the gap.",
+        "Hashed with key 'backup': '24 0 * * *'.",
+        "Next 2 after 2026-01-01T00:00:00+00:00:",
+    ]
+    assert fire_lines(out) == [
+        "Thu 2026-01-01 00:24:00 UTC (+00:00)  =  2026-01-01 00:24:00Z",
+        "Fri 2026-01-02 00:24:00 UTC (+00:00)  =  2026-01-02 00:24:00Z",
+    ]
+
+
+def test_a_key_without_hashed_fields_changes_nothing() -> None:
+    plain = run("0 3 * * *", "--after", "2026-01-01T00:00Z", "--count", "2")
+    keyed = run("0 3 * * *", "--key", "backup", "--after", "2026-01-01T00:00Z", "--count", "2")
+    assert plain == keyed
+
+
+def test_an_nth_sunday_on_the_change_day_is_moved() -> None:
+    _, out, _ = run(
+        "30 2 * * sun#2",
+        "--tz",
+        "America/New_York",
+        "--after",
+        "2026-03-01T00:00Z",
+        "--count",
+        "2",
+    )
+    assert fire_lines(out) == [
+        "Sun 2026-03-08 03:00:00 EDT (-04:00)  =  2026-03-08 07:00:00Z  moved: 02:30 does not "
+        "exist on 2026-03-08 (clocks jump 02:00→03:00); fires at the end of the gap",
+        "Sun 2026-04-12 02:30:00 EDT (-04:00)  =  2026-04-12 06:30:00Z",
+    ]
+
+
+def test_a_wrapped_range_and_the_last_sunday() -> None:
+    _, out, _ = run(
+        "30 23-1 * 10 sunL",
+        "--tz",
+        "Europe/Berlin",
+        "--after",
+        "2026-10-24T12:00Z",
+        "--count",
+        "4",
+    )
+    assert fire_lines(out) == [
+        "Sun 2026-10-25 00:30:00 CEST (+02:00)  =  2026-10-24 22:30:00Z",
+        "Sun 2026-10-25 01:30:00 CEST (+02:00)  =  2026-10-24 23:30:00Z",
+        "Sun 2026-10-25 23:30:00 CET (+01:00)  =  2026-10-25 22:30:00Z",
+        "Sun 2027-10-31 00:30:00 CEST (+02:00)  =  2027-10-30 22:30:00Z",
+    ]
+
+
+# -- times given in a zone ------------------------------------------------------------------
+
+
+def test_after_in_a_gap_means_the_end_of_the_gap() -> None:
+    code, out, _ = run(
+        "30 2 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--after",
+        "2025-03-30T02:30[Europe/Berlin]",
+        "--count",
+        "1",
+    )
+    assert code == 0
+    assert out.splitlines()[1:3] == [
+        "--after 2025-03-30T02:30 does not exist in Europe/Berlin (clocks jump 02:00→03:00): "
+        "read as 2025-03-30T03:00:00+02:00: every time given inside a gap (At, start=, end=, "
+        "--after) means the end of the gap, where a cron time in the gap fires too.",
+        "Next 1 after 2025-03-30T03:00:00+02:00:",
+    ]
+
+
+def test_after_in_an_overlap_means_the_first_pass() -> None:
+    _, out, _ = run(
+        "0 * * * *", "--tz", "America/New_York", "--after", "2026-11-01T01:30[America/New_York]"
+    )
+    assert out.splitlines()[1:3] == [
+        "--after 2026-11-01T01:30 happens twice in America/New_York (clocks go back "
+        "02:00→01:00): read as its first pass, 2026-11-01T01:30:00-04:00, as a cron time there "
+        "fires once, at its first pass.",
+        "Next 10 after 2026-11-01T01:30:00-04:00:",
+    ]
+    assert fire_lines(out)[0].startswith("Sun 2026-11-01 01:00:00 EST (-05:00)")
+
+
+def test_after_in_a_zone_with_a_matching_offset_or_a_plain_time() -> None:
+    shown = run("0 3 * * *", "--after", "2026-07-01T02:00+02:00[Europe/Paris]", "--json")[1]
+    assert shown == run("0 3 * * *", "--after", "2026-07-01T00:00Z", "--json")[1]
+    _, out, _ = run("0 3 * * *", "--after", "2026-07-01T02:00[Europe/Paris]", "--count", "1")
+    assert out.splitlines()[1] == "Next 1 after 2026-07-01T00:00:00+00:00:"
+
+
+def test_describe_due_says_why_a_bound_lies_at_the_end_of_a_gap() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2025, 3, 30, 2, 30, tzinfo=berlin)  # in the gap: read as 01:00Z
+    trigger = Cron("30 2 * * *", tz="Europe/Berlin", start=start)
+    fire = trigger.next_after(datetime(2025, 3, 1, tzinfo=UTC))
+    assert fire == datetime(2025, 3, 30, 1, tzinfo=UTC)
+    second = int(fire.timestamp())
+    assert next_module.describe_due(trigger, second) == (
+        "moved: 02:30 does not exist on 2025-03-30 (clocks jump 02:00→03:00); fires at the end "
+        "of the gap; its start is the end of the gap (clocks jump 02:00→03:00): every time "
+        "given inside a gap (At, start=, end=, --after) means the end of the gap, where a cron "
+        "time in the gap fires too"
+    )
+    unbounded = Cron("30 2 * * *", tz="Europe/Berlin")
+    assert next_module.describe_due(unbounded, second) == (
+        "moved: 02:30 does not exist on 2025-03-30 (clocks jump 02:00→03:00); fires at the end "
+        "of the gap"
+    )
+    later = Cron("0 4 * * *", tz="Europe/Berlin", start=start)
+    assert next_module.describe_due(later, second) == (
+        "its start is the end of the gap (clocks jump 02:00→03:00): every time given inside a "
+        "gap (At, start=, end=, --after) means the end of the gap, where a cron time in the gap "
+        "fires too"
+    )
+    hashed = Cron("H 2 * * *", tz="America/New_York", key="backup")
+    assert next_module.describe_due(hashed, int(datetime(2026, 3, 8, 7, tzinfo=UTC).timestamp()))

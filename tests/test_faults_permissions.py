@@ -172,7 +172,10 @@ def test_a_directory_the_scheduler_may_not_write_to(place: Path, name: str) -> N
     )
     lock = log_at(path).lock_path
     assert_denied(schedule, f"cannot open lock file {lock} of log {path}: Permission denied")
-    assert_denied(new, "cannot open lock file")
+    # A new log cannot be created there in the first place (the lock is on
+    # the log file itself, so the log is made first).
+    new_path = path.with_name("new-" + name)
+    assert_denied(new, f"cannot open log {new_path} for writing: Permission denied")
     if path.suffix == ".sqlite":
         # SQLite's readers of a WAL database make a shared-memory file beside it.
         assert_denied(read, f"cannot read log {path}")

@@ -53,7 +53,10 @@ if TYPE_CHECKING:
     from chronolog import Event, Scheduler
 
 START = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
-HEADER = encode_header()
+HEADER = encode_header(checksums=True)
+#: What a record's line holds besides its JSON: the checksum field (and the
+#: newline) that take the place of its closing brace.
+CHECKSUM_TAIL = len(',"crc":"01234567"}\n') - 1
 #: After a cut that is not at a batch boundary, check appending at every
 #: this many bytes.
 APPEND_EVERY = 8
@@ -107,7 +110,8 @@ def batch_ends(batches: list[list[Event]]) -> list[tuple[int, int]]:
     ends = [(len(HEADER), 0)]
     for batch in batches:
         offset, count = ends[-1]
-        size = sum(len(msgspec.json.encode(record)) + 1 for record in batch) + len(batch) - 1
+        size = sum(len(msgspec.json.encode(record)) + CHECKSUM_TAIL for record in batch)
+        size += len(batch) - 1  # the leading spaces of the framing
         ends.append((offset + size, count + len(batch)))
     return ends
 

@@ -224,3 +224,25 @@ def test_every_violation_is_reported_not_only_the_first() -> None:
     log = numbered(defined(), started(), started(), completed(), completed())
     rules = [v.rule for v in check_invariants(log)]
     assert rules == [Rule.NOT_SCHEDULED, Rule.STARTED_TWICE, Rule.FINISHED_WITHOUT_START]
+
+
+def test_an_occurrence_skipped_twice_is_settled_twice() -> None:
+    """Issue 13: under load, ``Skipped overlap``, ``TaskPaused``, ``Skipped paused``
+    for one occurrence passed the checker, which let a skip follow a skip."""
+    log = numbered(
+        defined(),
+        scheduled(),
+        Skipped(task="backup", at=T0, occurrence=OCC, reason=SkipReason.OVERLAP),
+        TaskPaused(task="backup", at=T0),
+        Skipped(task="backup", at=T0, occurrence=OCC, reason=SkipReason.PAUSED),
+    )
+    violation = only(check_invariants(log))
+    assert (violation.rule, violation.seq, violation.related) == (
+        Rule.SKIPPED_AFTER_SETTLED,
+        5,
+        (3,),
+    )
+    assert violation.message == (
+        "occurrence 'backup@2026-03-29T01:00:00Z' settled twice: skipped (paused) after it "
+        "was skipped at seq 3"
+    )

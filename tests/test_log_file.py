@@ -9,10 +9,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import threading
+import zlib
 from contextlib import aclosing, contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ from chronolog._errors import LogClosed, LogCorrupted, LogLocked, LogRepaired
 from chronolog._events import Event, decode_event, encode_header, encode_lines
 from chronolog.log import FileLog
 from chronolog.log import file as file_module
+from chronolog.log._checksum import TAIL_BYTES, line_crc, unsealed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -39,7 +42,7 @@ from .log_contract import (
     sample_events,
 )
 
-HEADER = encode_header()
+HEADER = encode_header(checksums=True)
 
 
 class TestFileLog(PersistentEventLogContract):
@@ -94,20 +97,30 @@ def write_lines(path: Path, lines: list[bytes]) -> None:
 async def test_a_new_log_holds_just_the_header(path: Path) -> None:
     async with FileLog(path):
         pass
-    assert path.read_bytes() == HEADER == b'{"format":"chronolog","version":1}\n'
+    assert path.read_bytes() == HEADER == b'{"format":"chronolog","version":3}\n'
 
 
-async def test_each_record_is_one_json_line(path: Path) -> None:
+async def test_each_record_is_one_json_line_that_ends_with_its_checksum(path: Path) -> None:
     records = await write_log(path, 1, 1, 1)
-    assert lines_of(path)[1:] == [encode_lines([record]) for record in records]
-    assert [decode_event(line) for line in lines_of(path)[1:]] == records
+    lines = lines_of(path)[1:]
+    assert [unsealed(line) + b"\n" for line in lines] == [
+        encode_lines([record]) for record in records
+    ]
+    assert [decode_event(line) for line in lines] == records
+    # The checksum is the last field of the JSON object: jq and friends read it.
+    assert all(re.fullmatch(rb'\{.*,"crc":"[0-9a-f]{8}"\}\n', line) for line in lines)
+    # Each line's checksum is the CRC-32 of every record byte up to its own field.
+    content = path.read_bytes()[len(HEADER) :]
+    for line in lines:
+        end = content.index(line) + len(line) - TAIL_BYTES
+        assert line_crc(line) == zlib.crc32(content[:end])
 
 
 async def test_a_batch_is_framed_by_leading_spaces(path: Path) -> None:
     """Every line of a batch but its last starts with a space: the batch goes on."""
     records = await write_log(path, 3)
     lines = lines_of(path)[1:]
-    assert lines == [
+    assert [unsealed(line) + b"\n" for line in lines] == [
         b" " + encode_lines([records[0]]),
         b" " + encode_lines([records[1]]),
         encode_lines([records[2]]),
@@ -203,8 +216,10 @@ async def test_a_file_that_is_not_a_log_is_refused(path: Path, content: bytes) -
 
 
 async def test_a_newer_format_version_asks_for_an_upgrade(path: Path) -> None:
-    path.write_bytes(b'{"format":"chronolog","version":3}\n')
-    message = "written by format version 3; this chronolog reads version 2 -- upgrade chronolog"
+    path.write_bytes(b'{"format":"chronolog","version":4}\n')
+    message = (
+        "written by format version 4; this chronolog reads versions 1 to 3 -- upgrade chronolog"
+    )
     with pytest.raises(LogCorrupted, match=message):
         await FileLog(path).open()
     with pytest.raises(LogCorrupted, match=message):
@@ -420,14 +435,56 @@ async def test_opening_checks_only_the_ends_of_the_file(path: Path) -> None:
             lambda lines: lines.__setitem__(2, lines[2].replace(b",", b",\n", 1)),
             "line 3 is not a valid",
         ),
-        (lambda lines: lines.insert(2, lines.pop(3)), r"line 4 has seq 2.*greater than 3"),
-        (lambda lines: lines.insert(3, lines[2]), r"line 4 has seq 2.*greater than 2"),
+        (
+            lambda lines: lines.insert(2, lines.pop(3)),
+            r"line 3 has seq 3, but the record before it \(line 2\) has seq 1: the record "
+            r"with seq 2 is missing",
+        ),
+        (
+            lambda lines: lines.insert(3, lines[2]),
+            r"line 4 has seq 2, but seqs must strictly increase: expected seq 3 after seq 2",
+        ),
         (
             lambda lines: lines.__setitem__(1, lines[1].replace(b'"seq":1,', b'"seq":"1",')),
             r"line 2 is not a valid record: Expected `int`, got `str` - at `\$.seq`",
         ),
+        (
+            lambda lines: lines.__delitem__(3),
+            r"line 4 has seq 4, but the record before it \(line 3\) has seq 2: the record "
+            r"with seq 3 is missing",
+        ),
+        (
+            lambda lines: lines.__delitem__(slice(2, 4)),
+            r"the records with seqs 2 to 3 are missing",
+        ),
+        (
+            lambda lines: lines.__setitem__(3, lines[3].replace(b'"attempt":1', b'"attempt":2')),
+            r"line 4 does not match its checksum \(it carries [0-9a-f]{8}; its content and the "
+            r"lines before it give [0-9a-f]{8}\): it was changed after it was written",
+        ),
+        (
+            lambda lines: lines.__setitem__(2, lines[2][:-11] + b'00000000"}\n'),
+            r"line 3 does not match its checksum \(it carries 00000000",
+        ),
+        (
+            lambda lines: lines.__setitem__(2, lines[2][:-19] + b"}\n"),
+            r"line 3 carries no checksum, but the header says its records all have one",
+        ),
     ],
-    ids=["blank", "spaces", "two-on-one-line", "one-across-lines", "swapped", "repeated", "type"],
+    ids=[
+        "blank",
+        "spaces",
+        "two-on-one-line",
+        "one-across-lines",
+        "swapped",
+        "repeated",
+        "type",
+        "deleted",
+        "two-deleted",
+        "edited",
+        "checksum-edited",
+        "checksum-removed",
+    ],
 )
 async def test_each_kind_of_damage_is_named(path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
     await write_log(path, 5)

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chronolog._errors import LogClosed, LogCorrupted, LogRepaired, SnapshotIgnored
-from chronolog._events import Completed, Event, Scheduled, Started, TaskDefined
+from chronolog._events import Completed, Event, Scheduled, Started, TaskDefined, encode_event
 from chronolog._projection import replay
 from chronolog._triggers import Every
 from chronolog.log import FileLog, SQLiteLog
+from chronolog.log._checksum import chain_of_rows, running_after
 
 from .log_contract import defined_runs, sample_events
 
@@ -213,23 +214,31 @@ async def test_a_warning_as_error_still_never_gives_a_wrong_state(path: Path) ->
 # -- the base of a compacted file log -------------------------------------------
 
 
-async def compacted_log(path: Path) -> list[Event]:
+async def compacted_log(path: Path, *, copy_before: Path | None = None) -> list[Event]:
     async with FileLog(path) as log:
         records = await log.append(defined_runs(10))
+        if copy_before is not None:
+            copy_before.write_bytes(path.read_bytes())
         await log.compact(replay(records[:6]))
     return records
 
 
-async def test_a_compacted_file_starts_with_a_version_2_header_and_its_base(path: Path) -> None:
-    records = await compacted_log(path)
+async def test_a_compacted_file_starts_with_a_header_that_names_its_base(path: Path) -> None:
+    before = path.with_name("before.jsonl")
+    records = await compacted_log(path, copy_before=before)
     lines = path.read_bytes().splitlines(keepends=True)
     header = json.loads(lines[0])
     assert header["format"] == "chronolog"
-    assert header["version"] == 2
+    assert header["version"] == 3
     assert header["base_seq"] == records[5].seq
     assert header["base_bytes"] == len(lines[1])
     assert json.loads(lines[1])["format"] == "chronolog-snapshot"
     assert [json.loads(line)["seq"] for line in lines[2:]] == [r.seq for r in records[6:]]
+    # The records kept are the very lines they were; the header says where
+    # their checksum chain goes on from: the running checksum after seq 6.
+    old_lines = before.read_bytes().splitlines(keepends=True)
+    assert lines[2:] == old_lines[7:]
+    assert int(header["chain"], 16) == running_after(old_lines[6])
 
 
 async def test_a_damaged_base_is_corruption(path: Path) -> None:
@@ -302,13 +311,17 @@ async def test_sqlite_keeps_one_snapshot_row_besides_the_base(db: Path) -> None:
         assert [row[0] for row in query(db, "SELECT seq FROM chronolog_snapshots")] == [4, 5]
         assert query(db, "SELECT min(seq) FROM chronolog_records") == [(5,)]
         meta = dict(query(db, "SELECT key, value FROM chronolog_meta"))
-        assert meta == {"format": "chronolog", "version": 2, "schema": 1, "base_seq": 4}
+        (crc,) = query(db, "SELECT crc FROM chronolog_records WHERE seq = 5")[0]
+        chain = meta.pop("chain")
+        assert meta == {"format": "chronolog", "version": 3, "schema": 2, "base_seq": 4}
+        assert chain_of_rows(encode_event(records[4]), chain) == crc
         await log.save_snapshot(replay(records[:8]))
         assert [row[0] for row in query(db, "SELECT seq FROM chronolog_snapshots")] == [4, 8]
     assert SQLiteLog(db).load_state() == replay(records)
 
 
 async def test_sqlite_ignores_a_snapshot_whose_record_changed(db: Path) -> None:
+    """The snapshot is passed over -- and the changed record is damage all the same."""
     async with SQLiteLog(db) as log:
         records = await log.append(defined_runs(6))
         await log.save_snapshot(replay(records[:4]))
@@ -317,9 +330,11 @@ async def test_sqlite_ignores_a_snapshot_whose_record_changed(db: Path) -> None:
         "UPDATE chronolog_records SET record = replace(record, '\"n\":2', '\"n\":7') "
         "WHERE seq = 4",
     )
-    changed = list(SQLiteLog(db).read())
-    with pytest.warns(SnapshotIgnored, match="record at seq 4 is not the one it was taken after"):
-        assert SQLiteLog(db).load_state() == replay(changed)
+    with (
+        pytest.warns(SnapshotIgnored, match="record at seq 4 is not the one it was taken after"),
+        pytest.raises(LogCorrupted, match="the record with seq 4 does not match its checksum"),
+    ):
+        SQLiteLog(db).load_state()
 
 
 async def test_sqlite_ignores_a_damaged_snapshot(db: Path) -> None:
@@ -363,5 +378,5 @@ async def test_compaction_gives_sqlite_space_back(db: Path) -> None:
         await log.compact(replay(records[:4990]))
         query(db, "PRAGMA wal_checkpoint(TRUNCATE)")
         assert db.stat().st_size < before / 2
-        more = await log.append(sample_events(2))
+        more = await log.append(sample_events(2, task="sync"))
     assert SQLiteLog(db).load_state() == replay(records + more)

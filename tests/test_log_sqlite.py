@@ -138,7 +138,7 @@ async def test_the_database_names_its_format_and_uses_wal(path: Path) -> None:
         pass
     with connect(path) as connection:
         meta = dict(connection.execute("SELECT key, value FROM chronolog_meta"))
-        assert meta == {"format": "chronolog", "version": 1, "schema": 1}
+        assert meta == {"format": "chronolog", "version": 3, "schema": 2}
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -314,8 +314,12 @@ async def test_a_file_that_is_not_a_log_is_refused_and_left_alone(
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("version", 3, "written by format version 3; this chronolog reads version 2 -- upgrade"),
-        ("schema", 2, "uses SQLite log schema 2; this chronolog knows schema 1 -- upgrade"),
+        (
+            "version",
+            4,
+            "written by format version 4; this chronolog reads versions 1 to 3 -- upgrade",
+        ),
+        ("schema", 3, "uses SQLite log schema 3; this chronolog knows schema 2 -- upgrade"),
     ],
 )
 async def test_a_newer_version_asks_for_an_upgrade(
@@ -599,15 +603,21 @@ async def test_a_directory_is_not_a_log(tmp_path: Path) -> None:
 
 
 def deny(monkeypatch: pytest.MonkeyPatch, denied: Path) -> None:
-    """Make ``os.open`` of ``denied`` fail as a file without permission would."""
-    real_open = os.open
+    """Make ``os.open`` and ``os.access`` of ``denied`` fail as for a file without
+    permission. (Readers ask ``os.access``: they must not open and close a
+    database file, see ``_check_readable``.)"""
+    real_open, real_access = os.open, os.access
 
     def open_(file: str | os.PathLike[str], flags: int, *args: int, **kwargs: int) -> int:
         if Path(file) == denied:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
         return real_open(file, flags, *args, **kwargs)
 
+    def access(file: str | os.PathLike[str], mode: int, **kwargs: bool) -> bool:
+        return Path(file) != denied and real_access(file, mode, **kwargs)
+
     monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "access", access)
 
 
 async def test_an_unreadable_log_is_a_clear_error(

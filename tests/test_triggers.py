@@ -359,6 +359,7 @@ def test_aware_datetimes_are_stored_in_utc() -> None:
 ALL_TRIGGERS = [
     Cron("30 2 * * *"),
     Cron("0 9 * * mon-fri", tz="Europe/Paris", start=utc(2026, 1, 1), end=utc(2027, 1, 1)),
+    Cron("H H(0-5) L * fri#2", tz="Europe/Paris", key="backup"),
     Every(timedelta(minutes=5)),
     Every(timedelta(hours=1, microseconds=7), anchor=utc(2026, 1, 1), start=utc(2026, 2, 1)),
     At(utc(2026, 3, 8, 7)),
@@ -380,6 +381,10 @@ def test_round_trip_inside_task_defined(trigger: Cron | Every | At | FileWatch |
 
 def test_cron_encodes_compactly() -> None:
     assert msgspec.json.encode(Cron("30 2 * * *")) == b'{"kind":"cron","expr":"30 2 * * *"}'
+    # The expression as written, and the key its H values were picked with.
+    assert msgspec.json.encode(Cron("H 3 * * *", key="backup")) == (
+        b'{"kind":"cron","expr":"H 3 * * *","key":"backup"}'
+    )
 
 
 @pytest.mark.parametrize(
@@ -390,6 +395,8 @@ def test_cron_encodes_compactly() -> None:
         (b'{"kind":"at","when":"2026-01-01T00:00:00"}', "naive"),
         (b'{"kind":"every","interval":"PT0S"}', "must be positive"),
         (b'{"kind":"file_watch","path":""}', "non-empty string"),
+        (b'{"kind":"cron","expr":"H 3 * * *","key":""}', "Cron key must be a non-empty"),
+        (b'{"kind":"cron","expr":"0 0 H(29-31) 2 *","key":"k3"}', "can never fire"),
     ],
 )
 def test_decoding_validates_again(trigger_json: bytes, message: str) -> None:
@@ -469,6 +476,10 @@ def test_machine_local_zones_are_rejected() -> None:
             "Every end .* is before its start",
         ),
         (lambda: At(datetime(2026, 1, 1)), "At when 2026-01-01T00:00:00 is naive"),
+        (lambda: Cron("H 3 * * *", key=""), "Cron key must be a non-empty string"),
+        (lambda: Cron("H 3 * * *", key=7), "such as the task name 'backup', got 7"),
+        (lambda: Cron("0 0 H(29-31) 2 *", key="k3"), "\\(with key 'k3': '0 0 30 2 \\*'\\)"),
+        (lambda: Cron("R 3 * * *"), "use H, which picks a stable value"),
         (lambda: FileWatch(""), "FileWatch path must be a non-empty string"),
         (
             lambda: FileWatch("a.txt", poll=timedelta(0)),
@@ -496,3 +507,169 @@ def test_invalid_trigger_is_a_value_error() -> None:
 def test_follows_elapsed_time() -> None:
     assert Cron("0 * * * *").follows_elapsed_time
     assert not Cron("0 3 * * *").follows_elapsed_time
+
+
+# -- the new forms follow the same DST rules ---------------------------------------------------
+
+BERLIN = "Europe/Berlin"
+
+
+def test_nth_sunday_on_americas_change_day() -> None:
+    # 2026-03-08 is the second Sunday of March: 02:30 does not exist in New York.
+    assert fires(Cron("30 2 * * sun#2", tz=NEW_YORK), utc(2026, 3, 1), utc(2026, 4, 30)) == [
+        utc(2026, 3, 8, 7),  # 03:00 EDT, the end of the gap
+        utc(2026, 4, 12, 6, 30),
+    ]
+
+
+def test_last_sunday_on_europes_change_days() -> None:
+    trigger = Cron("30 2 * 3,10 0L", tz=BERLIN)
+    assert fires(trigger, utc(2026, 1, 1), utc(2026, 12, 31)) == [
+        utc(2026, 3, 29, 1),  # 02:30 does not exist: 03:00 CEST
+        utc(2026, 10, 25, 0, 30),  # 02:30 happens twice: the first pass (CEST) only
+    ]
+    # Elapsed time: both passes of the repeated hour on the last Sunday of October.
+    elapsed = Cron("30 */1 * 10 sunL", tz=BERLIN)
+    assert fires(elapsed, utc(2026, 10, 24, 23, 45), utc(2026, 10, 25, 2)) == [
+        utc(2026, 10, 25, 0, 30),  # 02:30 CEST
+        utc(2026, 10, 25, 1, 30),  # 02:30 CET
+    ]
+
+
+def test_a_wrapped_hour_range_across_santiagos_missing_midnight() -> None:
+    # 2026-09-06: clocks jump 00:00 -04 -> 01:00 -03 (04:00Z). 00:00 and 01:00
+    # land on one instant.
+    trigger = Cron("0 22-2 * * *", tz="America/Santiago")
+    assert fires(trigger, utc(2026, 9, 6, 1), utc(2026, 9, 6, 6)) == [
+        utc(2026, 9, 6, 2),  # 22:00 -04 on the 5th
+        utc(2026, 9, 6, 3),  # 23:00 -04
+        utc(2026, 9, 6, 4),  # 00:00 (moved) and 01:00 -03: one fire
+        utc(2026, 9, 6, 5),  # 02:00 -03
+    ]
+
+
+def test_first_sunday_on_lord_howes_half_hour_fall_back() -> None:
+    # 2026-04-05, the first Sunday of April: 02:00 +11 -> 01:30 +10:30.
+    trigger = Cron("45 1 * 4 sun#1", tz="Australia/Lord_Howe")
+    assert fires(trigger, utc(2026, 4, 1), utc(2026, 4, 30)) == [
+        utc(2026, 4, 4, 14, 45),  # 01:45 +11, first pass only
+    ]
+
+
+def test_the_day_before_the_last_in_apias_skipped_day() -> None:
+    # 2011-12-30 did not happen in Samoa: its noon fires at the end of the gap.
+    trigger = Cron("0 12 L-1 12 *", tz="Pacific/Apia")
+    assert trigger.next_after(utc(2011, 12, 1)) == utc(2011, 12, 30, 10)
+
+
+def test_hashed_fields_follow_the_dst_rules() -> None:
+    # key 'backup' picks minute 24: 02:24 does not exist on 2026-03-08.
+    trigger = Cron("H 2 * * *", tz=NEW_YORK, key="backup")
+    assert trigger.resolved_expr == "24 2 * * *"
+    assert fires(trigger, utc(2026, 3, 7, 12), utc(2026, 3, 9, 12)) == [
+        utc(2026, 3, 8, 7),
+        utc(2026, 3, 9, 6, 24),
+    ]
+    assert not trigger.follows_elapsed_time
+    assert Cron("H/30 * * * *", tz=NEW_YORK, key="backup").follows_elapsed_time
+
+
+# -- hashed fields and their key ----------------------------------------------------------------
+
+
+def test_a_hashed_cron_needs_its_key_to_fire() -> None:
+    trigger = Cron("H 3 * * *", tz=NEW_YORK)  # valid: a scheduler supplies the task name
+    assert trigger.hashed
+    assert trigger.key is None
+    with pytest.raises(InvalidTrigger, match=r"give one, e.g. Cron\('H 3 \* \* \*', key="):
+        trigger.next_after(utc(2026, 1, 1))
+    with pytest.raises(InvalidTrigger, match="picked from a key"):
+        _ = trigger.resolved_expr
+    bound = trigger.for_task("backup")
+    assert bound == Cron("H 3 * * *", tz=NEW_YORK, key="backup")
+    assert bound.next_after(utc(2026, 1, 1)) == utc(2026, 1, 1, 8, 24)
+
+
+def test_for_task_binds_only_what_needs_a_key() -> None:
+    keyed = Cron("H 3 * * *", key="shared")
+    assert keyed.for_task("backup") is keyed  # an explicit key stays
+    plain = Cron("0 3 * * *")
+    assert plain.for_task("backup") is plain
+    for trigger in ALL_TRIGGERS:
+        if not (isinstance(trigger, Cron) and trigger.key is None and trigger.hashed):
+            assert trigger.for_task("backup") is trigger
+    bounded = Cron("H 3 * * *", start=utc(2026, 1, 1), end=utc(2027, 1, 1))
+    assert bounded.for_task("x") == Cron(
+        "H 3 * * *", start=utc(2026, 1, 1), end=utc(2027, 1, 1), key="x"
+    )
+
+
+def test_a_key_is_kept_only_when_something_is_hashed() -> None:
+    assert Cron("0 3 * * *", key="backup").key is None
+    assert Cron("0 3 * * *", key="backup") == Cron("0 3 * * *")
+
+
+def test_many_tasks_declared_h_spread_over_the_hour() -> None:
+    first = utc(2026, 1, 1)
+    minutes = {
+        Cron("H * * * *").for_task(f"task-{i}").next_after(first).minute  # type: ignore[union-attr]
+        for i in range(300)
+    }
+    assert len(minutes) > 50
+
+
+# -- one rule for instants that do not exist ----------------------------------------------------
+
+BERLIN_ZONE = ZoneInfo(BERLIN)
+
+
+@pytest.mark.parametrize("fold", [0, 1])
+def test_a_wall_time_in_a_gap_means_the_end_of_the_gap(fold: int) -> None:
+    # 2025-03-30: Berlin jumps 02:00 CET -> 03:00 CEST at 01:00Z. Python reads
+    # 02:30 as 01:30Z (fold 0) or 00:30Z (fold 1); chronolog as 01:00Z, where
+    # '30 2 * * *' fires that night.
+    gap = datetime(2025, 3, 30, 2, 30, tzinfo=BERLIN_ZONE, fold=fold)
+    end_of_gap = utc(2025, 3, 30, 1)
+    assert At(gap).when == end_of_gap
+    assert Every(timedelta(hours=1), anchor=gap).anchor == end_of_gap
+    nightly = Cron("30 2 * * *", tz=BERLIN)
+    assert nightly.next_after(utc(2025, 3, 29, 12)) == end_of_gap
+    # start and end are inclusive: the moved fire is in both.
+    assert Cron("30 2 * * *", tz=BERLIN, start=gap).next_after(utc(2025, 3, 1)) == end_of_gap
+    bounded = Cron("30 2 * * *", tz=BERLIN, end=gap)
+    assert fires(bounded, utc(2025, 3, 28), utc(2025, 4, 1)) == [
+        utc(2025, 3, 28, 1, 30),
+        utc(2025, 3, 29, 1, 30),
+        end_of_gap,
+    ]
+    # So does t itself.
+    assert Every(timedelta(minutes=30)).next_after(gap) == utc(2025, 3, 30, 1, 30)
+    assert At(utc(2025, 3, 30, 1, 15)).next_after(gap) == utc(2025, 3, 30, 1, 15)
+
+
+def test_a_repeated_wall_time_means_the_pass_its_fold_says() -> None:
+    # 2025-10-26: Berlin goes back 03:00 CEST -> 02:00 CET at 01:00Z.
+    first = datetime(2025, 10, 26, 2, 30, tzinfo=BERLIN_ZONE)
+    second = first.replace(fold=1)
+    assert At(first).when == utc(2025, 10, 26, 0, 30)
+    assert At(second).when == utc(2025, 10, 26, 1, 30)
+
+
+@pytest.mark.parametrize(
+    ("wall", "zone", "end_of_gap"),
+    [
+        (datetime(2025, 10, 5, 2, 15), "Australia/Lord_Howe", utc(2025, 10, 4, 15, 30)),
+        (datetime(2025, 9, 7, 0, 0), "America/Santiago", utc(2025, 9, 7, 4)),
+        (datetime(2011, 12, 30, 12, 0), "Pacific/Apia", utc(2011, 12, 30, 10)),
+        (datetime(2026, 3, 8, 2, 0), NEW_YORK, utc(2026, 3, 8, 7)),
+        (datetime(2026, 3, 8, 2, 59, 59, 999_999), NEW_YORK, utc(2026, 3, 8, 7)),
+    ],
+)
+def test_gaps_in_odd_zones(wall: datetime, zone: str, end_of_gap: datetime) -> None:
+    assert At(wall.replace(tzinfo=ZoneInfo(zone))).when == end_of_gap
+
+
+def test_walls_that_exist_are_read_as_python_reads_them() -> None:
+    for wall in (datetime(2025, 3, 30, 1, 59, 59), datetime(2025, 3, 30, 3), datetime(2025, 7, 1)):
+        aware = wall.replace(tzinfo=BERLIN_ZONE)
+        assert At(aware).when == aware.astimezone(UTC)

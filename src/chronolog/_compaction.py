@@ -12,6 +12,11 @@ The cut follows the same rule as "the log as it was at time t" in the
 command line: a record stamped earlier than one before it (a clock that went
 back) never pulls the cut past a later-stamped record.
 
+Compaction never hides damage: the records it folds are read and checked --
+checksums, contiguous seqs and every rule of `chronolog.check_invariants` --
+and a log that fails raises `LogCorrupted` before anything is changed. Once
+folded into a base, a broken rule could no longer be seen.
+
 Both ``chronolog compact`` and `Scheduler.compact` use it. The log must be
 open for writing -- its writer lock is what keeps another process from
 appending while the file is rewritten.
@@ -26,7 +31,9 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
+from ._invariants import Checker
 from ._projection import DEFAULT_HISTORY_LIMIT, fold_into
+from ._strict import refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -65,12 +72,29 @@ class _Counted:
             yield from chunk
 
 
+def _checked(records: Iterable[Event], checker: Checker, where: str) -> Iterator[Event]:
+    """``records``, each checked against every rule first; `LogCorrupted` at the first broken."""
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, 4096)):
+        for record in chunk:
+            checker.check(record)
+        if checker.violations:
+            raise refusal(where, checker.violations[0], compacting=True)
+        yield from chunk
+
+
 def _plan(
     log: EventLog, cut_before: datetime, history_limit: int, current: bool
 ) -> tuple[State, int, State | None, int]:
-    """(state at the cut, records folded, state now or None, records kept); runs in a thread."""
+    """(state at the cut, records folded, state now or None, records kept); runs in a thread.
+
+    Reads every record after the base once, checking each (`LogCorrupted`
+    before anything changes).
+    """
     state = log.base_state(history_limit=history_limit)
-    records = iter(log.read(log.base_seq))
+    checker = Checker()
+    checker.start_from(state)
+    records = _checked(log.read(log.base_seq), checker, _name_of(log))
     first_kept: list[Event] = []
 
     def before_cut(record: Event) -> bool:
@@ -87,6 +111,11 @@ def _plan(
         return state, folded.count, None, sum(1 for _ in tail)
     now = fold_into(state.copy(), tail)
     return state, folded.count, now, kept.count
+
+
+def _name_of(log: EventLog) -> str:
+    path = getattr(log, "path", None)
+    return str(path) if path is not None else repr(log)
 
 
 async def compact_log(

@@ -19,9 +19,29 @@ day-of-week field, any case), a range ``a-b``, or any of those with a step
 is Sunday, like 0. The nicknames ``@hourly @daily @midnight @weekly
 @monthly @yearly @annually`` stand for their five-field expansions.
 
+What real crontabs use beyond that, read as croniter and Quartz read it:
+
+* **wrap-around ranges**: ``a-b`` with ``a > b`` runs from ``a`` to the end
+  of the field's cycle and on from its start to ``b`` (``22-2`` hours,
+  ``nov-feb``, ``fri-mon``); a step keeps counting across the wrap, as in
+  Quartz. Sunday at the end of a range is 7, so ``mon-sun`` is every day
+  and ``sat-sun`` the weekend; ``a-a`` is the one value ``a`` (``sun-sun``
+  is Sunday).
+* day of month: ``L`` (last day), ``L-n`` (``n`` days before it), ``nW``
+  (the weekday nearest to day ``n``, never leaving the month; ``Wn`` too),
+  ``LW`` (the last weekday), ``a-L``; day of week: ``5L``/``friL`` and
+  croniter's ``L5`` (the last Friday of the month), ``fri#2``/``5#2`` (the
+  second Friday); ``?`` alone in either day field means ``*``.
+* **hashed values** (Jenkins): ``H``, ``H(a-b)``, ``H/s``, ``H(a-b)/s`` take
+  a value that depends only on a *key* (the task name), so many tasks
+  declared ``H * * * *`` spread over the hour, the same way on every machine
+  and every replay. The value is the one croniter picks for
+  ``hash_id=key``, except that a bare ``H`` in the day-of-month field picks
+  from 1-28 (as Jenkins does), so it fires in every month.
+
 Day fields follow Vixie cron: when both day-of-month and day-of-week are
-restricted (neither is written starting with ``*``) a day matches when
-*either* matches; otherwise both must.
+restricted (neither is written starting with ``*`` or ``?``) a day matches
+when *either* matches; otherwise both must.
 
 Everything that cannot work is rejected with an ``InvalidTrigger`` that
 names the field, the offending text and what would be right -- including
@@ -32,6 +52,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import zlib
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Final
@@ -41,6 +62,8 @@ from ._errors import InvalidTrigger, closest_match
 __all__ = [
     "NICKNAMES",
     "CronSchedule",
+    "CronSyntax",
+    "cron_syntax",
     "parse_cron",
     "wall_datetime",
     "wall_seconds",
@@ -69,6 +92,15 @@ _WEEKDAY_NAMES: Final = {
     "fri": 5,
     "sat": 6,
 }
+_WEEKDAY_LONG: Final = (
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+)
 _MONTH_LONG: Final = list(calendar.month_name)
 # The longest each month can be (February in a leap year).
 _MAX_MONTH_DAYS: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -80,19 +112,42 @@ _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _MIN_WALL: Final = (1 - _EPOCH_ORDINAL) * _DAY
 _END_WALL: Final = (date(9999, 12, 31).toordinal() + 1 - _EPOCH_ORDINAL) * _DAY
 
-# Quartz-style extensions: ?, L (last), W (nearest weekday), # (nth weekday).
-_QUARTZ: Final = re.compile(r"\?|l|lw|l-\d+|\d+[lw]|w\d+|[0-9a-z]+#\d+")
+_LAST_OFFSET: Final = re.compile(r"l-(\d+)")
+_NEAREST: Final = re.compile(r"(\d+)w|w(\d+)")
+_LAST_OF: Final = re.compile(r"([0-9a-z]+)l|l([0-9a-z]+)")
+_NTH: Final = re.compile(r"([0-9a-z]+)#(\d*)")
+_HASHED: Final = re.compile(r"([hr])(?:\(([0-9a-z]*)-([0-9a-z]*)\))?(?:/(\d+))?")
+_TO_LAST: Final = re.compile(r"[^-]+-l(?:/.*)?")
 
 _SUPPORTED = (
-    "use *, numbers, names, ranges such as 1-5, steps such as */15 or 1-30/2, "
-    "and comma-separated lists of those"
+    "use *, numbers, names, ranges such as 1-5 or 22-2, steps such as */15 or 1-30/2, "
+    "H for a hashed value, and comma-separated lists of those"
 )
+_SYMBOLS: Final = {
+    "L": (
+        "'L' (last) belongs in the day-of-month field ('L', 'L-3', 'LW') or the "
+        "day-of-week field ('5L' or 'friL', the last Friday of the month)"
+    ),
+    "W": "'W' (nearest weekday) belongs in the day-of-month field, as in '15W' or 'LW'",
+    "#": "'#' (nth weekday of the month) belongs in the day-of-week field, as in 'fri#2'",
+    "?": "'?' (any day) belongs in the day-of-month or day-of-week field, where it means *",
+}
 
 
 class _Field:
-    """How one cron field is written: its name, bounds and names."""
+    """How one cron field is written: its name, bounds, names and hashing range."""
 
-    __slots__ = ("explicit_high", "high", "low", "name", "names", "position")
+    __slots__ = (
+        "explicit_high",
+        "hash_index",
+        "hash_low",
+        "hash_span",
+        "high",
+        "low",
+        "name",
+        "names",
+        "position",
+    )
 
     def __init__(
         self,
@@ -100,8 +155,10 @@ class _Field:
         position: str,
         low: int,
         high: int,
+        hash_index: int,
         *,
         explicit_high: int | None = None,
+        hash_span: int | None = None,
         names: dict[str, int] | None = None,
     ) -> None:
         self.name = name
@@ -110,23 +167,131 @@ class _Field:
         self.high = high  # upper end of ``*`` and of ``a/s``
         self.explicit_high = high if explicit_high is None else explicit_high
         self.names = names or {}
+        #: croniter's field index: a hashed value uses ``crc32(key) >> hash_index``.
+        self.hash_index = hash_index
+        self.hash_low = low
+        #: How many values a bare ``H`` picks from, starting at ``low``.
+        self.hash_span = self.span if hash_span is None else hash_span
 
     @property
     def span(self) -> int:
+        """How many values the field's cycle has."""
         return self.high - self.low + 1
 
+    def value_at(self, first: int, step: int) -> int:
+        """The value ``step`` places after ``first`` along the field's cycle."""
+        return self.low + (first - self.low + step) % self.span
 
-_MINUTE: Final = _Field("minute", "1st", 0, 59)
-_HOUR: Final = _Field("hour", "2nd", 0, 23)
-_DOM: Final = _Field("day-of-month", "3rd", 1, 31)
-_MONTH: Final = _Field("month", "4th", 1, 12, names=_MONTH_NAMES)
+    def walk(self, start: int, stop: int) -> int:
+        """How many values the range ``start-stop`` covers, walking forward (wrapping)."""
+        if self.explicit_high != self.high and stop == self.low and start > stop:
+            stop = self.explicit_high  # Sunday at the end of a range is 7: 'mon-sun'
+        if start <= stop:
+            return stop - start + 1
+        return (stop - start) % self.span + 1
+
+
+_MINUTE: Final = _Field("minute", "1st", 0, 59, 0)
+_HOUR: Final = _Field("hour", "2nd", 0, 23, 1)
+# A bare H picks from 1-28, as Jenkins does: every month has those days.
+_DOM: Final = _Field("day-of-month", "3rd", 1, 31, 2, hash_span=28)
+_MONTH: Final = _Field("month", "4th", 1, 12, 3, names=_MONTH_NAMES)
 # 7 may be written for Sunday, but ``*`` and ``a/s`` stop at 6 (Saturday), so
 # ``1/2`` is Monday, Wednesday, Friday -- not Sunday as well.
-_DOW: Final = _Field("day-of-week", "5th", 0, 6, explicit_high=7, names=_WEEKDAY_NAMES)
-_SECOND: Final = _Field("second", "6th", 0, 59)
+_DOW: Final = _Field("day-of-week", "5th", 0, 6, 4, explicit_high=7, names=_WEEKDAY_NAMES)
+_SECOND: Final = _Field("second", "6th", 0, 59, 5)
 _FIELDS: Final = (_MINUTE, _HOUR, _DOM, _MONTH, _DOW, _SECOND)
 
 _FIELD_ORDER = "minute hour day-of-month month day-of-week"
+
+
+# -- parsed items ---------------------------------------------------------------------
+
+
+class _Values:
+    """Plain values: a number, a range, a step, ``*``."""
+
+    __slots__ = ("text", "values")
+
+    def __init__(self, text: str, values: frozenset[int]) -> None:
+        self.text = text
+        self.values = values
+
+
+class _Hashed:
+    """``H``, ``H(a-b)``, ``H/s`` or ``H(a-b)/s``: values chosen by a key's hash."""
+
+    __slots__ = ("count", "first", "step", "text")
+
+    def __init__(self, text: str, first: int, count: int, step: int | None) -> None:
+        self.text = text
+        self.first = first  # the range's first value
+        self.count = count  # how many values the range walks
+        self.step = step
+
+    def offset(self, field: _Field, key: str | None) -> int | None:
+        if key is None:
+            return None
+        crc = zlib.crc32(key.encode("utf-8", "surrogatepass"))
+        return (crc >> field.hash_index) % min(self.step or self.count, self.count)
+
+    def values(self, field: _Field, key: str | None) -> frozenset[int]:
+        """The values for ``key``; for None, every value some key could give."""
+        offset = self.offset(field, key)
+        if offset is None:
+            return frozenset(field.value_at(self.first, k) for k in range(self.count))
+        if self.step is None:
+            return frozenset({field.value_at(self.first, offset)})
+        steps = range(offset, self.count, self.step)
+        return frozenset(field.value_at(self.first, k) for k in steps)
+
+    def resolved(self, field: _Field, key: str) -> str:
+        """The item written without ``H``, for ``key`` (it parses to the same values)."""
+        offset = self.offset(field, key)
+        assert offset is not None
+        start = field.value_at(self.first, offset)
+        if self.step is None:
+            return str(start)
+        # Keep the step even when it reaches one value: an hour field with a
+        # step follows elapsed time across DST changes, and so must its reading.
+        return f"{start}-{field.value_at(self.first, self.count - 1)}/{self.step}"
+
+
+class _LastDay:
+    """``L`` or ``L-n``: the last day of the month, or ``n`` days before it."""
+
+    __slots__ = ("offset", "text")
+
+    def __init__(self, text: str, offset: int) -> None:
+        self.text = text
+        self.offset = offset
+
+
+class _NearestWeekday:
+    """``nW`` (or ``Wn``), and ``LW`` when ``day`` is None."""
+
+    __slots__ = ("day", "text")
+
+    def __init__(self, text: str, day: int | None) -> None:
+        self.text = text
+        self.day = day
+
+
+class _NthWeekday:
+    """``fri#2``: the ``nth`` such weekday of the month; ``nth`` 0 is ``friL``, the last."""
+
+    __slots__ = ("nth", "text", "weekday")
+
+    def __init__(self, text: str, weekday: int, nth: int) -> None:
+        self.text = text
+        self.weekday = weekday
+        self.nth = nth
+
+
+_Item = _Values | _Hashed | _LastDay | _NearestWeekday | _NthWeekday
+
+
+# -- the schedule ---------------------------------------------------------------------
 
 
 def _next_table(values: frozenset[int], size: int) -> tuple[int, ...]:
@@ -140,19 +305,36 @@ def _next_table(values: frozenset[int], size: int) -> tuple[int, ...]:
     return tuple(table)
 
 
-class CronSchedule:
-    """A parsed cron expression: which walls match, and the next one that does.
+def _nearest_weekday(day: int, length: int, first_weekday: int) -> int:
+    """The weekday (Monday-Friday) nearest to ``day``, in a month of ``length`` days.
 
-    Build one with ``parse_cron``. Values are immutable; the lookup tables
-    are computed once.
+    ``first_weekday`` is the weekday of the 1st (0 = Sunday). A day past the
+    end of the month counts as its last day (as croniter reads '31W' in
+    April); the answer never leaves the month: a Saturday the 1st gives
+    Monday the 3rd, a Sunday the last gives the Friday before.
+    """
+    day = min(day, length)
+    weekday = (first_weekday + day - 1) % 7
+    if weekday == 6:
+        return 3 if day == 1 else day - 1
+    if weekday == 0:
+        return day - 2 if day == length else day + 1
+    return day
+
+
+class CronSchedule:
+    """A parsed cron expression with concrete values: which walls match, and the next one.
+
+    Build one with ``parse_cron`` (or ``CronSyntax.schedule`` for a hashed
+    expression and its key). Values are immutable; the lookup tables are
+    computed once.
     """
 
     __slots__ = (
-        "_day_table",
+        "_day_masks",
         "_first_minute",
         "_first_second",
         "_month_ok",
-        "_next_day_of_month",
         "_next_hour",
         "_next_minute",
         "_next_second",
@@ -161,19 +343,31 @@ class CronSchedule:
         "expr",
         "follows_elapsed_time",
         "hours",
+        "key",
+        "last_days",
+        "last_weekday",
         "minutes",
         "months",
+        "nearest_weekdays",
+        "nth_weekdays",
+        "resolved",
         "seconds",
         "weekdays",
     )
 
     expr: str
+    key: str | None
+    resolved: str
     seconds: frozenset[int]
     minutes: frozenset[int]
     hours: frozenset[int]
     days: frozenset[int]
     months: frozenset[int]
     weekdays: frozenset[int]
+    last_days: frozenset[int]
+    nearest_weekdays: frozenset[int]
+    last_weekday: bool
+    nth_weekdays: frozenset[tuple[int, int]]
     day_or: bool
     follows_elapsed_time: bool
 
@@ -189,14 +383,32 @@ class CronSchedule:
         weekdays: frozenset[int],
         day_or: bool,
         follows_elapsed_time: bool,
+        last_days: frozenset[int] = frozenset(),
+        nearest_weekdays: frozenset[int] = frozenset(),
+        last_weekday: bool = False,
+        nth_weekdays: frozenset[tuple[int, int]] = frozenset(),
+        key: str | None = None,
+        resolved: str | None = None,
     ) -> None:
         self.expr = expr
+        #: The key hashed values (``H``) were picked with, or None.
+        self.key = key
+        #: The expression with every ``H`` written as the values it picked.
+        self.resolved = expr if resolved is None else resolved
         self.seconds = seconds
         self.minutes = minutes
         self.hours = hours
+        #: Plain days of the month, and what ``L``/``L-n`` (days before the
+        #: last), ``nW`` and ``LW`` add.
         self.days = days
+        self.last_days = last_days
+        self.nearest_weekdays = nearest_weekdays
+        self.last_weekday = last_weekday
         self.months = months
+        #: Plain weekdays (0 = Sunday), and ``(weekday, n)`` for ``fri#n``
+        #: (``n`` = 0 for ``friL``, the last one of the month).
         self.weekdays = weekdays
+        self.nth_weekdays = nth_weekdays
         #: Vixie rule: both day fields restricted -> a day matches if either does.
         self.day_or = day_or
         #: The hour field is written with ``*`` or a step: the expression follows
@@ -208,29 +420,57 @@ class CronSchedule:
         self._first_minute = min(minutes)
         self._first_second = min(seconds)
         self._month_ok = tuple(m in months for m in range(13))
-        # When the weekday cannot matter, jump straight to the next listed day.
-        self._next_day_of_month = (
-            _next_table(days, 32) if not day_or and len(weekdays) == 7 else None
-        )
-        # _day_table[day * 7 + weekday]: does this day of the month, falling on
-        # this weekday (0 = Sunday), match?
-        table = []
-        for day in range(32):
-            for weekday in range(7):
-                if day_or:
-                    table.append(day in days or weekday in weekdays)
-                else:
-                    table.append(day in days and weekday in weekdays)
-        self._day_table = tuple(table)
+        # _day_masks[length * 7 + weekday of the 1st]: bit d is set when day d
+        # of such a month matches. Every day rule depends on nothing else.
+        masks = [0] * (32 * 7)
+        for length in range(28, 32):
+            for first_weekday in range(7):
+                masks[length * 7 + first_weekday] = self._month_mask(length, first_weekday)
+        self._day_masks = tuple(masks)
+
+    def _month_mask(self, length: int, first_weekday: int) -> int:
+        by_date = 0
+        for day in self.days:
+            if day <= length:
+                by_date |= 1 << day
+        for offset in self.last_days:
+            if offset < length:
+                by_date |= 1 << (length - offset)
+        for day in self.nearest_weekdays:
+            by_date |= 1 << _nearest_weekday(day, length, first_weekday)
+        if self.last_weekday:
+            by_date |= 1 << _nearest_weekday(length, length, first_weekday)
+        by_weekday = 0
+        for day in range(1, length + 1):
+            weekday = (first_weekday + day - 1) % 7
+            nth = (day - 1) // 7 + 1
+            if (
+                weekday in self.weekdays
+                or (weekday, nth) in self.nth_weekdays
+                or (day + 7 > length and (weekday, 0) in self.nth_weekdays)
+            ):
+                by_weekday |= 1 << day
+        return by_date | by_weekday if self.day_or else by_date & by_weekday
 
     def __repr__(self) -> str:
+        if self.key is not None:
+            return f"CronSchedule({self.expr!r}, key={self.key!r})"
         return f"CronSchedule({self.expr!r})"
+
+    def can_fire_in(self, month: int) -> bool:
+        """Whether some day of ``month`` (in some year) matches."""
+        if not self._month_ok[month]:
+            return False
+        lengths = (28, 29) if month == 2 else (_MAX_MONTH_DAYS[month],)
+        return any(self._day_masks[length * 7 + w] for length in lengths for w in range(7))
 
     def day_matches(self, day: date) -> bool:
         """Whether ``day`` (its month, day of month and weekday) matches."""
         if not self._month_ok[day.month]:
             return False
-        return self._day_table[day.day * 7 + day.isoweekday() % 7]
+        length = calendar.monthrange(day.year, day.month)[1]
+        first_weekday = (day.isoweekday() - day.day + 1) % 7
+        return bool(self._day_masks[length * 7 + first_weekday] >> day.day & 1)
 
     def matches(self, wall: datetime) -> bool:
         """Whether the wall-clock time ``wall`` matches (its tzinfo, if any, is ignored)."""
@@ -274,21 +514,19 @@ class CronSchedule:
         current = date.fromordinal(day + _EPOCH_ORDINAL)
         year, month, day_of_month = current.year, current.month, current.day
         month_ok = self._month_ok
-        table = self._day_table
-        next_day_of_month = self._next_day_of_month
+        masks = self._day_masks
         while day <= last_day:
-            length = calendar.monthrange(year, month)[1] if month == 2 else _MAX_MONTH_DAYS[month]
+            if month == 2:
+                leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+                length = 29 if leap else 28
+            else:
+                length = _MAX_MONTH_DAYS[month]
             if month_ok[month]:
-                if next_day_of_month is not None:
-                    candidate = next_day_of_month[day_of_month]
-                    if 0 < candidate <= length:
-                        return day + candidate - day_of_month
-                else:
-                    weekday = (day + 4) % 7  # 1970-01-01 was a Thursday (4)
-                    for candidate in range(day_of_month, length + 1):
-                        if table[candidate * 7 + weekday]:
-                            return day + candidate - day_of_month
-                        weekday = weekday + 1 if weekday < 6 else 0
+                # 1970-01-01 (day 0) was a Thursday (4); 0 = Sunday.
+                first_weekday = (day - day_of_month + 5) % 7
+                later = masks[length * 7 + first_weekday] >> day_of_month
+                if later:
+                    return day + (later & -later).bit_length() - 1
             day += length - day_of_month + 1
             day_of_month = 1
             if month == 12:
@@ -338,22 +576,156 @@ def wall_datetime(seconds: int) -> datetime:
     return datetime(d.year, d.month, d.day, hour, minute, second)
 
 
+# -- the syntax: fields parsed, hashed values not yet picked ---------------------------
+
+
+class CronSyntax:
+    """A cron expression as written: valid, but with ``H`` values not yet picked.
+
+    ``schedule(key)`` picks them (cached) and returns the ``CronSchedule``.
+    Get one with ``cron_syntax``.
+    """
+
+    __slots__ = ("_fields", "_plain", "_texts", "day_or", "expr", "follows_elapsed_time", "hashed")
+
+    def __init__(self, expr: str, fields: tuple[tuple[_Item, ...], ...], texts: list[str]) -> None:
+        self.expr = expr
+        self._fields = fields
+        self._texts = texts
+        self._plain: CronSchedule | None = None
+        #: Some field has an ``H`` item: the values depend on a key.
+        self.hashed = any(isinstance(item, _Hashed) for items in fields for item in items)
+        self.day_or = not _is_star(texts[2]) and not _is_star(texts[4])
+        hour = texts[1]
+        self.follows_elapsed_time = "*" in hour or "/" in hour
+
+    def __repr__(self) -> str:
+        return f"CronSyntax({self.expr!r})"
+
+    def schedule(self, key: str | None = None) -> CronSchedule:
+        """The schedule for ``key`` (the task name when it has ``H`` values).
+
+        Raises ``InvalidTrigger`` when the expression is hashed and ``key`` is
+        None, or when the values picked for ``key`` can never fire.
+        """
+        if not self.hashed:
+            if self._plain is None:
+                self._plain = self.build(None)
+            return self._plain
+        if key is None:
+            raise InvalidTrigger(
+                f"cron expression {self.expr!r} has hashed values (H), which are picked "
+                f"from a key; give one, e.g. Cron({self.expr!r}, key='backup'), or add the "
+                f"trigger to a scheduler, which uses the task name"
+            )
+        return _schedule(self.expr, key)
+
+    def build(self, key: str | None, *, check: bool = True) -> CronSchedule:
+        """The schedule for ``key``; with ``key`` None, every value some key could pick."""
+        resolved_fields: list[str] = []
+        value_sets: list[frozenset[int]] = []
+        last_days: set[int] = set()
+        nearest: set[int] = set()
+        last_weekday = False
+        nth: set[tuple[int, int]] = set()
+        for field, items in zip(_FIELDS, self._fields, strict=True):
+            values: set[int] = set()
+            words: list[str] = []
+            for item in items:
+                words.append(item.text)
+                if isinstance(item, _Values):
+                    values |= item.values
+                elif isinstance(item, _Hashed):
+                    values |= item.values(field, key)
+                    if key is not None:
+                        words[-1] = item.resolved(field, key)
+                elif isinstance(item, _LastDay):
+                    last_days.add(item.offset)
+                elif isinstance(item, _NearestWeekday):
+                    if item.day is None:
+                        last_weekday = True
+                    else:
+                        nearest.add(item.day)
+                else:
+                    nth.add((item.weekday, item.nth))
+            if field is _DOW:
+                values = {value % 7 for value in values}
+            value_sets.append(frozenset(values))
+            resolved_fields.append(",".join(words))
+        seconds, minutes, hours, days, months, weekdays = (
+            value_sets[5],
+            value_sets[0],
+            value_sets[1],
+            value_sets[2],
+            value_sets[3],
+            value_sets[4],
+        )
+        if len(self.expr.split()) == 5:
+            resolved_fields.pop()  # the seconds field was not written
+        resolved = " ".join(resolved_fields) if self.hashed and key is not None else self.expr
+        schedule = CronSchedule(
+            self.expr,
+            seconds=seconds,
+            minutes=minutes,
+            hours=hours,
+            days=days,
+            months=months,
+            weekdays=weekdays,
+            day_or=self.day_or,
+            follows_elapsed_time=self.follows_elapsed_time,
+            last_days=frozenset(last_days),
+            nearest_weekdays=frozenset(nearest),
+            last_weekday=last_weekday,
+            nth_weekdays=frozenset(nth),
+            key=key if self.hashed else None,
+            resolved=resolved,
+        )
+        if check:
+            _check_can_fire(self, schedule, key, resolved_fields[2])
+        return schedule
+
+
+def _is_star(text: str) -> bool:
+    return text.startswith("*") or text == "?"
+
+
 @lru_cache(maxsize=1024)
-def _parse_cached(expr: str) -> CronSchedule:
-    return _parse(expr)
+def _syntax_cached(expr: str) -> CronSyntax:
+    syntax = _parse(expr)
+    # Validate now: an expression that can never fire, whatever the key, is refused.
+    schedule = syntax.build(None)
+    if not syntax.hashed:
+        syntax._plain = schedule
+    return syntax
 
 
-def parse_cron(expr: object) -> CronSchedule:
-    """Parse a cron expression, or raise ``InvalidTrigger`` saying what is wrong."""
+@lru_cache(maxsize=4096)
+def _schedule(expr: str, key: str | None) -> CronSchedule:
+    return _syntax_cached(expr).build(key)
+
+
+def cron_syntax(expr: object) -> CronSyntax:
+    """Parse and validate a cron expression, or raise ``InvalidTrigger`` saying what is wrong."""
     if not isinstance(expr, str):
         raise InvalidTrigger(
             f"a cron expression must be a string such as '0 3 * * *', "
             f"got {type(expr).__name__} {expr!r}"
         )
-    return _parse_cached(expr)
+    return _syntax_cached(expr)
 
 
-def _parse(expr: str) -> CronSchedule:
+def parse_cron(expr: object, key: str | None = None) -> CronSchedule:
+    """Parse a cron expression, its ``H`` values picked with ``key``.
+
+    Raises ``InvalidTrigger`` saying what is wrong.
+    """
+    return cron_syntax(expr).schedule(key)
+
+
+# -- parsing ----------------------------------------------------------------------------
+
+
+def _parse(expr: str) -> CronSyntax:
     text = expr.strip()
     if not text:
         raise InvalidTrigger(
@@ -376,23 +748,10 @@ def _parse(expr: str) -> CronSchedule:
         )
     if len(parts) == 5:
         parts.append("0")
-    minute, hour, dom, month, dow, second = (
+    fields = tuple(
         _parse_field(part, field, expr) for part, field in zip(parts, _FIELDS, strict=True)
     )
-    weekdays = frozenset(0 if value == 7 else value for value in dow)
-    day_or = not parts[2].startswith("*") and not parts[4].startswith("*")
-    _check_can_fire(expr, dom, month, day_or)
-    return CronSchedule(
-        expr,
-        seconds=second,
-        minutes=minute,
-        hours=hour,
-        days=dom,
-        months=month,
-        weekdays=weekdays,
-        day_or=day_or,
-        follows_elapsed_time="*" in parts[1] or "/" in parts[1],
-    )
+    return CronSyntax(expr, fields, parts)
 
 
 def _expand_nickname(text: str, expr: str) -> str:
@@ -417,36 +776,55 @@ def _expand_nickname(text: str, expr: str) -> str:
     )
 
 
-def _parse_field(text: str, field: _Field, expr: str) -> frozenset[int]:
-    values: set[int] = set()
+def _parse_field(text: str, field: _Field, expr: str) -> tuple[_Item, ...]:
+    if "?" in text:
+        if field is not _DOM and field is not _DOW:
+            _wrong_field("?", text, field, expr)
+        if text != "?":
+            raise InvalidTrigger(
+                f"cron {field.name} field {text!r} uses '?' with other values in {expr!r}; "
+                f"'?' means any day (the same as *) and stands alone in its field"
+            )
+        return (_Values("?", frozenset(range(field.low, field.high + 1))),)
+    items: list[_Item] = []
     for item in text.split(","):
         if not item:
             raise InvalidTrigger(
                 f"cron {field.name} field {text!r} has an empty list item in {expr!r}; "
                 f"separate values with single commas, as in '1,15,30'"
             )
-        values.update(_parse_item(item, text, field, expr))
-    return frozenset(values)
+        items.append(_parse_item(item, text, field, expr))
+    return tuple(items)
 
 
-def _parse_item(item: str, text: str, field: _Field, expr: str) -> range:
+def _wrong_field(symbol: str, text: str, field: _Field, expr: str) -> None:
+    raise InvalidTrigger(
+        f"cron {field.name} field {text!r} uses {symbol!r} in {expr!r}; {_SYMBOLS[symbol]}"
+    )
+
+
+def _parse_item(item: str, text: str, field: _Field, expr: str) -> _Item:
+    lowered = item.lower()
+    hashed = _HASHED.fullmatch(lowered)
+    if hashed is not None:
+        return _parse_hashed(item, hashed, text, field, expr)
+    if lowered[:1] in ("h", "r") and lowered[1:2] in ("", "(", "/"):
+        raise InvalidTrigger(
+            f"cron {field.name} field {text!r} has {item!r} in {expr!r}; a hashed value is "
+            f"written H, H(a-b), H/s or H(a-b)/s, as in 'H(0-29)/10'"
+        )
+    if field is _DOM:
+        special = _parse_day_of_month_special(item, lowered, text, expr)
+        if special is not None:
+            return special
+    if field is _DOW:
+        special = _parse_day_of_week_special(item, lowered, text, expr)
+        if special is not None:
+            return special
     base, slash, step_text = item.partition("/")
-    step = 1
-    if slash:
-        if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
-            raise InvalidTrigger(
-                f"cron {field.name} field {text!r} has step {step_text!r} in {expr!r}; "
-                f"a step is a whole number of at least 1, as in '*/15' or '0-30/5'"
-            )
-        step = int(step_text)
-        if step > field.span:
-            raise InvalidTrigger(
-                f"cron {field.name} field {text!r} has step {step} in {expr!r}, larger than "
-                f"the field's range {field.low}-{field.high}; it could only ever match the "
-                f"start value, so write that value instead"
-            )
+    step = _parse_step(step_text, text, field, expr) if slash else 1
     if base == "*":
-        return range(field.low, field.high + 1, step)
+        return _Values(item, frozenset(range(field.low, field.high + 1, step)))
     if "-" in base:
         start_text, _, stop_text = base.partition("-")
         if not start_text or not stop_text:
@@ -456,21 +834,154 @@ def _parse_item(item: str, text: str, field: _Field, expr: str) -> range:
                 f"(negative numbers are not allowed)"
             )
         start = _parse_value(start_text, text, field, expr)
-        stop = _parse_value(stop_text, text, field, expr)
-        if start > stop:
-            head = f"{start}" if start == field.high else f"{start}-{field.high}"
-            tail = f"{field.low}" if stop == field.low else f"{field.low}-{stop}"
-            raise InvalidTrigger(
-                f"cron {field.name} field {text!r} has range {base!r} that runs backwards "
-                f"in {expr!r}; write the smaller end first ('{stop}-{start}'), or "
-                f"'{head},{tail}' for a range that wraps around"
-            )
-        return range(start, stop + 1, step)
+        if field is _DOM and stop_text.lower() == "l":
+            stop = field.high  # 'a-L': from day a to the last day of the month
+        else:
+            stop = _parse_value(stop_text, text, field, expr)
+        steps = range(0, field.walk(start, stop), step)
+        return _Values(item, frozenset(field.value_at(start, k) for k in steps))
     start = _parse_value(base, text, field, expr)
     if slash:
         # "a/s" means "from a to the end of the field, every s".
-        return range(start, max(field.high, start) + 1, step)
-    return range(start, start + 1)
+        return _Values(item, frozenset(range(start, max(field.high, start) + 1, step)))
+    return _Values(item, frozenset({start}))
+
+
+def _parse_step(step_text: str, text: str, field: _Field, expr: str) -> int:
+    if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
+        raise InvalidTrigger(
+            f"cron {field.name} field {text!r} has step {step_text!r} in {expr!r}; "
+            f"a step is a whole number of at least 1, as in '*/15' or '0-30/5'"
+        )
+    step = int(step_text)
+    if step > field.span:
+        raise InvalidTrigger(
+            f"cron {field.name} field {text!r} has step {step} in {expr!r}, larger than "
+            f"the field's range {field.low}-{field.high}; it could only ever match the "
+            f"start value, so write that value instead"
+        )
+    return step
+
+
+def _parse_hashed(item: str, match: re.Match[str], text: str, field: _Field, expr: str) -> _Hashed:
+    letter, start_text, stop_text, step_text = match.groups()
+    if letter == "r":
+        raise InvalidTrigger(
+            f"cron {field.name} field {text!r} uses {item!r} in {expr!r}: croniter's R picks "
+            f"a new random value each time the expression is read, so a restart or a replay "
+            f"of the log would move the task; use H, which picks a stable value from the "
+            f"task name"
+        )
+    step = _parse_step(step_text, text, field, expr) if step_text is not None else None
+    if start_text is None:
+        if step is None:
+            return _Hashed(item, field.hash_low, field.hash_span, None)
+        return _Hashed(item, field.low, field.span, step)
+    if not start_text or not stop_text:
+        raise InvalidTrigger(
+            f"cron {field.name} field {text!r} has {item!r} in {expr!r}; a hashed value is "
+            f"written H, H(a-b), H/s or H(a-b)/s, as in 'H(0-29)/10'"
+        )
+    start = _parse_value(start_text, text, field, expr)
+    stop = _parse_value(stop_text, text, field, expr)
+    return _Hashed(item, start, field.walk(start, stop), step)
+
+
+def _no_step(item: str, text: str, field: _Field, expr: str) -> None:
+    if "/" in item:
+        raise InvalidTrigger(
+            f"cron {field.name} field {text!r} has {item!r} in {expr!r}; a step applies to "
+            f"*, numbers and ranges, not to 'L', 'W' or '#'"
+        )
+
+
+def _parse_day_of_month_special(item: str, lowered: str, text: str, expr: str) -> _Item | None:
+    if "l" not in lowered and "w" not in lowered:
+        if "#" in lowered:
+            _wrong_field("#", text, _DOM, expr)
+        return None
+    if _TO_LAST.fullmatch(lowered):
+        return None  # 'a-L' (or 'a-L/s'): a range, parsed as such
+    _no_step(item, text, _DOM, expr)
+    if lowered == "l":
+        return _LastDay(item, 0)
+    if lowered == "lw":
+        return _NearestWeekday(item, None)
+    last = _LAST_OFFSET.fullmatch(lowered)
+    if last is not None:
+        offset = int(last.group(1))
+        if offset > 30:
+            raise InvalidTrigger(
+                f"cron day-of-month field {text!r} has {item!r} in {expr!r}, which is before "
+                f"the 1st in every month; L-n counts back from the last day, with n from 0 "
+                f"to 30 ('L-1' is the day before the last)"
+            )
+        return _LastDay(item, offset)
+    nearest = _NEAREST.fullmatch(lowered)
+    if nearest is not None:
+        day = int(nearest.group(1) or nearest.group(2))
+        if not 1 <= day <= 31:
+            raise InvalidTrigger(
+                f"cron day-of-month field {text!r} has {item!r} in {expr!r}: day {day} is out "
+                f"of range 1-31; 'nW' is the weekday nearest to day n, as in '15W' or '1W'"
+            )
+        return _NearestWeekday(item, day)
+    if lowered.endswith("w"):
+        raise InvalidTrigger(
+            f"cron day-of-month field {text!r} has {item!r} in {expr!r}; W takes a single "
+            f"day, as in '15W' or 'LW' (for several, list them: '1W,15W')"
+        )
+    if _LAST_OF.fullmatch(lowered):
+        raise InvalidTrigger(
+            f"cron day-of-month field {text!r} has {item!r} in {expr!r}; the last weekday "
+            f"of a kind, such as '5L' (the last Friday), goes in the day-of-week field "
+            f"(5th), and 'L' alone or 'L-3' in this one"
+        )
+    return None
+
+
+def _parse_day_of_week_special(item: str, lowered: str, text: str, expr: str) -> _Item | None:
+    if "#" in lowered:
+        _no_step(item, text, _DOW, expr)
+        nth = _NTH.fullmatch(lowered)
+        if nth is None or "-" in lowered:
+            raise InvalidTrigger(
+                f"cron day-of-week field {text!r} has {item!r} in {expr!r}; '#' takes one "
+                f"weekday and a number, as in 'fri#2' or '5#2' (for several, list them: "
+                f"'mon#2,tue#2')"
+            )
+        weekday_text, count_text = nth.groups()
+        weekday = _parse_value(weekday_text, text, _DOW, expr) % 7
+        if not count_text.isdigit() or not 1 <= int(count_text) <= 5:
+            raise InvalidTrigger(
+                f"cron day-of-week field {text!r} has {item!r} in {expr!r}; a month has at "
+                f"most 5 of each weekday, so write #1 to #5 ('{weekday_text}#5' fires only in "
+                f"months with five {_WEEKDAY_LONG[weekday]}s), or '{weekday_text}L' for the last"
+            )
+        return _NthWeekday(item, weekday, int(count_text))
+    if "l" not in lowered or lowered in _WEEKDAY_NAMES:
+        if "w" in lowered and _NEAREST.fullmatch(lowered):
+            _wrong_field("W", text, _DOW, expr)
+        return None
+    if lowered == "l":
+        raise InvalidTrigger(
+            f"cron day-of-week field {text!r} uses a lone 'L' in {expr!r}, which readers "
+            f"disagree on (Quartz reads it as Saturday, croniter refuses it); write 'sat' "
+            f"for every Saturday, or '5L' for the last Friday of the month"
+        )
+    if lowered == "lw" or _LAST_OFFSET.fullmatch(lowered):
+        _wrong_field("L", text, _DOW, expr)
+    last = _LAST_OF.fullmatch(lowered)
+    if last is None or "/" in lowered or "-" in lowered:
+        _no_step(item, text, _DOW, expr)
+        raise InvalidTrigger(
+            f"cron day-of-week field {text!r} has {item!r} in {expr!r}; the last weekday of "
+            f"a kind in the month is written '5L' or 'friL' (or croniter's 'L5'), with one "
+            f"weekday"
+        )
+    weekday_text = last.group(1) or last.group(2)
+    weekday = _parse_value(weekday_text, text, _DOW, expr) % 7
+    return _NthWeekday(item, weekday, 0)
 
 
 def _parse_value(word: str, text: str, field: _Field, expr: str) -> int:
@@ -486,13 +997,11 @@ def _parse_value(word: str, text: str, field: _Field, expr: str) -> int:
     lowered = word.lower()
     if lowered in field.names:
         return field.names[lowered]
-    special = _QUARTZ.fullmatch(lowered)
-    if special is not None:
-        symbol = next(c for c in "?#LW" if c in word.upper())
-        raise InvalidTrigger(
-            f"cron {field.name} field {text!r} uses {symbol!r} in {expr!r}, which chronolog "
-            f"does not support; {_SUPPORTED}"
-        )
+    for symbol in ("#", "?"):
+        if symbol in word:
+            _wrong_field(symbol, text, field, expr)
+    if field is not _DOM and field is not _DOW and re.fullmatch(r"l|l-\d+|\d*lw?|\d+w", lowered):
+        _wrong_field("W" if "w" in lowered else "L", text, field, expr)
     if field.names and word.isalpha():
         hint = closest_match(lowered, field.names)
         did_you_mean = f"did you mean {hint!r}? " if hint else ""
@@ -519,26 +1028,46 @@ def _parse_value(word: str, text: str, field: _Field, expr: str) -> int:
     )
 
 
-def _check_can_fire(expr: str, days: frozenset[int], months: frozenset[int], day_or: bool) -> None:
-    # With both day fields restricted (OR), any weekday comes round in every
-    # month. Otherwise the weekday cycles through every date over the years, so
-    # the expression can fire exactly when some listed day exists in some
-    # listed month.
-    if day_or:
+# -- can it ever fire? ------------------------------------------------------------------
+
+
+def _check_can_fire(
+    syntax: CronSyntax, schedule: CronSchedule, key: str | None, day_text: str
+) -> None:
+    # Every month starts on every weekday over the years, in leap and common
+    # years alike, so the expression can fire exactly when some (month,
+    # length, weekday of the 1st) has a matching day.
+    if any(schedule.can_fire_in(month) for month in schedule.months):
         return
-    if any(day <= _MAX_MONTH_DAYS[month] for month in months for day in days):
-        return
-    listed_days = sorted(days)
-    day_words = (
-        f"day-of-month {listed_days[0]}"
-        if len(listed_days) == 1
-        else f"days-of-month {_and_list([str(d) for d in listed_days], 'and')}"
+    expr = syntax.expr
+    month_words = _and_list([_MONTH_LONG[m] for m in sorted(schedule.months)], "or")
+    hashed = (
+        f" (with key {key!r}: {schedule.resolved!r})" if key is not None and syntax.hashed else ""
     )
-    month_words = _and_list([_MONTH_LONG[m] for m in sorted(months)], "or")
-    verb = "occurs" if len(listed_days) == 1 else "occur"
+    plain = not (
+        schedule.last_days
+        or schedule.nearest_weekdays
+        or schedule.last_weekday
+        or schedule.nth_weekdays
+        or syntax.hashed
+    )
+    if plain:
+        listed_days = sorted(schedule.days)
+        day_words = (
+            f"day-of-month {listed_days[0]}"
+            if len(listed_days) == 1
+            else f"days-of-month {_and_list([str(d) for d in listed_days], 'and')}"
+        )
+        verb = "occurs" if len(listed_days) == 1 else "occur"
+        raise InvalidTrigger(
+            f"cron expression {expr!r} can never fire: {day_words} never {verb} in "
+            f"{month_words}; pick a day that exists in those months, or add a month where "
+            f"it does"
+        )
     raise InvalidTrigger(
-        f"cron expression {expr!r} can never fire: {day_words} never {verb} in "
-        f"{month_words}; pick a day that exists in those months, or add a month where it does"
+        f"cron expression {expr!r}{hashed} can never fire: day-of-month {day_text!r} "
+        f"matches no day in {month_words}; pick days that exist in those months, or add a "
+        f"month where they do"
     )
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
+    "CHECKSUM_VERSION",
     "COMPACTED_LOG_VERSION",
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -50,22 +51,29 @@ __all__ = [
     "encode_event",
     "encode_header",
     "encode_lines",
+    "encode_record_into",
     "event_to_builtins",
 ]
 
 FORMAT_NAME: Final = "chronolog"
-#: The newest format version this code reads. A log is written with the
-#: lowest version that describes it, so older chronolog versions keep reading
-#: every log they can read correctly:
+#: The newest format version this code reads, and the one it writes:
 #:
 #: 1. every record since seq 1, one per line after the header;
 #: 2. a compacted log: the header names a base snapshot (the fold of the
-#:    records up to ``base_seq``, which are gone) stored on the line after it.
-FORMAT_VERSION: Final = 2
-#: The version of a log that holds every record since the first.
+#:    records up to ``base_seq``, which are gone) stored on the line after it;
+#: 3. either of those, with a checksum chain: every record carries the CRC-32
+#:    of the log up to it (see ``chronolog.log._checksum``), and a compacted
+#:    log's header names the value the chain goes on from after its base.
+#:
+#: Logs of versions 1 and 2 are read as they are; opening one to write
+#: upgrades it to version 3 first (see docs/reference/logs.md).
+FORMAT_VERSION: Final = 3
+#: The version of a log that holds every record since the first (no checksums).
 FULL_LOG_VERSION: Final = 1
-#: The version of a log that starts with a base snapshot.
+#: The version of a log that starts with a base snapshot (no checksums).
 COMPACTED_LOG_VERSION: Final = 2
+#: The first version whose records carry checksums: the one written today.
+CHECKSUM_VERSION: Final = 3
 
 #: A timezone-aware datetime; naive ones are rejected when a record is decoded.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -188,9 +196,11 @@ Event = (
 class Header(msgspec.Struct, frozen=True, omit_defaults=True):
     """The first line of a JSON Lines log: which format, which version.
 
-    A compacted log (version 2) also names its base snapshot: the records up
-    to ``base_seq`` are folded into it, and it fills the ``base_bytes`` bytes
+    A compacted log also names its base snapshot: the records up to
+    ``base_seq`` are folded into it, and it fills the ``base_bytes`` bytes
     (newline included) after the header line, with SHA-256 ``base_sha256``.
+    In version 3, ``chain`` is the running checksum (8 hex digits) that the
+    first record after the base goes on from; absent, it is 0.
     """
 
     format: str
@@ -198,6 +208,12 @@ class Header(msgspec.Struct, frozen=True, omit_defaults=True):
     base_seq: int = 0
     base_bytes: int = 0
     base_sha256: str = ""
+    chain: str = ""
+
+    @property
+    def checksums(self) -> bool:
+        """Whether the records after this header carry checksums."""
+        return self.version >= CHECKSUM_VERSION
 
 
 _encoder: Final = msgspec.json.Encoder()
@@ -241,23 +257,42 @@ def _not_utf8(exc: UnicodeDecodeError) -> msgspec.DecodeError:
     return msgspec.DecodeError(f"JSON is malformed: {exc}")
 
 
-def encode_header(*, base_seq: int = 0, base: bytes = b"") -> bytes:
-    """The header line (with newline) that starts every JSON Lines log.
+def encode_header(
+    *, checksums: bool = False, base_seq: int = 0, base: bytes = b"", chain: int = 0
+) -> bytes:
+    """The header line (with newline) that starts a JSON Lines log.
 
-    Without ``base``, a version 1 header. With it, the version 2 header of a
-    compacted log whose base snapshot line (newline included) is ``base``,
-    folding the records up to ``base_seq``.
+    With ``checksums`` (what `FileLog` writes), version 3: its records carry
+    the checksum chain. Without, the header of a log whose records carry
+    none: version 1, or version 2 for a compacted one (tests and tools that
+    write such a file by hand use it; `FileLog` upgrades it when it opens
+    it to write).
+
+    With ``base``, the header of a compacted log whose base snapshot line
+    (newline included) is ``base``, folding the records up to ``base_seq``;
+    ``chain`` (version 3) is the running checksum the records after the base
+    go on from.
     """
+    if checksums:
+        version = CHECKSUM_VERSION
+    else:
+        version = COMPACTED_LOG_VERSION if base else FULL_LOG_VERSION
     if not base:
-        return _encoder.encode(Header(FORMAT_NAME, FULL_LOG_VERSION)) + b"\n"
+        return _encoder.encode(Header(FORMAT_NAME, version)) + b"\n"
     header = Header(
         FORMAT_NAME,
-        COMPACTED_LOG_VERSION,
+        version,
         base_seq=base_seq,
         base_bytes=len(base),
         base_sha256=hashlib.sha256(base).hexdigest(),
+        chain=f"{chain:08x}" if checksums else "",
     )
     return _encoder.encode(header) + b"\n"
+
+
+def encode_record_into(event: Event, buffer: bytearray) -> None:
+    """Append ``event``'s compact JSON to ``buffer`` (no newline)."""
+    _encoder.encode_into(event, buffer, -1)
 
 
 def decode_header(line: bytes | str) -> Header:

@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 
     from ._projection import State
 
-__all__ = ["Rule", "Violation", "check_invariants"]
+__all__ = ["Checker", "Rule", "Violation", "check_invariants"]
 
 #: How many settled occurrences per task the checker remembers exactly.
 SETTLED_WINDOW: Final = 10_000
+#: How a settled outcome reads after "after it".
+_PAST: Final = {"completed": "completed", "failed": "failed", "skipped": "was skipped"}
 
 
 class Rule(enum.StrEnum):
@@ -60,6 +62,8 @@ class Rule(enum.StrEnum):
     FINISHED_WITHOUT_START = "finished-without-start"
     SKIPPED_WHILE_RUNNING = "skipped-while-running"
     SKIPPED_AFTER_SETTLED = "skipped-after-settled"
+    """An occurrence settled twice: a ``Skipped`` after it completed, failed for
+    good or was skipped already. An occurrence is settled once."""
 
 
 @attrs.frozen
@@ -160,7 +164,13 @@ class _TaskRules:
         return due is not None and due <= self.watermark
 
 
-class _Checker:
+class Checker:
+    """The checker itself, one record at a time (`check_invariants` drives it).
+
+    Its ``violations`` grow as `check` meets broken rules; `start_from`
+    begins it where a base or a snapshot stands.
+    """
+
     def __init__(self) -> None:
         self.violations: list[Violation] = []
         self.tasks: dict[str, _TaskRules] = {}
@@ -382,12 +392,15 @@ class _Checker:
             return
         if entry is None:
             settled = task.settled.get(occurrence)
-            if settled is not None and settled[0] != "skipped":
+            if settled is not None:
+                # A skip settles an occurrence as surely as a run does: a second
+                # settlement of any kind (two skips included) means two parts of
+                # the scheduler decided its fate, and one of them was wrong.
                 self.report(
                     record,
                     Rule.SKIPPED_AFTER_SETTLED,
-                    f"occurrence {occurrence!r} skipped ({record.reason}) "
-                    f"after it {settled[0]} at seq {settled[1]}",
+                    f"occurrence {occurrence!r} settled twice: skipped ({record.reason}) "
+                    f"after it {_PAST[settled[0]]} at seq {settled[1]}",
                     occurrence,
                     (settled[1],),
                 )
@@ -437,7 +450,7 @@ def check_invariants(records: Iterable[Event], *, start: State | None = None) ->
 
     Pure: reads the records once, keeps bounded memory, touches nothing else.
     """
-    checker = _Checker()
+    checker = Checker()
     if start is not None:
         checker.start_from(start)
     for record in records:

@@ -11,6 +11,17 @@ naive ones are rejected, never guessed.
 first fire instant strictly after ``t``, as an aware UTC datetime, within
 ``[start, end]`` (both inclusive), or None when there is none.
 
+Instants given as local wall times (``start``, ``end``, ``At(when)``,
+``Every`` anchors, ``t`` itself) follow one rule (``_zones.instant_of``): a
+wall time that does not exist, inside a spring-forward gap, names the first
+instant after the gap -- where a cron time in the gap fires too; a repeated
+wall time names the pass its ``fold`` says (the first, by default).
+
+Hashed cron values (``H``) are picked from a key. ``for_task(name)`` -- a
+method of every trigger, a no-op for all but a ``Cron`` with ``H`` and no
+key -- binds the task name as the key when a task is defined, so the log
+records the expression as written and the key it was hashed with.
+
 Cron and daylight-saving time
 -----------------------------
 A cron expression matches *walls*: local wall-clock times in ``tz``. Walls
@@ -45,9 +56,9 @@ from typing import Final
 
 import msgspec
 
-from ._cron import CronSchedule, parse_cron
+from ._cron import CronSchedule, cron_syntax, parse_cron
 from ._errors import InvalidTrigger
-from ._zones import CHUNK_SECONDS, MAX_SECONDS, chunk_segments, load_zone
+from ._zones import CHUNK_SECONDS, MAX_SECONDS, chunk_segments, instant_of, load_zone
 
 __all__ = ["At", "Cron", "Every", "FileWatch", "Manual", "Trigger", "compiled_cron"]
 
@@ -71,7 +82,13 @@ def _aware_utc(value: object, what: str) -> datetime:
             f"datetime({value.year}, {value.month}, {value.day}, {value.hour}, {value.minute}, "
             f"tzinfo=ZoneInfo('Europe/Paris')) or tzinfo=UTC"
         )
-    return value.astimezone(UTC)
+    try:
+        return instant_of(value)
+    except OverflowError:
+        raise InvalidTrigger(
+            f"{what} {value.isoformat()} is outside the years 1-9999 in UTC; "
+            f"pick an instant a day or more inside them"
+        ) from None
 
 
 def _normalise(struct: msgspec.Struct, field: str, what: str) -> datetime | None:
@@ -93,12 +110,18 @@ def _check_bounds(kind: str, start: datetime | None, end: datetime | None) -> No
 
 
 def _check_t(t: object) -> datetime:
+    """``t`` as an instant (see ``instant_of``), or ``InvalidTrigger`` when it is naive."""
     if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
         raise InvalidTrigger(
             f"next_after needs an aware datetime (e.g. datetime(2026, 1, 1, tzinfo=UTC)), got "
             f"{t.isoformat() + ' (naive)' if isinstance(t, datetime) else repr(t)}"
         )
-    return t
+    if t.tzinfo is UTC:
+        return t
+    try:
+        return instant_of(t)
+    except OverflowError:
+        return t
 
 
 def _floor_seconds(when: datetime) -> int:
@@ -174,21 +197,25 @@ class CompiledCron:
 
 
 @lru_cache(maxsize=1024)
-def _compile(expr: str, tz: str) -> CompiledCron:
-    schedule = parse_cron(expr)
+def _compile(expr: str, tz: str, key: str | None) -> CompiledCron:
+    schedule = parse_cron(expr, key)
     load_zone(tz)
     return CompiledCron(schedule, tz)
 
 
-def compiled_cron(expr: object, tz: object = "UTC") -> CompiledCron:
-    """Parse ``expr`` and load ``tz`` (cached), or raise ``InvalidTrigger``."""
+def compiled_cron(expr: object, tz: object = "UTC", key: str | None = None) -> CompiledCron:
+    """Parse ``expr`` (``H`` values picked with ``key``) and load ``tz`` (cached).
+
+    Raises ``InvalidTrigger`` saying what is wrong, also when ``expr`` has
+    ``H`` values and ``key`` is None.
+    """
     if not isinstance(expr, str):
         parse_cron(expr)  # raises the teaching error
     if not isinstance(tz, str):
         load_zone(tz)  # raises the teaching error
     assert isinstance(expr, str)
     assert isinstance(tz, str)
-    return _compile(expr, tz)
+    return _compile(expr, tz, key)
 
 
 class Cron(msgspec.Struct, frozen=True, tag="cron", tag_field="kind", omit_defaults=True):
@@ -196,17 +223,32 @@ class Cron(msgspec.Struct, frozen=True, tag="cron", tag_field="kind", omit_defau
 
     ``expr`` has 5 fields (minute hour day-of-month month day-of-week) or 6
     (the same, then second), or is a nickname such as ``@daily``. ``start``
-    and ``end`` (aware, inclusive) bound the fires. See the module docstring
-    for daylight-saving rules.
+    and ``end`` (aware, inclusive) bound the fires. ``key`` picks the values
+    of hashed fields (``H``); when it is None, a scheduler uses the task's
+    name (``for_task``). It is kept only for expressions with ``H``. See the
+    module docstring for daylight-saving rules.
     """
 
     expr: str
     tz: str = "UTC"
     start: datetime | None = None
     end: datetime | None = None
+    key: str | None = None
 
     def __post_init__(self) -> None:
-        compiled_cron(self.expr, self.tz)
+        key = self.key
+        if key is not None and (not isinstance(key, str) or not key):
+            raise InvalidTrigger(
+                f"Cron key must be a non-empty string, such as the task name 'backup', got "
+                f"{key!r}; leave it None and a scheduler uses the task name"
+            )
+        syntax = cron_syntax(self.expr)
+        if key is not None and not syntax.hashed:
+            msgspec.structs.force_setattr(self, "key", None)  # nothing is hashed with it
+        if syntax.hashed and key is None:
+            load_zone(self.tz)  # the values are picked when the key is known
+        else:
+            compiled_cron(self.expr, self.tz, self.key)
         start = _normalise(self, "start", "Cron start")
         end = _normalise(self, "end", "Cron end")
         _check_bounds("Cron", start, end)
@@ -214,14 +256,34 @@ class Cron(msgspec.Struct, frozen=True, tag="cron", tag_field="kind", omit_defau
     @property
     def follows_elapsed_time(self) -> bool:
         """True when the hour field has ``*`` or a step: fires follow real elapsed time."""
-        return compiled_cron(self.expr, self.tz).follows_elapsed_time
+        return cron_syntax(self.expr).follows_elapsed_time
+
+    @property
+    def hashed(self) -> bool:
+        """True when ``expr`` has hashed values (``H``), picked with ``key``."""
+        return cron_syntax(self.expr).hashed
+
+    @property
+    def resolved_expr(self) -> str:
+        """``expr`` with each ``H`` written as the values ``key`` picked.
+
+        ``Cron("H 3 * * *", key="backup").resolved_expr`` is ``'24 3 * * *'``.
+        Raises ``InvalidTrigger`` for an expression with ``H`` and no key.
+        """
+        return compiled_cron(self.expr, self.tz, self.key).schedule.resolved
+
+    def for_task(self, name: str) -> Cron:
+        """This trigger with ``key=name`` when it has ``H`` and no key; else itself."""
+        if self.key is not None or not cron_syntax(self.expr).hashed:
+            return self
+        return Cron(self.expr, tz=self.tz, start=self.start, end=self.end, key=name)
 
     def next_after(self, t: datetime) -> datetime | None:
         after = _floor_seconds(_check_t(t))
         if self.start is not None:
             after = max(after, _ceil_seconds(self.start) - 1)
         until = None if self.end is None else _floor_seconds(self.end)
-        fire = compiled_cron(self.expr, self.tz).next_after_second(after, until)
+        fire = _compile(self.expr, self.tz, self.key).next_after_second(after, until)
         return None if fire is None else _from_seconds(fire)
 
 
@@ -256,6 +318,10 @@ class Every(msgspec.Struct, frozen=True, tag="every", tag_field="kind", omit_def
         end = _normalise(self, "end", "Every end")
         _check_bounds("Every", start, end)
 
+    def for_task(self, name: str) -> Every:
+        """Itself: nothing in an ``Every`` depends on the task's name."""
+        return self
+
     def anchored(self, at: datetime) -> Every:
         """This trigger with its grid pinned: a None anchor becomes ``start``, else ``at``."""
         at = _aware_utc(at, "Every anchor")
@@ -264,7 +330,7 @@ class Every(msgspec.Struct, frozen=True, tag="every", tag_field="kind", omit_def
         return msgspec.structs.replace(self, anchor=self.start if self.start is not None else at)
 
     def next_after(self, t: datetime) -> datetime | None:
-        _check_t(t)
+        t = _check_t(t)
         anchor = self.anchor if self.anchor is not None else self.start
         origin = 0 if anchor is None else _micros(anchor)
         step = self.interval // _MICROSECOND
@@ -279,12 +345,16 @@ class Every(msgspec.Struct, frozen=True, tag="every", tag_field="kind", omit_def
 
 
 class At(msgspec.Struct, frozen=True, tag="at", tag_field="kind"):
-    """Fires once, at ``when`` (aware)."""
+    """Fires once, at ``when`` (aware; a wall time in a DST gap means the end of the gap)."""
 
     when: datetime
 
     def __post_init__(self) -> None:
         _normalise(self, "when", "At when")
+
+    def for_task(self, name: str) -> At:
+        """Itself: nothing in an ``At`` depends on the task's name."""
+        return self
 
     def next_after(self, t: datetime) -> datetime | None:
         return self.when if self.when > _check_t(t) else None
@@ -308,6 +378,10 @@ class FileWatch(msgspec.Struct, frozen=True, tag="file_watch", tag_field="kind")
                 f"got {self.poll!r}"
             )
 
+    def for_task(self, name: str) -> FileWatch:
+        """Itself: nothing in a ``FileWatch`` depends on the task's name."""
+        return self
+
     def next_after(self, t: datetime) -> datetime | None:
         """Always None: a file change is observed, not predicted."""
         _check_t(t)
@@ -316,6 +390,10 @@ class FileWatch(msgspec.Struct, frozen=True, tag="file_watch", tag_field="kind")
 
 class Manual(msgspec.Struct, frozen=True, tag="manual", tag_field="kind"):
     """Never fires by itself; runs only through ``run_now``."""
+
+    def for_task(self, name: str) -> Manual:
+        """Itself: nothing in a ``Manual`` trigger depends on the task's name."""
+        return self
 
     def next_after(self, t: datetime) -> datetime | None:
         """Always None: manual tasks have no time-based next."""

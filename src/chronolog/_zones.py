@@ -8,6 +8,11 @@ whole tz database (checked over every zone's explicit transitions, 2025
 data) no two offset changes are closer than about four days, and the rules
 for future years change the offset a few times a year at most.
 
+It also holds the one rule for a wall time that does not exist
+(``instant_of``): an aware ``datetime`` such as 02:30 on the night clocks
+jump from 02:00 to 03:00 names the first instant after the gap -- the
+instant of the jump -- exactly where a cron time inside the gap fires.
+
 A zone is cut into *segments*: UTC intervals ``[start, end)`` with one
 constant offset. Segments are computed per *chunk* of ``2**25`` seconds
 (about 388 days) and cached, so chunk borders add artificial segment
@@ -18,7 +23,7 @@ is in whole seconds since the Unix epoch (offsets too).
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -32,6 +37,7 @@ __all__ = [
     "Segment",
     "Transition",
     "chunk_segments",
+    "instant_of",
     "load_zone",
     "offset_at",
     "segment_at",
@@ -197,6 +203,42 @@ def transitions_between(zone_name: str, lo: int, hi: int) -> list[Transition]:
             if lo <= segment.start < hi and segment.before != segment.offset:
                 found.append(Transition(segment.start, segment.before, segment.offset))
     return found
+
+
+def instant_of(value: datetime) -> datetime:
+    """The instant an aware datetime names, as an aware UTC datetime.
+
+    One rule for wall times that do not exist: a local time inside a gap
+    (clocks jumped over it, e.g. 02:30 when they go from 02:00 to 03:00)
+    names the first instant after the gap, the instant of the jump -- where
+    a cron time in the gap fires, too. Python would read it with the offset
+    before the jump instead (03:30 after the gap), whatever its ``fold``. A
+    wall time that happens twice names the pass its ``fold`` says (0, the
+    default: the first), as in Python, and as cron fires such a time once,
+    at its first pass. Every other aware datetime names what Python says.
+    """
+    utc = value.astimezone(UTC)
+    zone = value.tzinfo
+    if zone is UTC or isinstance(zone, timezone):
+        return utc  # a fixed offset has no gaps
+    wall = value.replace(tzinfo=None, fold=0)
+    if utc.astimezone(zone).replace(tzinfo=None, fold=0) == wall:
+        return utc
+    # ``wall`` is in a gap. With the offset before the jump it reads as an
+    # instant after the jump; with the one after it, as an instant before
+    # (PEP 495 folds). The jump is the first instant whose wall is later.
+    other = value.replace(fold=1 - value.fold).astimezone(UTC)
+    before, after = min(utc, other), max(utc, other)
+    if before == after:  # a tzinfo that ignores fold: look around
+        before, after = utc - timedelta(days=2), utc + timedelta(days=2)
+    step = timedelta(microseconds=1)
+    while after - before > step:
+        middle = before + (after - before) // 2
+        if middle.astimezone(zone).replace(tzinfo=None, fold=0) > wall:
+            after = middle
+        else:
+            before = middle
+    return after
 
 
 def utc_datetime(second: int) -> datetime:

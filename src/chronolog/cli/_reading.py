@@ -163,11 +163,28 @@ class Tally:
 
 
 def tallied(records: Iterable[Event], tally: Tally) -> Iterator[Event]:
-    """``records`` unchanged, counted into ``tally`` a chunk at a time (no cost per record)."""
+    """``records`` unchanged, counted into ``tally`` a chunk at a time (no cost per record).
+
+    When reading fails (damage), the records read before it are still handed
+    out and counted, then the error is raised: ``tally`` says how far the
+    log was read.
+    """
 
     def chunks() -> Iterator[list[Event]]:
         iterator = iter(records)
-        while chunk := list(itertools.islice(iterator, _CHUNK)):
+        while True:
+            chunk: list[Event] = []
+            try:
+                # extend keeps what it took before an error, where list() would not.
+                chunk.extend(itertools.islice(iterator, _CHUNK))
+            except BaseException:
+                if chunk:
+                    tally.count += len(chunk)
+                    tally.last = chunk[-1]
+                    yield chunk
+                raise
+            if not chunk:
+                return
             tally.count += len(chunk)
             tally.last = chunk[-1]
             yield chunk

@@ -6,6 +6,10 @@ counts, the recent run window -- and the records of the last ``--keep`` stay
 as they are, under their own seqs. A scheduler that holds the log keeps
 others from rewriting it: then this command fails with exit code 3 and
 ``Scheduler.compact`` is the way (from inside that scheduler).
+
+Compaction never hides damage. A log that ``chronolog verify`` would fail
+-- a checksum that does not match, a missing record, a broken rule, a torn
+last batch -- is refused with exit code 3 and left byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import trio
 from .._clock import SystemClock
 from .._compaction import compact_log
 from .._direct import event_log_at
+from .._errors import LogCorrupted
+from .._strict import RECOVERY_GUIDE
+from ..log.file import FileLog
 from ._common import BadUsage, json_option, log_argument, translate_errors
 from ._output import iso, print_json
 
@@ -67,7 +74,20 @@ def _size(path: Path) -> int | None:
 
 
 async def _compact(path: Path, keep: timedelta, now: datetime) -> Compaction:
-    async with event_log_at(path) as log:
+    log = event_log_at(path)
+    if isinstance(log, FileLog):
+        # Opening to write would move a torn tail aside: refuse it first,
+        # as verify fails it, and change nothing.
+        torn = log.torn_tail()
+        if torn is not None and log.writer() is None:  # else a batch being written
+            raise LogCorrupted(
+                f"{path} ends with a torn batch ({torn.length} bytes from byte {torn.offset}, "
+                f"line {torn.line}, are not a whole batch: what a crash in the middle of an "
+                f"append leaves, or a cut), so it is not compacted and was not changed. A "
+                f"scheduler that opens the log moves those bytes aside (with a warning); "
+                f"compact after that. See {RECOVERY_GUIDE}"
+            )
+    async with log:
         return await compact_log(log, keep=keep, now=now)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -12,15 +13,29 @@ import click
 from .._clock import wall_clock_now
 from .._cron import CronSchedule, wall_datetime
 from .._errors import InvalidTrigger
-from .._triggers import CompiledCron, compiled_cron
-from .._zones import MAX_SECONDS, Transition, segment_at, transitions_between
+from .._triggers import CompiledCron, Cron, compiled_cron
+from .._zones import (
+    MAX_SECONDS,
+    Transition,
+    instant_of,
+    load_zone,
+    segment_at,
+    transitions_between,
+)
 
-__all__ = ["current_time", "describe_fire", "next_command"]
+__all__ = ["current_time", "describe_due", "describe_fire", "next_command"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NEARBY: Final = 2 * 86_400  # DST changes that can explain a fire lie this close
 _MAX_LISTED: Final = 4
 _DASH: Final = "\u2013"  # en dash, for ranges of wall-clock times
+#: ``2026-03-08T02:30[America/New_York]``: a local time and its zone (RFC 9557).
+_ZONED: Final = re.compile(r"(?P<time>[^\[\]]+)\[(?P<zone>[^\[\]]+)\]")
+#: The one rule for times that do not exist, said where it applies.
+GAP_RULE: Final = (
+    "every time given inside a gap (At, start=, end=, --after) means the end of the gap, "
+    "where a cron time in the gap fires too"
+)
 
 
 def current_time() -> datetime:
@@ -156,21 +171,88 @@ def describe_fire(compiled: CompiledCron, fire: int) -> str | None:
     return None
 
 
-def _parse_after(text: str) -> datetime:
+def describe_due(trigger: Cron, fire: int) -> str | None:
+    """What daylight saving did to the fire of ``trigger`` at UTC second ``fire``, if anything.
+
+    `describe_fire`'s note, and when the fire is the trigger's ``start`` or
+    ``end`` and that instant ends a gap, the rule that put it there: a bound
+    written inside a gap means the end of the gap.
+    """
+    note = describe_fire(compiled_cron(trigger.expr, trigger.tz, trigger.key), fire)
+    bounds = [
+        (what, bound)
+        for what, bound in (("start", trigger.start), ("end", trigger.end))
+        if bound is not None and _seconds(bound) == fire and bound.microsecond == 0
+    ]
+    for what, _ in bounds:
+        change = next(iter(transitions_between(trigger.tz, fire, fire + 1)), None)
+        if change is not None and change.after > change.before:
+            jump, _ = _jump(change)
+            sentence = f"its {what} is the end of the gap (clocks jump {jump}): {GAP_RULE}"
+            return sentence if note is None else f"{note}; {sentence}"
+    return note
+
+
+def _parse_time(text: str) -> datetime:
     try:
-        when = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise InvalidTrigger(
             f"--after {text!r} is not an ISO 8601 time; write e.g. '2026-03-08T00:00:00Z' "
             f"or '2026-03-08T00:00-05:00'"
         ) from None
-    if when.tzinfo is None or when.utcoffset() is None:
-        example = text if "T" in text or " " in text else f"{text}T00:00"
-        raise InvalidTrigger(
-            f"--after {text!r} has no UTC offset, and chronolog never guesses one; "
-            f"add an offset or Z, e.g. '{example}Z' or '{example}-05:00'"
+
+
+def _parse_after(text: str, tz: str) -> tuple[datetime, str | None]:
+    """The instant ``--after`` names, and a sentence when it was a wall time that needs one.
+
+    ``TIME`` with an offset or Z is an instant; ``TIME[Zone]`` is a wall
+    time in that zone, read with chronolog's one rule for instants: inside a
+    gap it means the end of the gap; when it happens twice, its first pass.
+    """
+    zoned = _ZONED.fullmatch(text.strip())
+    if zoned is None:
+        when = _parse_time(text)
+        if when.tzinfo is None or when.utcoffset() is None:
+            example = text if "T" in text or " " in text else f"{text}T00:00"
+            named = tz if tz != "UTC" else "America/New_York"
+            raise InvalidTrigger(
+                f"--after {text!r} has no UTC offset, and chronolog never guesses one; "
+                f"add an offset or Z, e.g. '{example}Z' or '{example}-05:00', or a zone, "
+                f"e.g. '{example}[{named}]'"
+            )
+        return when, None
+    local_text, zone_name = zoned.group("time"), zoned.group("zone")
+    zone = load_zone(zone_name)
+    when = _parse_time(local_text)
+    if when.tzinfo is not None:
+        offset = when.utcoffset()
+        if when.astimezone(zone).utcoffset() != offset:
+            raise InvalidTrigger(
+                f"--after {text!r}: the offset {_format_offset(offset or timedelta(0))} is not "
+                f"{zone_name}'s at that time; drop the offset or fix it"
+            )
+        return when, None
+    local = when.replace(tzinfo=zone)
+    instant = instant_of(local)
+    shown = instant.astimezone(zone).isoformat(timespec="seconds")
+    second = _seconds(instant)
+    if instant.astimezone(zone).replace(tzinfo=None) != when:
+        change = transitions_between(zone_name, second, second + 1)[0]
+        jump, _ = _jump(change)
+        return instant, (
+            f"{local_text} does not exist in {zone_name} (clocks jump {jump}): read as "
+            f"{shown}: {GAP_RULE}."
         )
-    return when
+    second_pass = _seconds(local.replace(fold=1).astimezone(UTC))
+    if second_pass != second:
+        change = transitions_between(zone_name, second, second_pass + 1)[0]
+        jump, _ = _jump(change)
+        return instant, (
+            f"{local_text} happens twice in {zone_name} (clocks go back {jump}): read as "
+            f"its first pass, {shown}, as a cron time there fires once, at its first pass."
+        )
+    return instant, None
 
 
 class _Fire:
@@ -228,21 +310,44 @@ def _fail(message: str) -> None:
     metavar="TIME",
     help="Show fires strictly after this ISO 8601 time with an offset or Z (default: now).",
 )
+@click.option(
+    "--key",
+    metavar="NAME",
+    help="Key that picks the values of hashed fields (H): the task's name.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def next_command(expr: str, tz: str, count: int, after: str | None, as_json: bool) -> None:
+def next_command(
+    expr: str, tz: str, count: int, after: str | None, key: str | None, as_json: bool
+) -> None:
     """Show the upcoming fire times of the cron expression EXPR.
 
     Each line gives the local time (zone abbreviation and UTC offset) and the
     UTC instant, and says when a daylight-saving change moved, merged or
     repeated a fire. Quote EXPR: chronolog next '30 2 * * *' --tz America/New_York
+
+    --after takes an instant ('2026-03-08T00:00Z', '2026-03-08T00:00-05:00') or
+    a local time in a zone ('2026-03-08T02:30[America/New_York]'); a local time
+    inside a DST gap means the end of the gap.
     """
+    note = None
     try:
         if count < 1:
             raise InvalidTrigger(f"--count must be at least 1, got {count}")
-        compiled = compiled_cron(expr, tz)
-        start = _parse_after(after) if after is not None else current_time()
+        if key is not None and not key:
+            raise InvalidTrigger("--key must not be empty; give the task's name")
+        compiled = compiled_cron(expr, tz, key)
+        if after is not None:
+            start, note = _parse_after(after, tz)
+        else:
+            start = current_time()
     except InvalidTrigger as exc:
-        _fail(str(exc))
+        message = str(exc)
+        if "has hashed values (H)" in message:
+            message = (
+                f"cron expression {expr!r} has hashed values (H), which are picked from a "
+                f"key: the task's name; give it with --key, e.g. --key backup"
+            )
+        _fail(message)
         return
     fires = upcoming_fires(compiled, start, count)
     if as_json:
@@ -256,6 +361,11 @@ def next_command(expr: str, tz: str, count: int, after: str | None, as_json: boo
         "at the end of the gap"
     )
     click.echo(f"{expr!r} in {tz} follows {kind}.")
+    schedule = compiled.schedule
+    if schedule.key is not None:
+        click.echo(f"Hashed with key {schedule.key!r}: {schedule.resolved!r}.")
+    if note is not None:
+        click.echo(f"--after {note}")
     shown = start.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
     click.echo(f"Next {len(fires)} after {shown}:")
     for fire in fires:

@@ -1,9 +1,13 @@
-"""``chronolog verify LOG``: check that a log keeps every rule.
+"""``chronolog verify LOG``: check that a log is whole and keeps every rule.
 
-Runs the invariant checker (`chronolog.check_invariants`) over the whole
-log -- a compacted log from its base snapshot on: exit code 0 when every
-rule holds, 1 with one line per violation when one does not (3 when the log
-cannot even be read).
+Reads the whole log -- a compacted log from its base snapshot on -- which
+checks every record's checksum and that seqs run on without a gap, and runs
+the invariant checker (`chronolog.check_invariants`) over it. Exit code 0
+when every rule holds and the log ends with a whole batch; 1 with one line
+per violation when a rule is broken, or when the log ends with a torn batch
+(a write a crash interrupted, or bytes cut off the end) that no writer is
+writing right now; 3 when the log cannot be read: damage, which the message
+names (``--json`` says so in its document too).
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._errors import LogCorrupted
 from .._invariants import Violation, check_invariants
-from ._common import ExitCode, json_option, log_argument, translate_errors
+from .._strict import RECOVERY_GUIDE
+from ..log.file import FileLog, TornTail
+from ._common import ExitCode, UnusableLog, json_option, log_argument, translate_errors
 from ._output import print_json, stdout_console
 from ._progress import progress_over
 from ._reading import Tally, after_base, open_log, tallied
@@ -21,7 +28,9 @@ from ._reading import Tally, after_base, open_log, tallied
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["verify_command", "violation_json"]
+    from ..log.sqlite import SQLiteLog
+
+__all__ = ["torn_tail_json", "verify_command", "violation_json"]
 
 
 def violation_json(violation: Violation) -> dict[str, Any]:
@@ -36,28 +45,72 @@ def violation_json(violation: Violation) -> dict[str, Any]:
     }
 
 
+def torn_tail_json(torn: TornTail) -> dict[str, int]:
+    """A torn tail, for ``verify --json``."""
+    return {"offset": torn.offset, "bytes": torn.length, "line": torn.line}
+
+
+def _torn_tail(event_log: FileLog | SQLiteLog) -> TornTail | None:
+    """The log's torn tail, unless a writer holds the log: then it is a batch
+    being written right now, not a torn one."""
+    if not isinstance(event_log, FileLog):
+        return None  # SQLite keeps or drops each transaction whole
+    torn = event_log.torn_tail()
+    if torn is None or event_log.writer() is not None:
+        return None
+    return torn
+
+
+def _torn_sentence(torn: TornTail) -> str:
+    return (
+        f"torn tail: the log ends with {torn.length} bytes that are not a whole batch (from "
+        f"byte {torn.offset}, line {torn.line}): what a crash in the middle of an append "
+        f"leaves, or a cut; the next scheduler to open the log moves them aside (see "
+        f"{RECOVERY_GUIDE})"
+    )
+
+
 @click.command("verify")
 @log_argument
 @json_option
 @translate_errors
 def verify_command(log: Path, as_json: bool) -> None:
-    """Check every rule on LOG: exit 1, one line per violation, if one is broken."""
+    """Check LOG: every checksum, every rule, a whole last batch. Exit 1 if not."""
     event_log = open_log(log)
     base = event_log.base_state()
     tally = Tally()
     records = tallied(after_base(event_log, base), tally)
-    with progress_over(
-        records, total=event_log.last_seq, description="verifying", as_json=as_json
-    ) as stream:
-        violations = check_invariants(stream, start=base)
+    try:
+        with progress_over(
+            records, total=event_log.last_seq, description="verifying", as_json=as_json
+        ) as stream:
+            violations = check_invariants(stream, start=base)
+    except LogCorrupted as exc:
+        if not as_json:
+            raise
+        print_json(
+            {
+                "ok": False,
+                "records": tally.count,
+                "seq": tally.last.seq if tally.last is not None else base.seq,
+                "violations": [],
+                "error": " ".join(str(exc).split()),
+            }
+        )
+        raise UnusableLog(" ".join(str(exc).split())) from exc
+    torn = _torn_tail(event_log)
+    version = event_log.format_version
     last_seq = tally.last.seq if tally.last is not None else base.seq
+    failed = bool(violations) or torn is not None
     if as_json:
         print_json(
             {
-                "ok": not violations,
+                "ok": not failed,
                 "records": tally.count,
                 "seq": last_seq,
                 "violations": [violation_json(violation) for violation in violations],
+                "torn_tail": torn_tail_json(torn) if torn is not None else None,
+                "format_version": version,
             }
         )
     else:
@@ -71,5 +124,13 @@ def verify_command(log: Path, as_json: bool) -> None:
             console.print(
                 f"{log}: {tally.count} records{start} up to seq {last_seq}, every rule holds"
             )
-    if violations:
+        if torn is not None:
+            console.print(_torn_sentence(torn))
+        if version is not None and version < 3:
+            click.echo(
+                f"{log}: format version {version}: its records carry no checksums, so an edited "
+                f"value cannot be told from the original; the next write upgrades the log",
+                err=True,
+            )
+    if failed:
         raise click.exceptions.Exit(ExitCode.FAILED)

@@ -46,7 +46,7 @@ from .._events import (
 from .._ids import time_occurrence
 from .._policies import CatchUp, Overlap
 from .._projection import OccurrenceState, State
-from .._triggers import At, Cron, Every, compiled_cron
+from .._triggers import At, Cron, Every
 from ._common import (
     BadUsage,
     instant_option,
@@ -67,7 +67,7 @@ from ._output import (
 )
 from ._progress import progress_over
 from ._reading import known_records, open_log
-from .next import describe_fire
+from .next import describe_due
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -775,7 +775,7 @@ def _dst_note(trigger: Trigger | None, due: datetime | None) -> str | None:
     if not isinstance(trigger, Cron) or due is None or trigger.tz == "UTC":
         return None
     fire = int((due - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
-    return describe_fire(compiled_cron(trigger.expr, trigger.tz), fire)
+    return describe_due(trigger, fire)
 
 
 def explain(

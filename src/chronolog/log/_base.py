@@ -21,6 +21,7 @@ from .._errors import LogClosed, LogCorrupted, SnapshotIgnored
 from .._events import EventBase
 from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
 from .._snapshot import SnapshotInvalid, decode_state, snapshot_info
+from .._strict import fold_strictly
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterator, Sequence
@@ -80,7 +81,9 @@ class EventLog(abc.ABC):
         """
         return State(history_limit=history_limit)
 
-    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+    def load_state(
+        self, *, history_limit: int = DEFAULT_HISTORY_LIMIT, strict: bool = True
+    ) -> State:
         """What the log says now: its newest snapshot plus the records after it.
 
         Equal to replaying every record (onto `base_state`), only faster. A
@@ -88,8 +91,22 @@ class EventLog(abc.ABC):
         `SnapshotIgnored` warning, and the log is replayed from its base
         instead: never a wrong state. Synchronous, like `read` (run it in a
         worker thread from Trio code).
+
+        ``strict`` (the default: this is the state a writer acts on) refuses a
+        log whose records after the snapshot break a rule of the log -- a
+        ``Completed`` with no running attempt, an occurrence settled twice,
+        ... -- with `LogCorrupted` naming the rule and the seq (the rules of
+        `chronolog.check_invariants`). ``strict=False`` folds whatever is
+        there, as `chronolog.replay` does.
         """
-        return fold_into(self.base_state(history_limit=history_limit), self.read(self.base_seq))
+
+        def start() -> tuple[State, Iterator[Event]]:
+            return self.base_state(history_limit=history_limit), self.read(self.base_seq)
+
+        state, records = start()
+        if not strict:
+            return fold_into(state, records)
+        return fold_strictly(state, records, recheck=start, where=repr(self))
 
     async def save_snapshot(self, state: State, seq: int | None = None) -> None:
         """Keep ``state`` -- the fold of this log's records up to ``seq`` -- so
@@ -132,11 +149,11 @@ class EventLog(abc.ABC):
 
         Each event must have ``seq == 0`` (``ValueError`` otherwise); each
         record returned is the event with the ``seq`` the log gave it. Seqs
-        strictly increase but need not be contiguous, so the last seq of the
-        batch is ``records[-1].seq``. The batch is durable when this returns
-        (as far as the backend's durability setting promises). An empty batch
-        returns ``[]`` and touches nothing. Raises `LogClosed` after
-        `aclose`.
+        are contiguous: each is one more than the seq before it, on every
+        backend (a reader that finds one missing raises `LogCorrupted`). The
+        batch is durable when this returns (as far as the backend's
+        durability setting promises). An empty batch returns ``[]`` and
+        touches nothing. Raises `LogClosed` after `aclose`.
         """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -1,17 +1,20 @@
 """`FileLog`: the embedded default, one JSON Lines file.
 
-Layout: the first line is the header (``{"format":"chronolog","version":1}``),
-then one record per line, each line ending with ``\\n``. A writer takes an
-exclusive ``flock`` on the sidecar ``<log>.lock`` file, appends each batch
-with one ``write`` and one ``fsync`` from a worker thread, and on opening cuts
-off (and keeps aside) a torn final line left by a crash. Readers need neither
-the lock nor Trio: they read complete lines only, so they can run while a
-writer in another process appends.
+Layout: the first line is the header (``{"format":"chronolog","version":3}``),
+then one record per line, each line ending with ``\\n`` and carrying the
+checksum chain (``,"crc":"..."}``, see `chronolog.log._checksum`). A writer
+takes an exclusive ``flock`` on the log file itself (see ``_lock``), appends
+each batch with one ``write`` and one ``fsync`` from a worker thread, and on
+opening cuts off (and keeps aside) a torn final line left by a crash.
+Readers need neither the lock nor Trio: they read complete lines only, so
+they can run while a writer in another process appends; they check the seqs
+(contiguous) and the checksums of everything they hand out.
 
-A compacted log (format version 2) has its base snapshot on the line after
-the header, which names it; the snapshot that speeds up opening lives in the
-sidecar ``<log>.snapshot``, and names the byte offset of the tail after it
-(see docs/reference/snapshots.md).
+A compacted log has its base snapshot on the line after the header, which
+names it; the snapshot that speeds up opening lives in the sidecar
+``<log>.snapshot``, and names the byte offset of the tail after it (see
+docs/reference/snapshots.md). Logs of format versions 1 and 2 (no
+checksums) are read as they are, and upgraded when opened for writing.
 
 Errors: damaged content raises `LogCorrupted` (naming the 1-based line);
 a log held by another writer raises `LogLocked` (naming its pid and host).
@@ -34,6 +37,7 @@ import os
 import stat
 import time
 import warnings
+import zlib
 from datetime import timedelta
 from operator import attrgetter
 from pathlib import Path
@@ -42,20 +46,24 @@ from typing import TYPE_CHECKING, Final, NamedTuple, Self
 import msgspec
 import trio
 
-from .._errors import LogClosed, LogCorrupted, LogRepaired
+from .._errors import LogClosed, LogCorrupted, LogLocked, LogRepaired
 from .._events import (
+    CHECKSUM_VERSION,
     COMPACTED_LOG_VERSION,
     FORMAT_NAME,
     FORMAT_VERSION,
+    FULL_LOG_VERSION,
     Header,
     decode_event,
     decode_header,
     decode_lines,
     encode_header,
-    encode_lines,
+    encode_record_into,
 )
+from .._invariants import Checker
 from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
 from .._snapshot import encode_state
+from .._strict import fold_strictly, refusal
 from ._base import (
     FOLLOW_CHECKPOINT_EVERY,
     SequencedLog,
@@ -64,7 +72,17 @@ from ._base import (
     ignore_snapshot,
     state_from_snapshot,
 )
-from ._lock import lock_path_of, release_lock, take_lock
+from ._checksum import TAIL_BYTES, check_lines, line_crc, running_after, seal
+from ._lock import (
+    WriterLock,
+    check_single_name,
+    holder_of,
+    lock_path_of,
+    lock_replacement,
+    real_path_of,
+    release_lock,
+    take_lock,
+)
 from ._os import check_directory_of, fsync_directory, os_error
 
 if TYPE_CHECKING:
@@ -82,11 +100,16 @@ logger = logging.getLogger("chronolog.log")
 CHUNK_BYTES = 1 << 16
 #: Small reads near a known position (a line start, the end of the file).
 _PROBE_BYTES = 1 << 16
+#: The first look back for the start of a line.
+_SMALL_PROBE_BYTES = 1 << 12
 #: ``read(after_seq)`` bisects the file by byte offset down to a window this
 #: small, then scans it; below it a linear scan is as fast as more seeks.
 _BISECT_MIN_BYTES = 1 << 18
 
-_HEADER: Final = encode_header()
+_HEADER: Final = encode_header(checksums=True)
+#: Every header a log file can start with before a base: a crash that cut
+#: one short left a torn tail at offset 0.
+_HEADERS: Final = (_HEADER, encode_header())
 #: A line that starts with this byte (a space) belongs to a batch that goes on
 #: at the next line: see `_encode_batch`.
 _CONTINUED: Final = ord(" ")
@@ -132,6 +155,10 @@ _SNAPSHOT_FILE_VERSION: Final = 1
 _HEAD_BYTES: Final = 4096
 #: Compaction copies the records it keeps this many bytes at a time.
 _COPY_BYTES: Final = 1 << 20
+#: How often opening tries again when a compaction replaced the file under it.
+_REOPEN_ATTEMPTS: Final = 5
+#: Where a log's problems and what to do about them are explained.
+RECOVERY_GUIDE: Final = "docs/how-to/recover-a-damaged-log.md"
 
 
 class _Repair(NamedTuple):
@@ -140,16 +167,49 @@ class _Repair(NamedTuple):
     kept_at: Path
 
 
+class _Opened(NamedTuple):
+    """What opening for writing found out (in a worker thread)."""
+
+    fd: int
+    lock: WriterLock
+    size: int
+    last_seq: int
+    running: int
+    base_seq: int
+    real_path: Path
+    repair: _Repair | None
+    legacy: _Layout | None
+    """The layout of a log of an older format, to upgrade before the first write."""
+
+
 class _Layout(NamedTuple):
     """Where the parts of a log file are, from its header."""
 
     records_start: int
     """Offset of the first record line (just past the header, and the base)."""
+    version: int
     base_seq: int = 0
     """The seq the base snapshot of a compacted log folds up to; 0 without one."""
     base_start: int = 0
     """Offset of the base snapshot line (0 without one)."""
     base_sha256: str = ""
+    chain: int = 0
+    """The running checksum the first record goes on from (version 3)."""
+
+    @property
+    def checksums(self) -> bool:
+        return self.version >= CHECKSUM_VERSION
+
+
+class TornTail(NamedTuple):
+    """Bytes after the last whole batch of a log file (see `FileLog.torn_tail`)."""
+
+    offset: int
+    """Where the torn bytes start: the end of the last whole batch."""
+    length: int
+    """How many bytes follow it."""
+    line: int
+    """The 1-based line number the torn bytes start on."""
 
 
 class FileLog(SequencedLog):
@@ -188,7 +248,15 @@ class FileLog(SequencedLog):
         self._fsync = fsync
         self._poll_seconds = poll_interval.total_seconds()
         self._fd: int | None = None
-        self._lock_fd: int | None = None
+        self._lock: WriterLock | None = None
+        # While open for writing: where the file really is (symlinks resolved:
+        # compaction renames over this one), and the running checksum at the
+        # end of the last appended batch.
+        self._real_path = self._path
+        self._running = 0
+        # The layout of a log of format version 1 or 2 opened for writing: it
+        # is upgraded before its first write.
+        self._legacy: _Layout | None = None
         # Size of the file up to the end of the last appended batch: what this
         # object's own readers may read (never a batch still being written).
         self._size = 0
@@ -209,13 +277,16 @@ class FileLog(SequencedLog):
 
     @property
     def lock_path(self) -> Path:
-        """The sidecar file that a writer locks: ``<log>.lock``."""
+        """The sidecar file that names the writer: ``<log>.lock``, beside the
+        log's real path (symlinks resolved)."""
         return lock_path_of(self._path)
 
     @property
     def snapshot_path(self) -> Path:
-        """The sidecar file that holds the log's snapshot: ``<log>.snapshot``."""
-        return self._path.with_name(self._path.name + ".snapshot")
+        """The sidecar file that holds the log's snapshot: ``<log>.snapshot``,
+        beside the log's real path (symlinks resolved)."""
+        real = self._real_path if self._fd is not None else real_path_of(self._path)
+        return real.with_name(real.name + ".snapshot")
 
     @property
     def is_open(self) -> bool:
@@ -247,21 +318,27 @@ class FileLog(SequencedLog):
     async def open(self) -> Self:
         """Open the log for writing (see the class docstring) and return it.
 
-        Raises `LogLocked` if another writer holds it, `LogCorrupted` if the
-        file is not a chronolog log or its last line is damaged, and warns
-        with `LogRepaired` when it cut off a torn final line.
+        Raises `LogLocked` if another writer holds the file (under any of its
+        names), `LogCorrupted` if the file is not a chronolog log or its last
+        batch is damaged, and warns with `LogRepaired` when it cut off a torn
+        final line. A log of format version 1 or 2 (no checksums) is read
+        whole and checked against every rule first (`LogCorrupted` if it
+        breaks one); it is rewritten as version 3 just before the first write
+        (append, snapshot or compaction), so an open that writes nothing
+        changes nothing.
         """
         if self._closed:
             raise LogClosed(f"{self!r} was closed; create a new FileLog to open the file again")
         if self._fd is not None:
             raise RuntimeError(f"{self!r} is already open for writing")
-        fd, lock_fd, size, last_seq, repair = await trio.to_thread.run_sync(self._open_for_writing)
-        self._fd, self._lock_fd, self._size, self._last_seq = fd, lock_fd, size, last_seq
-        layout = _layout(self._path, fd, size)
-        self._base_seq = layout.base_seq if layout is not None else 0
-        if repair is not None:
+        opened = await trio.to_thread.run_sync(self._open_for_writing)
+        self._fd, self._lock, self._size = opened.fd, opened.lock, opened.size
+        self._last_seq, self._running = opened.last_seq, opened.running
+        self._base_seq, self._real_path = opened.base_seq, opened.real_path
+        self._legacy = opened.legacy
+        if opened.repair is not None:
             try:
-                self._report(repair)
+                self._report(opened.repair)
             except BaseException:
                 # Warnings may be errors: then the caller never gets the log, so
                 # it must not keep holding the lock.
@@ -279,7 +356,11 @@ class FileLog(SequencedLog):
     async def _write(self, records: list[Event]) -> None:
         # The whole write path: one encode, one write + fsync in a worker
         # thread. A group-commit layer or a simulated clock wraps this.
-        self._size = await trio.to_thread.run_sync(self._write_batch, _encode_batch(records))
+        if self._legacy is not None:
+            await trio.to_thread.run_sync(self._upgrade_now)
+        data, running = _encode_batch(records, self._running)
+        self._size = await trio.to_thread.run_sync(self._write_batch, data)
+        self._running = running
 
     def _write_batch(self, data: bytes) -> int:
         """Write one encoded batch and fsync it; return the new file size."""
@@ -337,12 +418,12 @@ class FileLog(SequencedLog):
         await trio.lowlevel.checkpoint()
 
     def _close_files(self) -> None:
-        fd, lock_fd = self._fd, self._lock_fd
-        self._fd = self._lock_fd = None
+        fd, lock = self._fd, self._lock
+        self._fd = self._lock = None
         if fd is not None:
-            os.close(fd)
-        if lock_fd is not None:
-            release_lock(lock_fd)
+            os.close(fd)  # releases the lock on the log file itself
+        if lock is not None:
+            release_lock(lock)
 
     def _report(self, repair: _Repair) -> None:
         message = (
@@ -357,24 +438,47 @@ class FileLog(SequencedLog):
 
     # -- opening for writing (runs in a worker thread) ---------------------
 
-    def _open_for_writing(self) -> tuple[int, int, int, int, _Repair | None]:
+    def _open_for_writing(self) -> _Opened:
         check_directory_of(self._path)
-        lock_fd = take_lock(self._path, "FileLog")
+        fd, lock, created = self._open_and_lock()
         try:
+            real = _real_path(self._path, fd)
+            try:
+                size, repair, layout = self._prepare(fd, created, real)
+                last_seq = _last_seq_in(self._path, fd, size)
+                running = _running_at(self._path, fd, size, layout)
+            except OSError as exc:
+                raise os_error(exc, f"cannot open log {self._path} for writing") from exc
+        except BaseException:
+            os.close(fd)
+            release_lock(lock)
+            raise
+        base_seq = layout.base_seq if layout is not None else 0
+        legacy = layout if layout is not None and not layout.checksums else None
+        return _Opened(fd, lock, size, last_seq, running, base_seq, real, repair, legacy)
+
+    def _open_and_lock(self) -> tuple[int, WriterLock, bool]:
+        """Open (or create) the log file and lock it: the lock is on the file itself.
+
+        A compaction in another process may rename a new file over the name
+        between the open and the lock: then the lock is on a file that is no
+        longer the log, and this opens it again.
+        """
+        for _ in range(_REOPEN_ATTEMPTS):
             fd, created = self._open_log_file()
             try:
-                try:
-                    size, repair = self._prepare(fd, created)
-                    last_seq = _last_seq_in(self._path, fd, size)
-                except OSError as exc:
-                    raise os_error(exc, f"cannot open log {self._path} for writing") from exc
+                lock = take_lock(fd, self._path, "FileLog")
             except BaseException:
                 os.close(fd)
                 raise
-        except BaseException:
-            release_lock(lock_fd)
-            raise
-        return fd, lock_fd, size, last_seq, repair
+            if not _replaced(self._path, fd):
+                return fd, lock, created
+            os.close(fd)
+            release_lock(lock)
+        raise LogLocked(
+            f"{self._path} was replaced {_REOPEN_ATTEMPTS} times while it was being opened: "
+            f"another process is rewriting it; stop that process or try again"
+        )
 
     def _open_log_file(self) -> tuple[int, bool]:
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
@@ -386,50 +490,124 @@ class FileLog(SequencedLog):
         except OSError as exc:
             raise os_error(exc, f"cannot open log {self._path} for writing") from exc
 
-    def _prepare(self, fd: int, created: bool) -> tuple[int, _Repair | None]:
-        """Check the header, cut a torn tail, write the header if the file is empty."""
+    def _prepare(
+        self, fd: int, created: bool, real: Path
+    ) -> tuple[int, _Repair | None, _Layout | None]:
+        """Check the header, check (then cut) a torn tail, write the header if the
+        file is empty. A log of an older format is checked against every rule
+        before anything is changed."""
         size = os.fstat(fd).st_size
         repair = None
+        layout: _Layout | None = None
         if size > 0:
-            head = os.pread(fd, _PROBE_BYTES, 0)
-            newline = head.find(b"\n")
-            records_start = 0
-            if newline >= 0:
-                header = _check_header(self._path, head[:newline])
-                records_start = _layout_after(self._path, fd, header, newline + 1).records_start
-            elif not _HEADER.startswith(head):
-                raise LogCorrupted(_not_a_log(self._path, head))
-            # else: a header cut short by a crash -- a torn tail at offset 0.
-            keep = size
-            if os.pread(fd, 1, size - 1) != b"\n":
-                keep = _rfind_newline(fd, size) + 1
-            if newline >= 0:
-                # Complete lines of a batch whose last record never landed are
-                # torn too: appends are atomic per batch.
-                keep = _end_of_last_batch(self._path, fd, keep, records_start)
+            layout, keep = _inspect(self._path, fd, size)
+            if layout is not None and not layout.checksums:
+                _check_before_upgrade(self._path, fd, layout, keep)
             if keep < size:
-                repair = self._cut_torn_tail(fd, keep, size)
+                repair = self._cut_torn_tail(fd, keep, size, real)
                 size = keep
         if size == 0:
             _write_all(fd, _HEADER)
             os.fsync(fd)
             size = len(_HEADER)
+            layout = _layout(self._path, fd, size)
         if created:
-            fsync_directory(self._path.parent)
-        return size, repair
+            fsync_directory(real.parent)
+        return size, repair, layout
 
-    def _cut_torn_tail(self, fd: int, offset: int, size: int) -> _Repair:
+    def _upgrade_now(self) -> None:
+        """Rewrite this log of format version 1 or 2 as version 3, before its first
+        write (worker thread, write lock held): the same records, each with its
+        checksum, in the same batches. Checked against every rule at open.
+
+        Written beside (``<log>.upgrade``), fsynced, locked, renamed over the
+        log, the directory fsynced: a crash leaves the old log or the new one.
+        A failure (a full disk) leaves the log as it was and says so; the
+        next write tries again.
+        """
+        layout, old_fd = self._legacy, self._fd
+        assert layout is not None
+        assert old_fd is not None
+        new_fd, size = self._upgrade(old_fd, self._size, layout, self._real_path)
+        # As in a compaction: the generation is odd while the file changes.
+        self._generation += 1
+        self._fd, self._size = new_fd, size
+        self._generation += 1
+        self._legacy = None
+        os.close(old_fd)  # and with it, the lock on the old file
+        self._running = _running_at(self._path, new_fd, size, _layout(self._path, new_fd, size))
+        logger.info(
+            "upgraded log %s from format version %d to %d: its records carry checksums now",
+            self._path,
+            layout.version,
+            FORMAT_VERSION,
+        )
+        try:
+            fsync_directory(self._real_path.parent)
+        except OSError as exc:
+            raise os_error(
+                exc,
+                f"upgraded log {self._path} to format version 3, but could not fsync its "
+                f"directory",
+                "a crash of the machine now may bring back the log as it was before",
+            ) from exc
+
+    def _upgrade(self, old_fd: int, size: int, layout: _Layout, real: Path) -> tuple[int, int]:
+        """Write the version 3 form of the log beside it and rename it in; return
+        the new file's descriptor (locked) and size. The old descriptor stays open."""
+        what = f"could not upgrade log {self._path} from format version {layout.version} to 3"
+        unchanged = f"the log is unchanged (version {layout.version})"
+        check_single_name(old_fd, self._path, "upgrade (rewrite)")
+        temporary = real.with_name(real.name + ".upgrade")
+        needed = size + (size // 8) + (1 << 20)
+        try:
+            free = os.statvfs(real.parent)
+            if free.f_bavail * free.f_frsize < needed:
+                raise OSError(
+                    errno.ENOSPC,
+                    f"{what}: it needs about {_mib(needed)} free beside it, and the file system "
+                    f"has {_mib(free.f_bavail * free.f_frsize)}; {unchanged}. Free some "
+                    f"space and try again",
+                )
+            _remove(temporary)
+            new_fd = os.open(
+                temporary,
+                os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+                _LOG_FILE_MODE,
+            )
+        except OSError as exc:
+            if exc.strerror and exc.strerror.startswith(what):
+                raise
+            raise os_error(exc, what, unchanged) from exc
+        try:
+            os.fchmod(new_fd, stat.S_IMODE(os.fstat(old_fd).st_mode))
+            lock_replacement(new_fd, self._path)
+            _write_upgraded(old_fd, new_fd, layout, size)
+            os.fsync(new_fd)
+            new_size = os.fstat(new_fd).st_size
+            _remove(real.with_name(real.name + ".snapshot"))  # its offsets are the old file's
+            os.replace(temporary, real)
+        except BaseException as exc:
+            os.close(new_fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            if isinstance(exc, OSError):
+                raise os_error(exc, what, unchanged) from exc
+            raise
+        return new_fd, new_size
+
+    def _cut_torn_tail(self, fd: int, offset: int, size: int, real: Path) -> _Repair:
         torn = _pread_exact(fd, size - offset, offset)
-        kept_at = self._keep_aside(torn, offset)
+        kept_at = self._keep_aside(torn, offset, real)
         os.ftruncate(fd, offset)
         os.fsync(fd)
         return _Repair(offset=offset, length=len(torn), kept_at=kept_at)
 
-    def _keep_aside(self, data: bytes, offset: int) -> Path:
+    def _keep_aside(self, data: bytes, offset: int, real: Path) -> Path:
         """Write ``data`` durably to a new ``<log>.torn-<offset>[.n]`` file."""
-        base = f"{self._path.name}.torn-{offset}"
+        base = f"{real.name}.torn-{offset}"
         for attempt in itertools.count():
-            candidate = self._path.with_name(base if attempt == 0 else f"{base}.{attempt}")
+            candidate = real.with_name(base if attempt == 0 else f"{base}.{attempt}")
             try:
                 fd = os.open(
                     candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _LOG_FILE_MODE
@@ -441,7 +619,7 @@ class FileLog(SequencedLog):
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            fsync_directory(self._path.parent)
+            fsync_directory(real.parent)
             return candidate
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -463,16 +641,19 @@ class FileLog(SequencedLog):
         fd = self._open_for_reading()
         try:
             layout = _layout(self._path, fd, self._limit_for(fd))
-            return self._base_of(fd, layout, history_limit)
+            return _base_state(self._path, fd, layout, history_limit)
         finally:
             os.close(fd)
 
-    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
+    def load_state(
+        self, *, history_limit: int = DEFAULT_HISTORY_LIMIT, strict: bool = True
+    ) -> State:
         """The newest snapshot plus the records after it; see `EventLog.load_state`.
 
         With a usable snapshot this reads the snapshot file and the lines
         after the snapshot's record -- found by the byte offset the snapshot
         keeps, checked against the record's checksum -- never the whole log.
+        ``strict`` (the default) refuses records that break a rule of the log.
         """
         fd = self._open_for_reading()
         try:
@@ -480,18 +661,61 @@ class FileLog(SequencedLog):
             layout = _layout(self._path, fd, limit)
             if layout is None:
                 return State(history_limit=history_limit)
-            found = self._usable_snapshot(fd, layout, history_limit, limit)
-            if found is None:
-                state = self._base_of(fd, layout, history_limit)
-                cursor = _Cursor(self._path, fd)
-            else:
-                state, offset = found
-                cursor = _Cursor(self._path, fd, offset=offset, previous_seq=state.seq)
-            return fold_into(
-                state, itertools.chain.from_iterable(cursor.batches(state.seq, limit))
-            )
+
+            def start() -> tuple[State, Iterator[Event]]:
+                found = self._usable_snapshot(fd, layout, history_limit, limit)
+                if found is None:
+                    state = _base_state(self._path, fd, layout, history_limit)
+                    cursor = _Cursor(self._path, fd)
+                else:
+                    state, offset = found
+                    cursor = _Cursor(self._path, fd, offset=offset, previous_seq=state.seq)
+                return state, itertools.chain.from_iterable(cursor.batches(state.seq, limit))
+
+            state, records = start()
+            if not strict:
+                return fold_into(state, records)
+            return fold_strictly(state, records, recheck=start, where=str(self._path))
         finally:
             os.close(fd)
+
+    def torn_tail(self) -> TornTail | None:
+        """The bytes after the last whole batch, if the file ends with any; else None.
+
+        Read only: a torn tail is what a crash in the middle of an append
+        leaves (the next writer moves it aside when it opens the log), or a
+        batch another process is writing right now. `chronolog verify` reports it.
+        """
+        fd = self._open_for_reading()
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                return None
+            _, keep = _inspect(self._path, fd, size)
+            if keep >= size:
+                return None
+            return TornTail(keep, size - keep, _line_number(fd, keep))
+        finally:
+            os.close(fd)
+
+    def writer(self) -> str | None:
+        """Who holds this log open for writing, as a phrase (``process 42 on host
+        web-1``); None when nobody does. Read only: it takes no lock."""
+        return holder_of(self._path)
+
+    @property
+    def format_version(self) -> int | None:
+        """The format version in the file's header (None while it has none yet).
+
+        3: records carry checksums. 1 and 2 (no checksums) are read as they
+        are; the first write upgrades them.
+        """
+        fd = self._open_for_reading()
+        try:
+            layout = _layout(self._path, fd, self._limit_for(fd))
+        finally:
+            os.close(fd)
+        return layout.version if layout is not None else None
 
     async def save_snapshot(self, state: State, seq: int | None = None) -> None:
         """Write ``state`` to the snapshot file; see `EventLog.save_snapshot`.
@@ -505,6 +729,8 @@ class FileLog(SequencedLog):
         document = await trio.to_thread.run_sync(encode_state, state.copy())
         async with self._write_lock:
             self._check_writable()
+            if self._legacy is not None:
+                await trio.to_thread.run_sync(self._upgrade_now)
             await trio.to_thread.run_sync(self._write_snapshot, point, document)
 
     async def compact(self, state: State) -> None:
@@ -520,29 +746,18 @@ class FileLog(SequencedLog):
         base = await trio.to_thread.run_sync(encode_state, state.copy())
         async with self._write_lock:
             self._check_writable()
+            if self._legacy is not None:
+                await trio.to_thread.run_sync(self._upgrade_now)
             await trio.to_thread.run_sync(self._rewrite, state.seq, base)
-
-    def _base_of(self, fd: int, layout: _Layout | None, history_limit: int) -> State:
-        if layout is None or layout.base_seq == 0:
-            return State(history_limit=history_limit)
-        length = layout.records_start - layout.base_start
-        line = _pread_exact(fd, length, layout.base_start)
-        if hashlib.sha256(line).hexdigest() != layout.base_sha256:
-            raise _corruption(
-                self._path,
-                2,
-                "(the base snapshot of this compacted log) does not match its checksum in "
-                "the header",
-            )
-        return base_from_snapshot(line[:-1], history_limit=history_limit, where=str(self._path))
 
     def _usable_snapshot(
         self, fd: int, layout: _Layout, history_limit: int, limit: int | None
     ) -> tuple[State, int] | None:
         """The snapshot's State and the offset of the tail after it, if it applies here."""
-        where = f"{self.snapshot_path} of log {self._path}"
+        snapshot_path = self.snapshot_path
+        where = f"{snapshot_path} of log {self._path}"
         try:
-            content = self.snapshot_path.read_bytes()
+            content = snapshot_path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -563,7 +778,7 @@ class FileLog(SequencedLog):
             return None
         if head.seq <= layout.base_seq:
             return None  # older than the base: nothing to gain
-        problem = _snapshot_mismatch(self._path, fd, head, limit)
+        problem = _snapshot_mismatch(snapshot_path, fd, head, limit)
         document = content[newline + 1 :]
         if problem is None and (
             len(document) != head.state_bytes + 1
@@ -597,7 +812,7 @@ class FileLog(SequencedLog):
             head = _SnapshotHead(
                 format=_SNAPSHOT_FILE_FORMAT,
                 version=_SNAPSHOT_FILE_VERSION,
-                log=self._path.name,
+                log=self._real_path.name,
                 seq=seq,
                 record_start=start,
                 record_end=end,
@@ -624,8 +839,15 @@ class FileLog(SequencedLog):
                 f"after the base at seq {self._base_seq} (the last is seq {self._last_seq})"
             )
         cut = found[1]
-        temporary = self._path.with_name(self._path.name + ".compact")
+        # The records kept are copied byte for byte: the header says where
+        # their checksum chain goes on from.
+        chain = running_after(_pread_exact(old_fd, cut - found[0], found[0]))
+        if chain is None:
+            raise _corruption(self._path, _line_number(old_fd, found[0]), "carries no checksum")
+        real = self._real_path
+        temporary = real.with_name(real.name + ".compact")
         try:
+            check_single_name(old_fd, self._path, "compact")
             _remove(self.snapshot_path)
             _remove(temporary)
             new_fd = os.open(
@@ -639,8 +861,10 @@ class FileLog(SequencedLog):
             ) from exc
         try:
             os.fchmod(new_fd, stat.S_IMODE(os.fstat(old_fd).st_mode))
+            lock_replacement(new_fd, self._path)
             line = base + b"\n"
-            _write_all(new_fd, encode_header(base_seq=seq, base=line) + line)
+            header = encode_header(checksums=True, base_seq=seq, base=line, chain=chain)
+            _write_all(new_fd, header + line)
             position = cut
             while position < self._size:
                 chunk = os.pread(old_fd, min(_COPY_BYTES, self._size - position), position)
@@ -650,7 +874,7 @@ class FileLog(SequencedLog):
                 position += len(chunk)
             os.fsync(new_fd)
             size = os.fstat(new_fd).st_size
-            os.replace(temporary, self._path)
+            os.replace(temporary, real)
         except BaseException as exc:
             os.close(new_fd)
             with contextlib.suppress(OSError):
@@ -666,9 +890,9 @@ class FileLog(SequencedLog):
         self._generation += 1
         self._fd, self._size, self._base_seq = new_fd, size, seq
         self._generation += 1
-        os.close(old_fd)
+        os.close(old_fd)  # and with it, the lock on the old file
         try:
-            fsync_directory(self._path.parent)
+            fsync_directory(real.parent)
         except OSError as exc:
             raise os_error(
                 exc,
@@ -781,10 +1005,13 @@ class FileLog(SequencedLog):
 
 
 class _Cursor:
-    """Decodes the complete lines of a log file from a byte offset on.
+    """Decodes the complete lines of a log file from a byte offset on, and checks them.
 
-    It remembers where it stopped (always at a line start) and the last seq
-    it saw, so a follower can call `records` again as the file grows.
+    It remembers where it stopped (always at a line start), the last seq it
+    saw and the running checksum there, so a follower can call `batches`
+    again as the file grows. Every record it hands out has the seq that
+    follows the one before it, and -- in a log with checksums -- lies on a
+    line that matches its checksum.
     """
 
     def __init__(self, path: Path, fd: int, *, offset: int = 0, previous_seq: int = 0) -> None:
@@ -798,19 +1025,53 @@ class _Cursor:
         #: before it first; the next decode raises.
         self.damage_ahead = False
         self._previous_seq = previous_seq
+        self._started = False
+        self._checksums = False
+        #: The running checksum at `offset` (logs with checksums).
+        self._running = 0
+
+    def _start(self, after_seq: int, limit: int | None) -> bool:
+        """Read the header and find where to begin; False while there is no header."""
+        layout = _layout(self._path, self._fd, limit)
+        if layout is None:
+            return False
+        self._started = True
+        self._checksums = layout.checksums
+        if self.offset == 0:
+            self.offset = layout.records_start
+            self._previous_seq = layout.base_seq
+            self._running = layout.chain
+            if after_seq > layout.base_seq:
+                self._skip_towards(after_seq, limit)
+        if self.offset > layout.records_start:
+            self._resume(layout)
+        return True
+
+    def _resume(self, layout: _Layout) -> None:
+        """Learn the seq and the running checksum at `offset`, from the line before it."""
+        start = _rfind_newline(self._fd, self.offset - 1) + 1
+        line = _pread_exact(self._fd, self.offset - start, start)
+        try:
+            self._previous_seq = _seq_decoder.decode(line).seq
+        except msgspec.DecodeError as exc:
+            raise _corruption(
+                self._path, _line_number(self._fd, start), f"is not a valid record: {exc}"
+            ) from exc
+        if layout.checksums:
+            running = running_after(line)
+            if running is None:
+                raise _corruption(
+                    self._path,
+                    _line_number(self._fd, start),
+                    "carries no checksum, but the header says its records all have one",
+                )
+            self._running = running
 
     def batches(self, after_seq: int, limit: int | None) -> Iterator[list[Event]]:
         """Yield lists of records with ``seq > after_seq``, from the whole batches
         of complete lines before ``limit`` (or the end of the file)."""
-        if self.offset == 0:
-            layout = _layout(self._path, self._fd, limit)
-            if layout is None:
-                return
-            self.offset = layout.records_start
-            # Records after a base must come after it.
-            self._previous_seq = max(self._previous_seq, layout.base_seq)
-            if after_seq > layout.base_seq:
-                self._skip_towards(after_seq, limit)
+        if not self._started and not self._start(after_seq, limit):
+            return
         fd = self._fd
         position = self.offset
         # Bytes from `offset` on that are read but not yet taken: the start of
@@ -852,10 +1113,14 @@ class _Cursor:
         # sharing one; a count mismatch sends those to the exact decoder.
         if len(records) != lines.count(b"\n"):
             return self._decode_each(lines)
-        # Strictly increasing seqs, checked in C (map/all): this runs for
-        # every record of every replay.
-        seqs = [self._previous_seq, *map(_seq_of, records)]
-        if not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
+        # Contiguous seqs, checked in C (map/all): strictly increasing, and
+        # as many records as the seqs span. This runs for every record of
+        # every replay.
+        previous = self._previous_seq
+        seqs = [previous, *map(_seq_of, records)]
+        if seqs[-1] - previous != len(records) or not all(
+            map(operator.lt, seqs, itertools.islice(seqs, 1, None))
+        ):
             return self._decode_each(lines)
         taken = len(lines)
         whole = len(records)
@@ -866,6 +1131,13 @@ class _Cursor:
                 break
             whole -= 1
             taken = start
+        if self._checksums:
+            # One crc32 over every whole line: the chain the last one carries
+            # holds only if every byte before it is as it was written.
+            running = check_lines(lines, taken, self._running)
+            if running is None:
+                return self._decode_each(lines)
+            self._running = running
         if whole < len(records):
             records = records[:whole]
         self.offset += taken
@@ -874,38 +1146,37 @@ class _Cursor:
         return records, taken
 
     def _decode_each(self, lines: bytes) -> tuple[list[Event], int]:
-        """Decode line by line; raise `LogCorrupted` at the first bad line."""
+        """Decode and check line by line; raise `LogCorrupted` at the first bad line."""
         self.damage_ahead = False
         records: list[Event] = []
         batch: list[Event] = []
         taken = 0  # bytes of the whole batches decoded so far
         position = 0
         previous = self._previous_seq
+        running = running_taken = self._running
         for line in lines.split(b"\n")[:-1]:
+            problem = None
+            cause: Exception | None = None
             try:
                 record = decode_event(line)
             except msgspec.DecodeError as exc:
+                problem = "is empty" if not line.strip() else f"is not a valid record: {exc}"
+                cause = exc
+            else:
+                problem = _seq_problem(record.seq, previous, self.offset + position, self._fd)
+            if problem is None and self._checksums:
+                problem, running = _checksum_problem(line, running)
+            if problem is not None:
                 if records or batch:
                     # Hand out every record before the damage first, also those
                     # of a batch that the damage cut short: this is no write in
                     # flight, and the next call raises.
                     records.extend(batch)
                     taken = position
+                    running_taken = running
                     self.damage_ahead = True
                     break
-                problem = "is empty" if not line.strip() else f"is not a valid record: {exc}"
-                raise self._corrupted(problem, self.offset + position) from exc
-            if record.seq <= previous:
-                if records or batch:
-                    records.extend(batch)
-                    taken = position
-                    self.damage_ahead = True
-                    break
-                raise self._corrupted(
-                    f"has seq {record.seq}, but seqs must strictly increase: expected a seq "
-                    f"greater than {previous}",
-                    self.offset + position,
-                )
+                raise self._corrupted(problem, self.offset + position) from cause
             previous = record.seq
             position += len(line) + 1
             batch.append(record)
@@ -913,7 +1184,9 @@ class _Cursor:
                 records.extend(batch)
                 batch.clear()
                 taken = position
+                running_taken = running
         self.offset += taken
+        self._running = running_taken
         if records:
             self._previous_seq = records[-1].seq
         return records, taken
@@ -983,25 +1256,62 @@ def _check_header(path: Path, line: bytes) -> Header:
     if header.version > FORMAT_VERSION:
         raise LogCorrupted(
             f"{path} was written by format version {header.version}; this chronolog reads "
-            f"version {FORMAT_VERSION} -- upgrade chronolog to read it"
+            f"versions 1 to {FORMAT_VERSION} -- upgrade chronolog to read it"
         )
     return header
 
 
 def _layout_after(path: Path, fd: int, header: Header, header_end: int) -> _Layout:
     """The layout a valid ``header`` line (ending at ``header_end``) announces."""
-    if header.version < COMPACTED_LOG_VERSION:
-        return _Layout(header_end)
-    end = header_end + header.base_bytes
-    if header.base_seq < 1 or header.base_bytes < 2 or os.pread(fd, 1, end - 1) != b"\n":
+    chain = 0
+    if header.checksums and header.chain:
+        try:
+            chain = int(header.chain, 16)
+        except ValueError:
+            chain = -1
+        if len(header.chain) != 8 or chain < 0:
+            raise _corruption(
+                path,
+                1,
+                f"(the header) names the checksum {header.chain!r} the records go on from, "
+                f"which is not 8 hex digits",
+            )
+    names_a_base = bool(header.base_seq or header.base_bytes or header.base_sha256)
+    if header.version == FULL_LOG_VERSION and names_a_base:
+        raise _corruption(path, 1, "(the header) names a base snapshot, but is of version 1")
+    if header.version != COMPACTED_LOG_VERSION and not names_a_base:
+        layout = _Layout(header_end, header.version, chain=chain)
+    else:
+        end = header_end + header.base_bytes
+        if header.base_seq < 1 or header.base_bytes < 2 or os.pread(fd, 1, end - 1) != b"\n":
+            raise _corruption(
+                path,
+                2,
+                f"is not the base snapshot that the header announces ({header.base_bytes} "
+                f"bytes that fold the records up to seq {header.base_seq}; a compacted log is "
+                f"written whole, so the file was cut or changed since)",
+            )
+        layout = _Layout(
+            end, header.version, header.base_seq, header_end, header.base_sha256, chain
+        )
+    if not layout.checksums:
+        _check_unsealed(path, fd, layout)
+    return layout
+
+
+def _check_unsealed(path: Path, fd: int, layout: _Layout) -> None:
+    """Refuse a log whose header says "no checksums" when its first record has one:
+    the header was changed (a version 3 log read as version 1 would go unchecked)."""
+    head = os.pread(fd, _PROBE_BYTES, layout.records_start)
+    newline = head.find(b"\n")
+    if newline >= 0 and line_crc(head[: newline + 1]) is not None:
+        number = 3 if layout.base_seq else 2
         raise _corruption(
             path,
-            2,
-            f"is not the base snapshot that the header announces ({header.base_bytes} bytes "
-            f"that fold the records up to seq {header.base_seq}; a compacted log is written "
-            f"whole, so the file was cut or changed since)",
+            number,
+            f"carries a checksum, but the header says format version {layout.version}, whose "
+            f"records have none: the header was changed",
         )
-    return _Layout(end, header.base_seq, header_end, header.base_sha256)
 
 
 def _not_a_log(path: Path, first_line: bytes) -> str:
@@ -1044,23 +1354,186 @@ def _last_seq_in(path: Path, fd: int, size: int) -> int:
     return seq
 
 
-def _encode_batch(records: list[Event]) -> bytes:
-    """A batch as lines; every line but the last starts with a space.
+def _encode_batch(records: list[Event], running: int) -> tuple[bytes, int]:
+    """A batch as lines, each sealed with its checksum; and the running checksum after it.
 
-    The space is the file's batch framing: JSON allows leading whitespace, so
-    every line still decodes as a record (and the records carry no framing
-    field), yet a reader can tell a whole batch from one whose last line a
-    crash never wrote -- which keeps appends atomic.
+    Every line but the last starts with a space. The space is the file's
+    batch framing: JSON allows leading whitespace, so every line still
+    decodes as a record (and the records carry no framing field), yet a
+    reader can tell a whole batch from one whose last line a crash never
+    wrote -- which keeps appends atomic. The checksum covers the space too.
     """
-    data = encode_lines(records)
-    if len(records) == 1:
-        return data
-    # Splitting is safe: JSON escapes newlines inside strings.
-    lines = data.split(b"\n")[:-1]
-    framed = [b" " + line for line in lines[:-1]]
-    framed.append(lines[-1])
-    framed.append(b"")
-    return b"\n".join(framed)
+    buffer = bytearray()
+    last = len(records) - 1
+    for index, record in enumerate(records):
+        start = len(buffer)
+        if index < last:
+            buffer += b" "
+        encode_record_into(record, buffer)
+        del buffer[-1]  # the closing brace: the checksum is the object's last field
+        tail, running = seal(bytes(buffer[start:]), running)
+        buffer += tail
+    return bytes(buffer), running
+
+
+def encode_sealed(records: list[Event], *, chain: int = 0) -> bytes:
+    """A version 3 log file's content holding ``records``, each a batch of its own.
+
+    For tools and tests that write a log without a writer (the benchmarks):
+    the header, then the records with their checksum chain.
+    """
+    data, _ = _encode_batch_each(records, chain)
+    return _HEADER + data
+
+
+def _encode_batch_each(records: list[Event], running: int) -> tuple[bytes, int]:
+    buffer = bytearray()
+    for record in records:
+        start = len(buffer)
+        encode_record_into(record, buffer)
+        del buffer[-1]
+        tail, running = seal(bytes(buffer[start:]), running)
+        buffer += tail
+    return bytes(buffer), running
+
+
+def _inspect(path: Path, fd: int, size: int) -> tuple[_Layout | None, int]:
+    """The layout of a non-empty log file, and where its last whole batch ends.
+
+    Bytes after that are a torn tail -- a write a crash interrupted -- as
+    long as they look like one: a last line without its newline, and before
+    it complete lines of a batch whose last line never landed. In a log with
+    checksums those complete lines must match theirs (a crash cuts lines
+    short, it does not change them); one that does not is damage.
+    """
+    head = os.pread(fd, _PROBE_BYTES, 0)
+    newline = head.find(b"\n")
+    if newline < 0:
+        if not any(header.startswith(head) for header in _HEADERS):
+            raise LogCorrupted(_not_a_log(path, head))
+        return None, 0  # a header cut short by a crash: a torn tail at offset 0
+    layout = _layout_after(path, fd, _check_header(path, head[:newline]), newline + 1)
+    complete = size if os.pread(fd, 1, size - 1) == b"\n" else _rfind_newline(fd, size) + 1
+    keep = _end_of_last_batch(path, fd, complete, layout.records_start)
+    if layout.checksums and keep < complete:
+        running = _running_at(path, fd, keep, layout)
+        position = keep
+        for line in _pread_exact(fd, complete - keep, keep).split(b"\n")[:-1]:
+            whole = line + b"\n"
+            crc = line_crc(whole)
+            if crc is None or zlib.crc32(whole[:-TAIL_BYTES], running) != crc:
+                raise _corruption(
+                    path,
+                    _line_number(fd, position),
+                    "begins with a space, as the lines of a batch still being written do, "
+                    "but it does not match its checksum: a crash cuts lines short, it does "
+                    "not change them, so this is damage, not a torn write",
+                )
+            running = zlib.crc32(whole[-TAIL_BYTES:], crc)
+            position += len(whole)
+    return layout, keep
+
+
+def _running_at(path: Path, fd: int, offset: int, layout: _Layout | None) -> int:
+    """The running checksum at ``offset``, a line start at or after the first record."""
+    if layout is None or not layout.checksums:
+        return 0
+    if offset <= layout.records_start:
+        return layout.chain
+    start = _rfind_newline(fd, offset - 1) + 1
+    line = _pread_exact(fd, offset - start, start)
+    running = running_after(line)
+    if running is None:
+        raise _corruption(
+            path,
+            _line_number(fd, start),
+            "carries no checksum, but the header says its records all have one",
+        )
+    return running
+
+
+def _check_before_upgrade(path: Path, fd: int, layout: _Layout, end: int) -> None:
+    """Read a log of an older format up to ``end`` and check every rule: it is
+    about to be rewritten with checksums, which would vouch for what it says."""
+    checker = Checker()
+    if layout.base_seq:
+        checker.start_from(_base_state(path, fd, layout, DEFAULT_HISTORY_LIMIT))
+    cursor = _Cursor(path, fd)
+    for batch in cursor.batches(0, end):
+        for record in batch:
+            checker.check(record)
+            if checker.violations:
+                raise refusal(str(path), checker.violations[0], upgrading=layout.version)
+
+
+def _write_upgraded(old_fd: int, new_fd: int, layout: _Layout, size: int) -> None:
+    """Write the version 3 form of the old file's content (up to ``size``) to ``new_fd``."""
+    if layout.base_seq:
+        base = _pread_exact(old_fd, layout.records_start - layout.base_start, layout.base_start)
+        header = encode_header(checksums=True, base_seq=layout.base_seq, base=base)
+        _write_all(new_fd, header + base)
+    else:
+        _write_all(new_fd, _HEADER)
+    running = 0
+    position = layout.records_start
+    pending = b""
+    while position < size:
+        chunk = os.pread(old_fd, min(_COPY_BYTES, size - position), position)
+        if not chunk:
+            raise OSError(errno.EIO, f"the log ended at byte {position} while it was copied")
+        position += len(chunk)
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1
+        pending = data[cut:]
+        buffer = bytearray()
+        for line in data[:cut].split(b"\n")[:-1]:
+            start = len(buffer)
+            if line.startswith(b" "):
+                buffer += b" "
+            encode_record_into(decode_event(line), buffer)
+            del buffer[-1]
+            tail, running = seal(bytes(buffer[start:]), running)
+            buffer += tail
+        _write_all(new_fd, bytes(buffer))
+
+
+def _base_state(path: Path, fd: int, layout: _Layout | None, history_limit: int) -> State:
+    """The State the records of a log file fold onto: its base snapshot, or nothing."""
+    if layout is None or layout.base_seq == 0:
+        return State(history_limit=history_limit)
+    length = layout.records_start - layout.base_start
+    line = _pread_exact(fd, length, layout.base_start)
+    if hashlib.sha256(line).hexdigest() != layout.base_sha256:
+        raise _corruption(
+            path,
+            2,
+            "(the base snapshot of this compacted log) does not match its checksum in the header",
+        )
+    return base_from_snapshot(line[:-1], history_limit=history_limit, where=str(path))
+
+
+def _real_path(path: Path, fd: int) -> Path:
+    """Where the log open at ``fd`` is: ``path`` with symlinks resolved.
+
+    Checked against the file itself, so that a name that no longer leads to
+    it (``/proc/self/fd/N`` of a deleted file) is refused instead of guessed.
+    """
+    real = real_path_of(path)
+    try:
+        same = os.path.samestat(os.stat(real), os.fstat(fd))
+    except OSError:
+        same = False
+    if not same:
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot open log {path} for writing: it resolves to {real}, which is not the file "
+            f"it opened (the file was deleted or renamed); give the log's own path",
+        )
+    return real
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def _last_record(path: Path, fd: int, end: int) -> Event:
@@ -1091,11 +1564,46 @@ def _end_of_last_batch(path: Path, fd: int, end: int, header_end: int) -> int:
     return max(end, header_end)
 
 
+def _seq_problem(seq: int, previous: int, offset: int, fd: int) -> str | None:
+    """What is wrong with a record's ``seq`` after one with ``previous``; None if nothing."""
+    if seq == previous + 1:
+        return None
+    if seq <= previous:
+        return (
+            f"has seq {seq}, but seqs must strictly increase: expected seq {previous + 1} "
+            f"after seq {previous}"
+        )
+    before = _line_number(fd, offset) - 1
+    missing = f"seq {previous + 1}" if seq == previous + 2 else f"seqs {previous + 1} to {seq - 1}"
+    return (
+        f"has seq {seq}, but the record before it (line {before}) has seq {previous}: the "
+        f"record{'s' if seq > previous + 2 else ''} with {missing} "
+        f"{'are' if seq > previous + 2 else 'is'} missing"
+    )
+
+
+def _checksum_problem(line: bytes, running: int) -> tuple[str | None, int]:
+    """Check one line (no newline) against the chain; (problem or None, running after it)."""
+    whole = line + b"\n"
+    crc = line_crc(whole)
+    if crc is None:
+        return "carries no checksum, but the header says its records all have one", running
+    computed = zlib.crc32(whole[:-TAIL_BYTES], running)
+    if computed != crc:
+        return (
+            f"does not match its checksum (it carries {crc:08x}; its content and the lines "
+            f"before it give {computed:08x}): it was changed after it was written, or a line "
+            f"before it was removed, added or moved",
+            running,
+        )
+    return None, zlib.crc32(whole[-TAIL_BYTES:], crc)
+
+
 def _corruption(path: Path, line_number: int, problem: str) -> LogCorrupted:
     return LogCorrupted(
         f"{path} line {line_number} {problem}. The log is damaged there; lines 1 to "
         f"{line_number - 1} are intact: restore the log from a backup, or keep those lines "
-        f"and move the rest aside"
+        f"and move the rest aside (see {RECOVERY_GUIDE})"
     )
 
 
@@ -1115,12 +1623,15 @@ def _line_number(fd: int, offset: int) -> int:
 def _rfind_newline(fd: int, end: int) -> int:
     """Offset of the last ``\\n`` before ``end``, or -1."""
     position = end
+    # A line is rarely longer than a small probe: look there first.
+    probe = _SMALL_PROBE_BYTES
     while position > 0:
-        size = min(_PROBE_BYTES, position)
+        size = min(probe, position)
         position -= size
         newline = os.pread(fd, size, position).rfind(b"\n")
         if newline >= 0:
             return position + newline
+        probe = _PROBE_BYTES
     return -1
 
 
@@ -1193,10 +1704,12 @@ def _locate(path: Path, fd: int, seq: int, limit: int) -> tuple[int, int] | None
     return None
 
 
-def _snapshot_mismatch(path: Path, fd: int, head: _SnapshotHead, limit: int | None) -> str | None:
+def _snapshot_mismatch(
+    snapshot_path: Path, fd: int, head: _SnapshotHead, limit: int | None
+) -> str | None:
     """Why the snapshot with ``head`` does not apply to the log in ``fd``; None if it does."""
     size = limit if limit is not None else os.fstat(fd).st_size
-    if head.log != path.name:
+    if head.log + ".snapshot" != snapshot_path.name:
         return f"it was saved for log {head.log!r}"
     if not 0 <= head.record_start < head.record_end <= size:
         return (

@@ -11,6 +11,7 @@ import trio
 from .._events import EventBase
 from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
 from .._snapshot import encode_state, snapshot_info
+from .._strict import fold_strictly
 from ._base import (
     FOLLOW_CHECKPOINT_EVERY,
     SequencedLog,
@@ -34,8 +35,8 @@ class MemoryLog(SequencedLog):
     """An event log held in memory: same contract as every backend, no durability.
 
     ``MemoryLog(records)`` starts from existing records (for instance read from
-    another log), whose seqs must be positive and strictly increasing; new
-    appends continue after the last one. It needs no opening (``async with``
+    another log), whose seqs must run 1, 2, 3, ... without a gap, as in every
+    log; new appends continue after the last one. It needs no opening (``async with``
     works and does nothing but close it at the end), and its records stay
     readable after it is closed.
 
@@ -57,10 +58,11 @@ class MemoryLog(SequencedLog):
                     f"MemoryLog takes chronolog records; record {index} is "
                     f"{type(record).__name__} {record!r}"
                 )
-            if record.seq <= previous:
+            if record.seq != previous + 1:
                 raise ValueError(
-                    f"MemoryLog records must have strictly increasing positive seqs; "
-                    f"record {index} has seq {record.seq} after seq {previous}"
+                    f"MemoryLog records must have contiguous seqs from 1, as every log's "
+                    f"records do; record {index} has seq {record.seq} after seq {previous} "
+                    f"(expected seq {previous + 1})"
                 )
             previous = record.seq
             self._records.append(record)
@@ -105,15 +107,23 @@ class MemoryLog(SequencedLog):
             return State(history_limit=history_limit)
         return base_from_snapshot(self._base, history_limit=history_limit, where=f"of {self!r}")
 
-    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
-        snapshot = self._snapshot
-        if snapshot is not None:
-            state = state_from_snapshot(
-                snapshot, history_limit=history_limit, where=f"of {self!r}"
-            )
-            if state is not None:
-                return fold_into(state, self.read(state.seq))
-        return fold_into(self.base_state(history_limit=history_limit), self.read(self._base_seq))
+    def load_state(
+        self, *, history_limit: int = DEFAULT_HISTORY_LIMIT, strict: bool = True
+    ) -> State:
+        def start() -> tuple[State, Iterator[Event]]:
+            snapshot = self._snapshot
+            if snapshot is not None:
+                state = state_from_snapshot(
+                    snapshot, history_limit=history_limit, where=f"of {self!r}"
+                )
+                if state is not None:
+                    return state, self.read(state.seq)
+            return self.base_state(history_limit=history_limit), self.read(self._base_seq)
+
+        state, records = start()
+        if not strict:
+            return fold_into(state, records)
+        return fold_strictly(state, records, recheck=start, where=repr(self))
 
     async def save_snapshot(self, state: State, seq: int | None = None) -> None:
         point = check_snapshot_point(self, state, seq)

@@ -2,18 +2,24 @@
 
 Layout: the table ``chronolog_records`` holds one row per record -- ``seq``
 (the primary key), ``record`` (the record as the same compact JSON that is
-one line of a `FileLog`), and for ``Started`` rows ``claim_occurrence`` and
-``claim_attempt``, under a unique index: the database itself refuses a second
-claim of an attempt, whichever connection writes it. ``chronolog_meta`` names
-the format, its record version and the table layout version; opening checks
-them before anything is written. ``chronolog_snapshots``, created by the
-first snapshot, holds the newest snapshot and the base of a compacted log.
+one line of a `FileLog`, without its checksum field), ``crc`` (the checksum
+chain, see `chronolog.log._checksum`), and for ``Started`` rows
+``claim_occurrence`` and ``claim_attempt``, under a unique index: the
+database itself refuses a second claim of an attempt, whichever connection
+writes it. ``chronolog_meta`` names the format, its record version and the
+table layout version; opening checks them before anything is written.
+``chronolog_snapshots``, created by the first snapshot, holds the newest
+snapshot and the base of a compacted log.
 
-A writer takes an exclusive ``flock`` on the sidecar ``<log>.lock`` (naming
-its pid and host, for the `LogLocked` a second writer gets) and appends each
-batch as one transaction from a worker thread. Readers need neither the lock
-nor Trio: they open their own read-only connection, and WAL mode lets them
-read while a writer in another process commits.
+A writer takes an exclusive ``flock`` on the database file itself (see
+``_lock``: every name of the file shares it) and appends each batch as one
+transaction from a worker thread. SQLite keeps its write-ahead log beside
+the *name* a database is opened by, so a database with a second name (a
+hard link) is refused: two names would be two logs. Readers need neither
+the lock nor Trio: they open their own read-only connection, and WAL mode
+lets them read while a writer in another process commits. A database of
+record version 1 or 2 (schema 1, no checksums) is read as it is, and
+upgraded when opened for writing.
 
 Errors: content that is not a chronolog log, or a damaged database, raises
 `LogCorrupted`; problems of the environment (missing directory, permissions,
@@ -34,25 +40,26 @@ import stat
 from datetime import timedelta
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal, Self
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple, Self
 
 import msgspec
 import trio
 
 from .._errors import ClaimConflict, LogClosed, LogCorrupted, LogLocked
 from .._events import (
-    COMPACTED_LOG_VERSION,
+    CHECKSUM_VERSION,
     FORMAT_NAME,
     FORMAT_VERSION,
-    FULL_LOG_VERSION,
     Started,
     decode_event,
     decode_lines,
     encode_event,
     encode_header,
 )
+from .._invariants import Checker
 from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
 from .._snapshot import encode_state
+from .._strict import RECOVERY_GUIDE, fold_strictly, refusal
 from ._base import (
     SequencedLog,
     base_from_snapshot,
@@ -60,7 +67,15 @@ from ._base import (
     ignore_snapshot,
     state_from_snapshot,
 )
-from ._lock import lock_path_of, release_lock, take_lock
+from ._checksum import chain_of_rows, check_rows
+from ._lock import (
+    WriterLock,
+    holder_of,
+    lock_path_of,
+    real_path_of,
+    release_lock,
+    take_lock,
+)
 from ._os import check_directory_of, fsync_directory, os_error
 
 if TYPE_CHECKING:
@@ -73,7 +88,8 @@ __all__ = ["SQLITE_SUFFIXES", "SQLiteLog"]
 #: File name suffixes that `open_scheduler` reads as "an SQLite log".
 SQLITE_SUFFIXES: Final = (".sqlite", ".sqlite3", ".db")
 #: The layout of the tables below; the records inside follow ``FORMAT_VERSION``.
-SCHEMA_VERSION: Final = 1
+#: 1: no checksums (record versions 1 and 2); 2: the ``crc`` column.
+SCHEMA_VERSION: Final = 2
 
 Synchronous = Literal["full", "normal"]
 
@@ -84,7 +100,8 @@ _PAGE_ROWS = 1024
 #: (a checkpoint, the creation of the tables) before giving up.
 _BUSY_TIMEOUT_MS = 5000
 _LOG_FILE_MODE: Final = 0o600
-_FILE_LOG_HEADER: Final = encode_header()
+#: How every `FileLog` header begins, whatever its version.
+_FILE_LOG_HEADER: Final = encode_header()[: encode_header().index(b',"version"')]
 
 _SCHEMA: Final = (
     "CREATE TABLE chronolog_meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL)",
@@ -92,7 +109,8 @@ _SCHEMA: Final = (
     " seq INTEGER PRIMARY KEY,"
     " record TEXT NOT NULL,"
     " claim_occurrence TEXT,"
-    " claim_attempt INTEGER)",
+    " claim_attempt INTEGER,"
+    " crc INTEGER)",
     "CREATE UNIQUE INDEX chronolog_claims"
     " ON chronolog_records (claim_occurrence, claim_attempt)"
     " WHERE claim_occurrence IS NOT NULL",
@@ -108,9 +126,11 @@ _SNAPSHOT_TABLE: Final = (
     " state BLOB NOT NULL)"
 )
 _INSERT: Final = (
-    "INSERT INTO chronolog_records (seq, record, claim_occurrence, claim_attempt) "
-    "VALUES (?, ?, ?, ?)"
+    "INSERT INTO chronolog_records (seq, record, claim_occurrence, claim_attempt, crc) "
+    "VALUES (?, ?, ?, ?, ?)"
 )
+#: Rows an upgrade gives their checksums in one statement.
+_UPGRADE_ROWS: Final = 4096
 
 _seq_of = attrgetter("seq")
 
@@ -167,8 +187,16 @@ class SQLiteLog(SequencedLog):
         # Used from one worker thread at a time: appends are serialised by the
         # write lock, and opening and closing never overlap an append.
         self._connection: sqlite3.Connection | None = None
+        # While open for writing: a descriptor of the database file that holds
+        # the writer lock (closed only after the connection, see _release), the
+        # sidecar that names the writer, and the checksum of the last row.
         self._lock_fd: int | None = None
+        self._lock: WriterLock | None = None
         self._base_seq = 0
+        self._chain = 0
+        # The version of a log of format version 1 or 2 opened for writing: it
+        # is upgraded before its first write.
+        self._legacy: int | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteLog({str(self._path)!r})"
@@ -221,8 +249,11 @@ class SQLiteLog(SequencedLog):
             raise LogClosed(f"{self!r} was closed; create a new SQLiteLog to open the file again")
         if self._connection is not None:
             raise RuntimeError(f"{self!r} is already open for writing")
-        connection, lock_fd, last_seq = await trio.to_thread.run_sync(self._open_for_writing)
-        self._connection, self._lock_fd, self._last_seq = connection, lock_fd, last_seq
+        connection, lock_fd, lock, last_seq, chain, legacy = await trio.to_thread.run_sync(
+            self._open_for_writing
+        )
+        self._connection, self._lock_fd, self._lock = connection, lock_fd, lock
+        self._last_seq, self._chain, self._legacy = last_seq, chain, legacy
         self._base_seq = _base_seq_of(connection)
         return self
 
@@ -234,21 +265,30 @@ class SQLiteLog(SequencedLog):
         return await self.open()
 
     async def _write(self, records: list[Event]) -> None:
-        await trio.to_thread.run_sync(self._insert, records)
+        self._chain = await trio.to_thread.run_sync(self._insert, records)
 
-    def _insert(self, records: list[Event]) -> None:
-        """Store ``records`` in one transaction (runs in a worker thread)."""
+    def _insert(self, records: list[Event]) -> int:
+        """Store ``records`` in one transaction (runs in a worker thread); return
+        the checksum of the last row."""
         connection = self._connection
         assert connection is not None
-        rows = [
-            (
-                record.seq,
-                encode_event(record).decode(),
-                record.occurrence if type(record) is Started else None,
-                record.attempt if type(record) is Started else None,
+        if self._legacy is not None:
+            self._upgrade_now(connection)
+        rows = []
+        chain = self._chain
+        for record in records:
+            encoded = encode_event(record)
+            chain = chain_of_rows(encoded, chain)
+            started = type(record) is Started
+            rows.append(
+                (
+                    record.seq,
+                    encoded.decode(),
+                    record.occurrence if started else None,  # type: ignore[union-attr]
+                    record.attempt if started else None,  # type: ignore[union-attr]
+                    chain,
+                )
             )
-            for record in records
-        ]
         try:
             # IMMEDIATE takes the database's write lock up front, so the
             # transaction cannot fail half-way for want of it.
@@ -267,6 +307,7 @@ class SQLiteLog(SequencedLog):
         except sqlite3.Error as exc:
             what = f"could not append to log {self._path}"
             raise _sqlite_error(exc, self._path, what, "nothing of this batch was kept") from exc
+        return chain
 
     def _refused(
         self, connection: sqlite3.Connection, records: list[Event], exc: sqlite3.IntegrityError
@@ -314,14 +355,15 @@ class SQLiteLog(SequencedLog):
             )
 
     async def _release(self) -> None:
-        connection, lock_fd = self._connection, self._lock_fd
-        self._connection = self._lock_fd = None
+        connection, lock_fd, lock = self._connection, self._lock_fd, self._lock
+        self._connection = self._lock_fd = self._lock = None
         try:
             if connection is not None:
                 await trio.to_thread.run_sync(self._finish, connection)
         finally:
-            if lock_fd is not None:
-                release_lock(lock_fd)
+            # After the connection: closing any descriptor of the database file
+            # drops this process's POSIX locks on it, SQLite's included.
+            _unlock(lock_fd, lock)
         await trio.lowlevel.checkpoint()
 
     def _finish(self, connection: sqlite3.Connection) -> None:
@@ -345,8 +387,9 @@ class SQLiteLog(SequencedLog):
 
     # -- opening for writing (runs in a worker thread) ---------------------
 
-    def _open_for_writing(self) -> tuple[sqlite3.Connection, int, int]:
-        directory = self._path.parent
+    def _open_for_writing(
+        self,
+    ) -> tuple[sqlite3.Connection, int, WriterLock, int, int, int | None]:
         check_directory_of(self._path)
         try:
             is_directory = self._path.is_dir()
@@ -356,58 +399,65 @@ class SQLiteLog(SequencedLog):
             raise IsADirectoryError(
                 errno.EISDIR, f"cannot open log {self._path} for writing: it is a directory"
             )
-        lock_fd = take_lock(self._path, "SQLiteLog")
+        lock_fd, created = self._create_file()
         try:
-            created = self._create_file()
+            lock = take_lock(lock_fd, self._path, "SQLiteLog")
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        try:
+            _check_one_name(self._path, os.fstat(lock_fd).st_nlink)
+            real = real_path_of(self._path)
             what = f"cannot open log {self._path} for writing"
             try:
-                connection = sqlite3.connect(
-                    self._path, isolation_level=None, check_same_thread=False
-                )
+                connection = sqlite3.connect(real, isolation_level=None, check_same_thread=False)
             except sqlite3.Error as exc:
                 raise _sqlite_error(exc, self._path, what) from exc
             try:
                 try:
-                    last_seq = self._prepare(connection)
+                    last_seq, chain, legacy = self._prepare(connection)
                 except sqlite3.Error as exc:
                     raise _sqlite_error(exc, self._path, what) from exc
                 if created:
-                    fsync_directory(directory)
+                    fsync_directory(real.parent)
             except BaseException:
                 connection.close()
                 raise
         except BaseException:
-            release_lock(lock_fd)
+            _unlock(lock_fd, lock)
             raise
-        return connection, lock_fd, last_seq
+        return connection, lock_fd, lock, last_seq, chain, legacy
 
-    def _create_file(self) -> bool:
-        """Create the database file, private to its owner; False if it exists.
+    def _create_file(self) -> tuple[int, bool]:
+        """Open the database file, creating it private to its owner if needed.
 
         SQLite would create it too, but readable by everyone; an empty file is
-        a valid empty database. For an existing file, this checks that it can
-        be opened for writing, so a permission problem gets a plain message.
+        a valid empty database. Opening it here also checks that it can be
+        written, so a permission problem gets a plain message, and gives the
+        descriptor that holds the writer lock.
         """
         try:
             try:
                 fd = os.open(
                     self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _LOG_FILE_MODE
                 )
-                created = True
+                return fd, True
             except FileExistsError:
-                fd = os.open(self._path, os.O_RDWR | os.O_CLOEXEC)
-                created = False
+                return os.open(self._path, os.O_RDWR | os.O_CLOEXEC), False
         except OSError as exc:
             raise os_error(exc, f"cannot open log {self._path} for writing") from exc
-        os.close(fd)
-        return created
 
-    def _prepare(self, connection: sqlite3.Connection) -> int:
-        """Check the format (creating the tables in an empty database); return the last seq."""
+    def _prepare(self, connection: sqlite3.Connection) -> tuple[int, int, int | None]:
+        """Check the format (creating the tables in an empty database); return the
+        last seq, the checksum of the last row, and the version of a log of an
+        older format (None if it is not one): it is upgraded before the first
+        write, once it was checked against every rule here."""
         connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         # The checks read only: a file that is not a chronolog log is never
         # written, not even by switching its journal mode.
-        is_log = _check_format(connection, self._path)
+        form = _check_format(connection, self._path)
+        if form is not None and not form.checksums:
+            self._check_before_upgrade(form)
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise OSError(
@@ -416,26 +466,67 @@ class SQLiteLog(SequencedLog):
                 f"there (journal mode {mode!r}); keep SQLite logs on a local file system",
             )
         connection.execute(f"PRAGMA synchronous = {self._synchronous.upper()}")
-        if not is_log:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+        if form is None:
+            with _transaction(connection):
                 for statement in _SCHEMA:
                     connection.execute(statement)
                 connection.executemany(
                     "INSERT INTO chronolog_meta (key, value) VALUES (?, ?)",
                     [
                         ("format", FORMAT_NAME),
-                        ("version", FULL_LOG_VERSION),
+                        ("version", CHECKSUM_VERSION),
                         ("schema", SCHEMA_VERSION),
                     ],
                 )
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
         (last,) = connection.execute("SELECT max(seq) FROM chronolog_records").fetchone()
-        return max(int(last or 0), _base_seq_of(connection))
+        last_seq = max(int(last or 0), _base_seq_of(connection))
+        if form is not None and not form.checksums:
+            return last_seq, 0, form.version
+        return last_seq, _last_chain(connection, last_seq), None
+
+    def _upgrade_now(self, connection: sqlite3.Connection) -> None:
+        """Give the rows of this log of format version 1 or 2 their checksums,
+        before its first write (worker thread, write lock held)."""
+        version = self._legacy
+        assert version is not None
+        try:
+            _upgrade(connection)
+        except sqlite3.Error as exc:
+            what = f"could not upgrade log {self._path} from format version {version} to 3"
+            hint = f"the log is unchanged (version {version})"
+            raise _sqlite_error(exc, self._path, what, hint) from exc
+        self._legacy = None
+        self._chain = _last_chain(connection, self._last_seq)
+        logger.info(
+            "upgraded log %s from format version %d to %d: its records carry checksums now",
+            self._path,
+            version,
+            FORMAT_VERSION,
+        )
+
+    def _check_before_upgrade(self, form: _Format) -> None:
+        """Read a log of an older format and check every rule: it is about to get
+        checksums, which would vouch for what it says."""
+        reader = _Reader(self._path)
+        try:
+            base_seq, base, _ = reader.snapshots()
+            checker = Checker()
+            if base_seq:
+                checker.start_from(self._base_of(base_seq, base, DEFAULT_HISTORY_LIMIT))
+            limit = reader.last_seq()
+            after_seq = base_seq
+            while after_seq < limit:
+                page = reader.page(after_seq, limit)
+                if not page:
+                    break
+                for record in page:
+                    checker.check(record)
+                    if checker.violations:
+                        violation = checker.violations[0]
+                        raise refusal(str(self._path), violation, upgrading=form.version)
+                after_seq = page[-1].seq
+        finally:
+            reader.close()
 
     # -- snapshots and compaction ---------------------------------------------
 
@@ -458,34 +549,70 @@ class SQLiteLog(SequencedLog):
             reader.close()
         return self._base_of(base_seq, base, history_limit)
 
-    def load_state(self, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
-        """The newest snapshot plus the records after it; see `EventLog.load_state`."""
+    def load_state(
+        self, *, history_limit: int = DEFAULT_HISTORY_LIMIT, strict: bool = True
+    ) -> State:
+        """The newest snapshot plus the records after it; see `EventLog.load_state`.
+
+        ``strict`` (the default) refuses records that break a rule of the log.
+        """
         reader = _Reader(self._path)
         try:
-            base_seq, base, newest = reader.snapshots()
-            state = None
-            if newest is not None:
-                seq, expected, document, record = newest
-                where = f"at seq {seq} in {self._path}"
-                if record is None or hashlib.sha256(record).hexdigest() != expected:
-                    ignore_snapshot(
-                        where,
-                        f"the record at seq {seq} is not the one it was taken after: the "
-                        f"records were changed since",
-                    )
-                else:
-                    state = state_from_snapshot(document, history_limit=history_limit, where=where)
-            if state is None:
-                state = self._base_of(base_seq, base, history_limit)
             limit = self._last_seq if self._connection is not None else reader.last_seq()
-            after_seq = state.seq
-            while after_seq < limit:
-                page = reader.page(after_seq, limit)
-                if not page:
-                    break
-                fold_into(state, page)
-                after_seq = page[-1].seq
-            return state
+
+            def start() -> tuple[State, Iterator[Event]]:
+                state = self._newest_state(reader, history_limit)
+                return state, self._pages(reader, state.seq, limit)
+
+            state, records = start()
+            if not strict:
+                return fold_into(state, records)
+            return fold_strictly(state, records, recheck=start, where=str(self._path))
+        finally:
+            reader.close()
+
+    def _newest_state(self, reader: _Reader, history_limit: int) -> State:
+        """The newest usable snapshot, or else the base (or an empty State)."""
+        base_seq, base, newest = reader.snapshots()
+        state = None
+        if newest is not None:
+            seq, expected, document, record = newest
+            where = f"at seq {seq} in {self._path}"
+            if record is None or hashlib.sha256(record).hexdigest() != expected:
+                ignore_snapshot(
+                    where,
+                    f"the record at seq {seq} is not the one it was taken after: the "
+                    f"records were changed since",
+                )
+            else:
+                state = state_from_snapshot(document, history_limit=history_limit, where=where)
+        if state is None:
+            state = self._base_of(base_seq, base, history_limit)
+        return state
+
+    @staticmethod
+    def _pages(reader: _Reader, after_seq: int, limit: int) -> Iterator[Event]:
+        """The records after ``after_seq`` up to ``limit``, a page at a time."""
+        while after_seq < limit:
+            page = reader.page(after_seq, limit)
+            if not page:
+                return  # rows deleted under the reader: do not spin
+            yield from page
+            after_seq = page[-1].seq
+
+    def writer(self) -> str | None:
+        """Who holds this log open for writing, as a phrase (``process 42 on host
+        web-1``); None when nobody does. Read only: it takes no lock."""
+        return holder_of(self._path)
+
+    @property
+    def format_version(self) -> int | None:
+        """The record format version in ``chronolog_meta`` (None before the
+        tables exist). 3: rows carry checksums; 1 and 2 are read as they are,
+        and the first write upgrades them."""
+        reader = _Reader(self._path)
+        try:
+            return reader.format_version()
         finally:
             reader.close()
 
@@ -531,6 +658,8 @@ class SQLiteLog(SequencedLog):
         """Store a snapshot, or a base and drop its records (worker thread, write lock held)."""
         connection = self._connection
         assert connection is not None
+        if self._legacy is not None:
+            self._upgrade_now(connection)
         what = f"could not {'compact' if as_base else 'save a snapshot of'} log {self._path}"
         try:
             connection.execute("BEGIN IMMEDIATE")
@@ -539,7 +668,7 @@ class SQLiteLog(SequencedLog):
                     connection.execute("COMMIT")
                     return
                 row = connection.execute(
-                    "SELECT CAST(record AS BLOB) FROM chronolog_records WHERE seq = ?", (seq,)
+                    "SELECT CAST(record AS BLOB), crc FROM chronolog_records WHERE seq = ?", (seq,)
                 ).fetchone()
                 if row is None:
                     raise ValueError(
@@ -551,9 +680,10 @@ class SQLiteLog(SequencedLog):
                 if as_base:
                     connection.execute("DELETE FROM chronolog_snapshots WHERE seq < ?", (seq,))
                     connection.execute("DELETE FROM chronolog_records WHERE seq <= ?", (seq,))
+                    # The records kept go on with the checksum chain of the one at seq.
                     connection.executemany(
                         "INSERT OR REPLACE INTO chronolog_meta (key, value) VALUES (?, ?)",
-                        [("base_seq", seq), ("version", COMPACTED_LOG_VERSION)],
+                        [("base_seq", seq), ("chain", int(row[1] or 0))],
                     )
                 else:
                     connection.execute(
@@ -648,8 +778,10 @@ class _Reader:
         self._path = path
         _check_readable(path)
         try:
+            # By its real path: SQLite finds the write-ahead log beside the name
+            # it is given, and the writer uses the real path too.
             self._connection = sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode=ro",
+                f"{real_path_of(path).as_uri()}?mode=ro",
                 uri=True,
                 isolation_level=None,
                 check_same_thread=False,
@@ -658,8 +790,9 @@ class _Reader:
         except sqlite3.Error as exc:
             raise _sqlite_error(exc, path, f"cannot read log {path}") from exc
         # Whether the tables exist and were checked; a database that a writer
-        # has just created may not have them yet.
+        # has just created may not have them yet. And whether rows carry checksums.
         self._checked = False
+        self._checksums = False
         # Damage found after some good records of a page: raised at the next call.
         self._damage: LogCorrupted | None = None
         # The base when this reader first looked: it reads the records after
@@ -743,12 +876,12 @@ class _Reader:
                         f"{base_seq} were folded into its base, and this reader had only read "
                         f"up to seq {after_seq}; read the log again from the start"
                     )
-                rows, last = self._rows(after_seq, limit)
+                rows, last, previous = self._rows(after_seq, limit, base_seq)
             finally:
                 self._connection.execute("COMMIT")
         missing = None
-        for index, (seq, _) in enumerate(rows):
-            if seq != after_seq + 1 + index:
+        for index, row in enumerate(rows):
+            if row[0] != after_seq + 1 + index:
                 missing = after_seq + 1 + index
                 rows = rows[:index]
                 break
@@ -756,7 +889,7 @@ class _Reader:
             reached = rows[-1][0] if rows else after_seq
             if len(rows) < _PAGE_ROWS and reached < last:
                 missing = reached + 1
-        records = self._decode(rows)
+        records = self._decode(rows, previous)
         if missing is None:
             return records
         damage = _damaged(self._path, missing, f"is missing (the last record has seq {last})")
@@ -766,46 +899,88 @@ class _Reader:
             self._damage = damage
         return records
 
-    def _rows(self, after_seq: int, limit: int | None) -> tuple[list[tuple[int, bytes]], int]:
-        """A page of rows after ``after_seq``, and the last seq (at most ``limit``)."""
+    def _rows(
+        self, after_seq: int, limit: int | None, base_seq: int
+    ) -> tuple[list[tuple[int, bytes, int | None]], int, int]:
+        """A page of rows after ``after_seq``, the last seq (at most ``limit``), and
+        the checksum the page goes on from (0 without checksums)."""
         connection = self._connection
         last: int = connection.execute("SELECT max(seq) FROM chronolog_records").fetchone()[0] or 0
         if limit is not None:
             last = min(last, limit)
-        rows: list[tuple[int, bytes]] = connection.execute(
-            # As a BLOB: the bytes msgspec decodes, without making a str first.
-            "SELECT seq, CAST(record AS BLOB) FROM chronolog_records WHERE seq > ? AND seq <= ? "
-            "ORDER BY seq LIMIT ?",
+        if not self._checksums:
+            rows: list[tuple[int, bytes, int | None]] = connection.execute(
+                # As a BLOB: the bytes msgspec decodes, without making a str first.
+                "SELECT seq, CAST(record AS BLOB), NULL FROM chronolog_records "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after_seq, last, _PAGE_ROWS),
+            ).fetchall()
+            return rows, last, 0
+        if after_seq == base_seq:
+            previous = _chain_of(connection)
+        else:
+            row = connection.execute(
+                "SELECT crc FROM chronolog_records WHERE seq = ?", (after_seq,)
+            ).fetchone()
+            if row is None or row[0] is None:
+                raise _damaged(
+                    self._path,
+                    after_seq,
+                    "is missing" if row is None else "has no checksum",
+                )
+            previous = int(row[0])
+        rows = connection.execute(
+            "SELECT seq, CAST(record AS BLOB), crc FROM chronolog_records "
+            "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
             (after_seq, last, _PAGE_ROWS),
         ).fetchall()
-        return rows, last
+        return rows, last, previous
 
-    def _decode(self, rows: list[tuple[int, bytes]]) -> list[Event]:
+    def _decode(self, rows: list[tuple[int, bytes, int | None]], previous: int) -> list[Event]:
         if not rows:
             return []
-        # Fast path: the whole page in one decode call.
+        # Fast path: the whole page in one decode call, and one checksum pass.
+        joined = b"\n".join([row[1] for row in rows])
         try:
-            records = decode_lines(b"\n".join([row[1] for row in rows]))
+            records = decode_lines(joined)
         except msgspec.DecodeError:
-            return self._decode_each(rows)
+            return self._decode_each(rows, previous)
         if len(records) != len(rows) or list(map(_seq_of, records)) != [row[0] for row in rows]:
-            return self._decode_each(rows)
+            return self._decode_each(rows, previous)
+        if self._checksums and not check_rows(joined, rows[-1][2], previous):
+            return self._decode_each(rows, previous)
         return records
 
-    def _decode_each(self, rows: list[tuple[int, bytes]]) -> list[Event]:
-        """Decode row by row: the records before the first bad one, then raise."""
+    def _decode_each(
+        self, rows: list[tuple[int, bytes, int | None]], previous: int
+    ) -> list[Event]:
+        """Decode and check row by row: the records before the first bad one, then raise."""
         records: list[Event] = []
-        for seq, text in rows:
+        for seq, text, crc in rows:
+            damage = None
             try:
                 record = decode_event(text)
             except msgspec.DecodeError as exc:
                 damage = _damaged(self._path, seq, f"is not a valid record: {exc}")
                 damage.__cause__ = exc
             else:
-                if record.seq == seq:
-                    records.append(record)
-                    continue
-                damage = _damaged(self._path, seq, f"holds a record with seq {record.seq}")
+                if record.seq != seq:
+                    damage = _damaged(self._path, seq, f"holds a record with seq {record.seq}")
+                elif self._checksums:
+                    computed = chain_of_rows(bytes(text), previous)
+                    if crc != computed:
+                        shown = "none" if crc is None else f"{crc:08x}"
+                        damage = _damaged(
+                            self._path,
+                            seq,
+                            f"does not match its checksum (it carries {shown}; its record and "
+                            f"those before it give {computed:08x}): it was changed after it was "
+                            f"written, or a record before it was",
+                        )
+                    previous = computed
+            if damage is None:
+                records.append(record)
+                continue
             if not records:
                 raise damage
             self._damage = damage
@@ -815,8 +990,20 @@ class _Reader:
     def _ready(self) -> bool:
         """Whether the tables exist (checking their format the first time they do)."""
         if not self._checked:
-            self._checked = _check_format(self._connection, self._path)
+            form = _check_format(self._connection, self._path)
+            self._checked = form is not None
+            self._checksums = form is not None and form.checksums
         return self._checked
+
+    def format_version(self) -> int | None:
+        """The record format version; None before the tables exist."""
+        with self._reading():
+            self._connection.execute("BEGIN")
+            try:
+                form = _check_format(self._connection, self._path)
+            finally:
+                self._connection.execute("COMMIT")
+        return form.version if form is not None else None
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
@@ -829,9 +1016,20 @@ class _Reader:
 # -- helpers ----------------------------------------------------------------
 
 
-def _check_format(connection: sqlite3.Connection, path: Path) -> bool:
-    """True if ``connection`` holds a chronolog log this version reads; False if the
-    database is empty (no tables yet); `LogCorrupted` otherwise."""
+class _Format(NamedTuple):
+    """The record version and table schema of a chronolog database."""
+
+    version: int
+    schema: int
+
+    @property
+    def checksums(self) -> bool:
+        return self.schema >= 2
+
+
+def _check_format(connection: sqlite3.Connection, path: Path) -> _Format | None:
+    """The format of the chronolog log ``connection`` holds, if this version reads
+    it; None if the database is empty (no tables yet); `LogCorrupted` otherwise."""
     tables = {
         name
         for (name,) in connection.execute(
@@ -839,7 +1037,7 @@ def _check_format(connection: sqlite3.Connection, path: Path) -> bool:
         )
     }
     if not tables:
-        return False
+        return None
     if "chronolog_meta" not in tables:
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise LogCorrupted(
@@ -861,8 +1059,8 @@ def _check_format(connection: sqlite3.Connection, path: Path) -> bool:
         )
     if version > FORMAT_VERSION:
         raise LogCorrupted(
-            f"{path} was written by format version {version}; this chronolog reads version "
-            f"{FORMAT_VERSION} -- upgrade chronolog to read it"
+            f"{path} was written by format version {version}; this chronolog reads versions "
+            f"1 to {FORMAT_VERSION} -- upgrade chronolog to read it"
         )
     if schema > SCHEMA_VERSION:
         raise LogCorrupted(
@@ -874,7 +1072,91 @@ def _check_format(connection: sqlite3.Connection, path: Path) -> bool:
             f"{path} has chronolog's meta table but no chronolog_records table: the log is "
             f"damaged; restore it from a backup"
         )
-    return True
+    if (schema >= 2) != (version >= CHECKSUM_VERSION):
+        raise LogCorrupted(
+            f"{path} says format version {version} with table schema {schema}, which do not "
+            f"go together (checksums came with version {CHECKSUM_VERSION} and schema 2): "
+            f"chronolog_meta was changed; restore the log from a backup ({RECOVERY_GUIDE})"
+        )
+    return _Format(version, schema)
+
+
+def _last_chain(connection: sqlite3.Connection, last_seq: int) -> int:
+    """The checksum of the row at ``last_seq``, or the base's if it is the base."""
+    row = connection.execute(
+        "SELECT crc FROM chronolog_records WHERE seq = ?", (last_seq,)
+    ).fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else _chain_of(connection)
+
+
+def _chain_of(connection: sqlite3.Connection) -> int:
+    """The checksum the first record after the base goes on from (0 if none was left)."""
+    row = connection.execute("SELECT value FROM chronolog_meta WHERE key = 'chain'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (``BEGIN IMMEDIATE``), rolled back whole if anything fails."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Give every row of a version 1 or 2 database its checksum, in one transaction:
+    the database then is version 3 (schema 2). Nothing changes if it fails."""
+    with _transaction(connection):
+        connection.execute("ALTER TABLE chronolog_records ADD COLUMN crc INTEGER")
+        chain = 0
+        after = 0
+        while True:
+            rows = connection.execute(
+                "SELECT seq, CAST(record AS BLOB) FROM chronolog_records WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (after, _UPGRADE_ROWS),
+            ).fetchall()
+            if not rows:
+                break
+            updates = []
+            for seq, record in rows:
+                chain = chain_of_rows(bytes(record), chain)
+                updates.append((chain, seq))
+            connection.executemany("UPDATE chronolog_records SET crc = ? WHERE seq = ?", updates)
+            after = rows[-1][0]
+        connection.executemany(
+            "INSERT OR REPLACE INTO chronolog_meta (key, value) VALUES (?, ?)",
+            [("version", CHECKSUM_VERSION), ("schema", SCHEMA_VERSION), ("chain", 0)],
+        )
+
+
+def _check_one_name(path: Path, links: int) -> None:
+    """Refuse a database with more than one name: SQLite keeps its write-ahead log
+    beside the name it opened, so each name would be a log of its own."""
+    if links > 1:
+        raise OSError(
+            errno.EMLINK,
+            f"cannot use log {path}: the database file has {links} names (hard links), and "
+            f"SQLite keeps the records not yet checkpointed beside the name it is opened by "
+            f"({path.name}-wal), so each name would show, and write, a log of its own. Remove "
+            f"the other names (find them with `find / -xdev -samefile {path}`), or copy the "
+            f'database with `sqlite3 {path} ".backup COPY"` instead of linking it',
+        )
+
+
+def _unlock(lock_fd: int | None, lock: WriterLock | None) -> None:
+    """Give up the writer lock: the sidecar, then the descriptor that locks the database."""
+    try:
+        if lock is not None:
+            release_lock(lock)
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
 
 
 def _base_seq_of(connection: sqlite3.Connection) -> int:
@@ -891,9 +1173,17 @@ def _has_snapshots(connection: sqlite3.Connection) -> bool:
 
 
 def _check_readable(path: Path) -> None:
-    """Raise a plain ``OSError`` if ``path`` is missing, unreadable or a directory."""
+    """Raise a plain ``OSError`` if ``path`` is missing, unreadable or a directory.
+
+    (A database with several names is read: the writer of a log reads it
+    too, and a hard link someone makes must not stop it. A reader through
+    another name than the writer's sees only what was checkpointed.)
+
+    Without opening the file: closing a descriptor of a database drops every
+    POSIX lock this process holds on it, those of its SQLite connections too.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        status = os.stat(path)
     except FileNotFoundError as exc:
         raise os_error(
             exc,
@@ -902,11 +1192,12 @@ def _check_readable(path: Path) -> None:
         ) from exc
     except OSError as exc:
         raise os_error(exc, f"cannot read log {path}") from exc
-    try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise IsADirectoryError(errno.EISDIR, f"cannot read log {path}: it is a directory")
-    finally:
-        os.close(fd)
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(errno.EISDIR, f"cannot read log {path}: it is a directory")
+    if not os.access(path, os.R_OK):
+        raise os_error(
+            PermissionError(errno.EACCES, "Permission denied"), f"cannot read log {path}"
+        )
 
 
 def _damaged(path: Path, seq: int, problem: str) -> LogCorrupted:

@@ -119,6 +119,8 @@ _INTERVALS: Final = tuple(
     timedelta(seconds=s) for s in (1, 60, 300, 900, 3600, 5400, 86400, 7 * 86400)
 )
 _TRIGGER_KINDS: Final = ("cron", "every", "at", "manual", "file_watch")
+#: Keys for hashed cron fields (H), as a scheduler would take them from task names.
+_HASH_KEYS: Final = ("backup", "report", "sync-users", "nightly.export")
 
 
 # -- cron expressions ----------------------------------------------------------------
@@ -135,30 +137,111 @@ def _value(low: int, high: int, names: tuple[str, ...]) -> SearchStrategy[str]:
     return st.one_of(numbers, spelled, spelled.map(str.upper))
 
 
-def _range(low: int, high: int) -> SearchStrategy[str]:
-    return st.tuples(st.integers(low, high), st.integers(low, high)).map(
-        lambda pair: f"{min(pair)}-{max(pair)}"
-    )
+def _range(low: int, high: int, *, wrap: bool) -> SearchStrategy[str]:
+    """``a-b``; with ``wrap``, also ``a > b`` (a range that wraps around the field's cycle)."""
+    pairs = st.tuples(st.integers(low, high), st.integers(low, high))
+    if not wrap:
+        return pairs.map(lambda pair: f"{min(pair)}-{max(pair)}")
+    return pairs.map(lambda pair: f"{pair[0]}-{pair[1]}")
 
 
-def _item(low: int, high: int, names: tuple[str, ...], *, steps: bool) -> SearchStrategy[str]:
-    choices = [_value(low, high, names), _range(low, high)]
+def _hashed_item(
+    low: int, high: int, *, steps: bool, top: int | None = None
+) -> SearchStrategy[str]:
+    """``H``, ``H(a-b)`` and, with ``steps``, ``H/s``, ``H(a-b)/s``.
+
+    ``top`` keeps every value a key could pick at or below it (day-of-month:
+    28, so that the expression fires in every month whatever the key).
+    """
+    upper = high if top is None else top
+    bounds = st.tuples(st.integers(low, upper), st.integers(low, upper))
+    ranged = bounds.map(lambda pair: f"H({pair[0]}-{pair[1]})")
+    if top is not None:
+        ranged = bounds.map(lambda pair: f"H({min(pair)}-{max(pair)})")
+    choices = [st.just("H"), ranged]
     if steps:
-        step = st.integers(1, high - low + 1)
+        step = st.integers(1, (upper if top is not None else high) - low + 1)
         choices += [
-            st.tuples(_range(low, high), step).map(lambda p: f"{p[0]}/{p[1]}"),
-            st.tuples(st.integers(low, high), step).map(lambda p: f"{p[0]}/{p[1]}"),
+            step.map(lambda s: f"H/{s}"),
+            st.tuples(ranged, step).map(lambda p: f"{p[0]}/{p[1]}"),
         ]
     return st.one_of(choices)
 
 
-def _field(
-    low: int, high: int, names: tuple[str, ...] = (), *, wildcard: bool | None = None
+def _item(
+    low: int,
+    high: int,
+    names: tuple[str, ...],
+    *,
+    steps: bool,
+    wrap: bool,
+    hashed: bool,
+    hash_top: int | None = None,
 ) -> SearchStrategy[str]:
-    """A field; ``wildcard`` True: written with ``*`` or a step, False: neither, None: any."""
-    listed = st.lists(_item(low, high, names, steps=wildcard is not False), min_size=1, max_size=3)
-    plain = listed.map(",".join)
+    choices = [_value(low, high, names), _range(low, high, wrap=wrap)]
+    if steps:
+        step = st.integers(1, high - low + 1)
+        choices += [
+            st.tuples(_range(low, high, wrap=wrap), step).map(lambda p: f"{p[0]}/{p[1]}"),
+            st.tuples(st.integers(low, high), step).map(lambda p: f"{p[0]}/{p[1]}"),
+        ]
+    if hashed:
+        choices.append(_hashed_item(low, high, steps=steps, top=hash_top))
+    return st.one_of(choices)
+
+
+#: Day-of-month forms beyond numbers: last day, days before it, nearest weekday.
+_DAY_SPECIALS: Final = st.one_of(
+    st.just("L"),
+    st.just("LW"),
+    st.integers(0, 30).map(lambda n: f"L-{n}"),
+    st.integers(1, 31).map(lambda day: f"{day}W"),
+    st.integers(1, 31).map(lambda day: f"W{day}"),
+    st.integers(1, 30).map(lambda day: f"{day}-L"),
+)
+
+
+def _weekday_specials() -> SearchStrategy[str]:
+    """Day-of-week forms beyond numbers: the last such weekday, the nth one."""
+    weekday = st.one_of(st.integers(0, 7).map(str), st.sampled_from(_WEEKDAYS))
+    return st.one_of(
+        weekday.map(lambda day: f"{day}L"),
+        weekday.map(lambda day: f"L{day}"),
+        st.tuples(weekday, st.integers(1, 5)).map(lambda p: f"{p[0]}#{p[1]}"),
+    )
+
+
+def _field(
+    low: int,
+    high: int,
+    names: tuple[str, ...] = (),
+    *,
+    wildcard: bool | None = None,
+    extended: bool = False,
+    hashed: bool = False,
+    specials: SearchStrategy[str] | None = None,
+    hash_top: int | None = None,
+) -> SearchStrategy[str]:
+    """A field; ``wildcard`` True: written with ``*`` or a step, False: neither, None: any.
+
+    ``extended`` adds wrap-around ranges, ``specials`` (and ``?``, in a day
+    field, when given); ``hashed`` adds ``H`` items.
+    """
+    item = _item(
+        low,
+        high,
+        names,
+        steps=wildcard is not False,
+        wrap=extended,
+        hashed=hashed,
+        hash_top=hash_top,
+    )
+    if extended and specials is not None:
+        item = st.one_of(item, specials)
+    plain = st.lists(item, min_size=1, max_size=3).map(",".join)
     star = st.one_of(st.just("*"), st.integers(1, high - low + 1).map(lambda step: f"*/{step}"))
+    if extended and specials is not None:
+        star = st.one_of(star, st.just("?"))
     if wildcard is None:
         return st.one_of(star, plain)
     if wildcard:
@@ -166,13 +249,16 @@ def _field(
     return plain
 
 
-def _sparse_field(most: int) -> SearchStrategy[str]:
+def _sparse_field(most: int, *, hashed: bool = False) -> SearchStrategy[str]:
     """A minute or second field that matches at most ``most`` values of 0-59."""
     listed = st.lists(st.integers(0, 59), min_size=1, max_size=most, unique=True).map(
         lambda values: ",".join(map(str, sorted(values)))
     )
     stepped = st.integers(-(-60 // most), 60).map(lambda step: f"*/{step}")
-    return st.one_of(listed, stepped)
+    if not hashed:
+        return st.one_of(listed, stepped)
+    hashed_steps = st.integers(-(-60 // most), 60).map(lambda step: f"H/{step}")
+    return st.one_of(listed, stepped, st.just("H"), hashed_steps)
 
 
 def _parses(expr: str) -> bool:
@@ -183,12 +269,23 @@ def _parses(expr: str) -> bool:
     return True
 
 
+def _fires_whatever_the_key(expr: str) -> bool:
+    """A hashed month only with a day-of-month every month has (or one hashed below 29)."""
+    fields = expr.split()
+    if len(fields) < 5 or "h" not in fields[3].lower():
+        return True
+    days = fields[2]
+    return days in ("*", "?") or all(item.lower().startswith("h") for item in days.split(","))
+
+
 def cron_expressions(
     *,
     seconds: bool | None = False,
     nicknames: bool = True,
     follows_elapsed_time: bool | None = None,
     max_fires_per_hour: int | None = None,
+    extended: bool = True,
+    hashed: bool = False,
 ) -> SearchStrategy[str]:
     """Cron expressions that ``chronolog.Cron`` accepts.
 
@@ -200,6 +297,14 @@ def cron_expressions(
     only fixed-time ones (each matching wall time fires once), None both.
     ``max_fires_per_hour`` keeps the minute (and second) fields sparse, so
     that simulations of the drawn schedules stay cheap.
+
+    ``extended`` (the default) adds what real crontabs use beyond that:
+    wrap-around ranges (``22-2``, ``fri-mon``), ``L``, ``L-3``, ``15W``,
+    ``LW``, ``5L``, ``fri#2``, ``?``, in any case; ``extended=False`` draws
+    only what every cron reads. ``hashed=True`` adds ``H`` fields, whose
+    values come from a key: build those with ``Cron(expr, key=...)`` (a
+    scheduler uses the task name). Every drawn hashed expression fires
+    whatever the key.
     """
     if max_fires_per_hour is not None and max_fires_per_hour < 1:
         raise ConfigError(
@@ -210,25 +315,39 @@ def cron_expressions(
         raise ConfigError(
             f"cron_expressions(seconds=...) takes True, False or None, got {seconds!r}"
         )
-    hour = _field(0, 23, wildcard=follows_elapsed_time)
-    minute, second = _field(0, 59), _field(0, 59)
+    hour = _field(0, 23, wildcard=follows_elapsed_time, extended=extended, hashed=hashed)
+    minute, second = (
+        _field(0, 59, extended=extended, hashed=hashed),
+        _field(0, 59, extended=extended, hashed=hashed),
+    )
     if max_fires_per_hour is not None:
         # A sixth field multiplies the fires: then the minute is a single value.
-        minute, second = _sparse_field(max_fires_per_hour), _sparse_field(max_fires_per_hour)
+        minute = _sparse_field(max_fires_per_hour, hashed=hashed)
+        second = _sparse_field(max_fires_per_hour, hashed=hashed)
         if seconds is not False:
             minute = st.integers(0, 59).map(str)
+    days = _field(1, 31, specials=_DAY_SPECIALS, hash_top=28, extended=extended, hashed=hashed)
+    weekdays = _field(
+        0, 7, _WEEKDAYS, specials=_weekday_specials(), extended=extended, hashed=hashed
+    )
     five = st.tuples(
-        minute, hour, _field(1, 31), _field(1, 12, _MONTHS), _field(0, 7, _WEEKDAYS)
+        minute, hour, days, _field(1, 12, _MONTHS, extended=extended, hashed=hashed), weekdays
     ).map(" ".join)
     six = st.tuples(five, second).map(" ".join)
     shapes = {False: [five], True: [six], None: [five, six]}[seconds]
     choices: list[SearchStrategy[str]] = list(shapes)
+    if extended:
+        # Letters in any case: 'l', 'lw', '15w', 'fri#2', 'h'.
+        choices = [
+            st.tuples(shape, st.booleans()).map(lambda p: p[0].lower() if p[1] else p[0])
+            for shape in choices
+        ]
     if nicknames and seconds is not True:
         names = list(_NICKNAMES) if follows_elapsed_time is not True else []
         if follows_elapsed_time is not False:
             names.append("@hourly")
         choices.append(st.sampled_from(names))
-    return st.one_of(choices).filter(_parses)
+    return st.one_of(choices).filter(_fires_whatever_the_key).filter(_parses)
 
 
 # -- time zones and instants ----------------------------------------------------------
@@ -340,7 +459,9 @@ def triggers(
 
     Instants (``At`` times, ``Every`` anchors, ``start``/``end`` bounds) are
     drawn from ``instants()`` in ``[start, end]``, near the zone's DST
-    changes; cron zones from ``zones`` (default ``time_zones()``).
+    changes; cron zones from ``zones`` (default ``time_zones()``). Cron
+    expressions come from ``cron_expressions(hashed=True)``, each with a
+    ``key`` (kept only when it has ``H``).
     ``bounds=False`` never sets a trigger's ``start``/``end``.
     ``max_fires_per_hour`` bounds how often a drawn trigger fires (cron
     minute fields, ``Every`` intervals), to keep simulations cheap.
@@ -361,10 +482,11 @@ def triggers(
     )
     built: dict[str, SearchStrategy[Trigger]] = {
         "cron": st.builds(
-            lambda expr, tz, edges: Cron(expr, tz=tz, start=edges[0], end=edges[1]),
-            cron_expressions(max_fires_per_hour=max_fires_per_hour),
+            lambda expr, tz, edges, key: Cron(expr, tz=tz, start=edges[0], end=edges[1], key=key),
+            cron_expressions(max_fires_per_hour=max_fires_per_hour, hashed=True),
             zone_names,
             limits,
+            st.sampled_from(_HASH_KEYS),
         ),
         "every": st.builds(
             lambda interval, anchor, edges: Every(
