@@ -94,6 +94,7 @@ def define_events(
     ``if_exists="error"``; ``"keep"`` records nothing for an existing task.
     """
     validate_task_name(name)
+    trigger = trigger.for_task(name)  # hashed cron fields (H) take the task name
     if if_exists not in ("update", "error", "keep"):
         raise ConfigError(f"if_exists must be 'update', 'error' or 'keep', got {if_exists!r}")
     existing = state.definition(name) if name in state else None
