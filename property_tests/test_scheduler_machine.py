@@ -4,8 +4,14 @@ The scheduler runs in a Trio loop on a background thread, on simulated time
 that stands still between rules (the mock clock's autojump is off except
 while a rule lets time pass), so every step is deterministic. After every
 rule the invariants are checked inside that loop once it is quiet: the live
-state equals ``replay(log)``, and the invariant checker finds nothing (no
-attempt started twice, nothing started after it settled, ...).
+state equals ``replay(log)``, the invariant checker finds nothing (no
+attempt started twice, nothing started after it settled, ...), nothing due
+was lost, a pause skipped only due times that came while it lasted, and a
+redefinition skipped only due times its new trigger does not produce.
+
+Besides adding, pausing, resuming, removing and running tasks now, the rules
+pause briefly, declare a task again with only its target or policy changed,
+add one-offs whose instant has passed, and fill the disk for a while.
 
 A *crash* abandons the scheduler mid-run: the log is cut where it stood, as
 ``kill -9`` would leave it, and a new scheduler opens on that cut log. A
@@ -14,7 +20,9 @@ A *crash* abandons the scheduler mid-run: the log is cut where it stood, as
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -30,6 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from chronolog import (
+    At,
     Cron,
     Every,
     FileLog,
@@ -37,16 +46,23 @@ from chronolog import (
     MemoryLog,
     Overlap,
     Retry,
+    Scheduled,
+    Skipped,
+    SkipReason,
     State,
+    TaskDefined,
+    TaskPaused,
+    TaskResumed,
     check_invariants,
     open_scheduler,
     replay,
 )
+from chronolog._command_rules import produces
 from chronolog._ids import time_occurrence
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from chronolog import Event, EventLog, Scheduler, Trigger
 
@@ -73,6 +89,28 @@ class Target:
         if self.behaviour == "hang":
             await self.sim.advance(timedelta(minutes=25))
         return self.behaviour
+
+
+class OtherTarget(Target):
+    """The same job under another import path (``__main__:f`` and ``app:f``)."""
+
+
+class FillableLog(MemoryLog):
+    """A memory log whose disk can be made full: appends fail with ENOSPC meanwhile."""
+
+    full = False
+
+    def _check_disk(self) -> None:
+        if self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    async def append(self, events: Sequence[Event]) -> list[Event]:
+        self._check_disk()
+        return await super().append(events)
+
+    def append_nowait(self, events: Sequence[Event]) -> list[Event]:
+        self._check_disk()
+        return super().append_nowait(events)
 
 
 class SchedulerMachine(RuleBasedStateMachine):
@@ -119,7 +157,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     def _first_log(self) -> EventLog:
         if self.use_file_log:
             return FileLog(self.directory / "jobs-0.jsonl")
-        return MemoryLog()
+        return FillableLog()
 
     async def _open(self) -> None:
         await self._start(self._first_log())
@@ -211,6 +249,86 @@ class SchedulerMachine(RuleBasedStateMachine):
     def run_now(self, name: str) -> None:
         self._command("run_now", name)
 
+    @precondition(lambda self: self.defined)
+    @rule(name=st.sampled_from(NAMES), minutes=st.integers(0, 30))
+    def short_pause(self, name: str, minutes: int) -> None:
+        """Pause and resume a few minutes later: a run due after the resume is not lost."""
+
+        async def run() -> None:
+            if name not in self.sched.state:
+                return
+            await self.sched.pause(name)
+            await self._flowing(lambda: self.sim.advance(timedelta(minutes=minutes)))
+            if name in self.sched.state:
+                await self.sched.resume(name)
+            await trio.testing.wait_all_tasks_blocked()
+
+        self._call(run)
+
+    @precondition(lambda self: self.defined)
+    @rule(
+        name=st.sampled_from(NAMES),
+        change=st.sampled_from(["timeout", "target", "retry", "overlap"]),
+    )
+    def redefine_keeping_the_trigger(self, name: str, change: str) -> None:
+        """Declare a task again with only its target or a policy changed."""
+
+        async def run() -> None:
+            if name not in self.sched.state:
+                return
+            status = self.sched.state.status(name)
+            policy = status.policy
+            options: dict[str, Any] = {
+                "overlap": policy.overlap,
+                "retry": policy.retry,
+                "timeout": policy.timeout,
+            }
+            target: Callable[[], Awaitable[str]] = Target(self.sim, "ok")
+            if change == "timeout":
+                options["timeout"] = timedelta(minutes=41) if policy.timeout is None else None
+            elif change == "retry":
+                options["retry"] = Retry(max_attempts=policy.retry.max_attempts % 3 + 1)
+            elif change == "overlap":
+                options["overlap"] = (
+                    Overlap.ALLOW if policy.overlap is not Overlap.ALLOW else Overlap.SKIP
+                )
+            else:
+                target = OtherTarget(self.sim, "ok")
+            await self.sched.add(name, status.trigger, target, **options)
+            await trio.testing.wait_all_tasks_blocked()
+
+        self._call(run)
+
+    @rule(name=st.sampled_from(NAMES), seconds_ago=st.integers(0, 7200))
+    def add_a_past_one_off(self, name: str, seconds_ago: int) -> None:
+        """A one-off whose instant has passed: catch-up decides, never a silent drop."""
+
+        async def run() -> None:
+            when = self.sim.now() - timedelta(seconds=seconds_ago)
+            await self.sched.add(name, At(when), Target(self.sim, "ok"))
+            await trio.testing.wait_all_tasks_blocked()
+
+        self._call(run)
+        self.defined.add(name)
+
+    @precondition(lambda self: not self.use_file_log)
+    @rule(minutes=st.integers(1, 45))
+    def fill_the_disk_for_a_while(self, minutes: int) -> None:
+        """Every append fails with ENOSPC for a while; then the disk has room again."""
+
+        async def run() -> None:
+            log = self.log
+            assert isinstance(log, FillableLog)
+            log.full = True
+            try:
+                await self._flowing(lambda: self.sim.advance(timedelta(minutes=minutes)))
+            finally:
+                log.full = False
+            # Whatever was backing off notices within its longest back-off.
+            await self._flowing(lambda: self.sim.advance(timedelta(seconds=16)))
+
+        self._call(run)
+
     @rule(minutes=st.integers(1, 240))
     def advance(self, minutes: int) -> None:
         self._call(self._flowing, lambda: self.sim.advance(timedelta(minutes=minutes)))
@@ -228,7 +346,7 @@ class SchedulerMachine(RuleBasedStateMachine):
                 shutil.copyfile(self.log.path, path)
                 snapshot = FileLog(path)
             else:
-                snapshot = MemoryLog(list(self.log.read()))
+                snapshot = FillableLog(list(self.log.read()))
             await self._close()
             await self._start(snapshot)
 
@@ -239,7 +357,9 @@ class SchedulerMachine(RuleBasedStateMachine):
         async def restart() -> None:
             await self._close()
             log = self.log
-            again = FileLog(log.path) if isinstance(log, FileLog) else MemoryLog(list(log.read()))
+            again = (
+                FileLog(log.path) if isinstance(log, FileLog) else FillableLog(list(log.read()))
+            )
             await self._start(again)
 
         self._call(restart)
@@ -254,8 +374,66 @@ class SchedulerMachine(RuleBasedStateMachine):
             assert replay(records) == self.sched.state
             assert check_invariants(records) == []
             assert unaccounted_due_times(records, until=self.sim.now()) == []
+            assert paused_skips_outside_pauses(records) == []
+            assert redefinitions_that_skipped_kept_due_times(records) == []
 
         self._call(check)
+
+
+def paused_skips_outside_pauses(records: list[Event]) -> list[str]:
+    """``Skipped(paused)`` records made before their due time, or while not paused.
+
+    A pause keeps the pending occurrence scheduled: it may be skipped only
+    once its due time has come, with the task still paused.
+    """
+    due_of: dict[str, datetime] = {}
+    paused: dict[str, bool] = {}
+    wrong: list[str] = []
+    for record in records:
+        if isinstance(record, TaskDefined):
+            paused.setdefault(record.task, record.policy.paused)
+        elif isinstance(record, TaskPaused | TaskResumed):
+            paused[record.task] = isinstance(record, TaskPaused)
+        elif isinstance(record, Scheduled):
+            due_of[record.occurrence] = record.due
+        elif isinstance(record, Skipped) and record.reason is SkipReason.PAUSED:
+            due = record.due if record.due is not None else due_of.get(record.occurrence)
+            if due is None or record.at < due or not paused.get(record.task, False):
+                wrong.append(f"seq {record.seq}: {record.occurrence} skipped at {record.at}")
+    return wrong
+
+
+def redefinitions_that_skipped_kept_due_times(records: list[Event]) -> list[str]:
+    """``Skipped(redefined)`` records for a due time the new definition produces."""
+    due_of: dict[str, datetime] = {}
+    wrong: list[str] = []
+    for index, record in enumerate(records):
+        if isinstance(record, Scheduled):
+            due_of[record.occurrence] = record.due
+        if not (isinstance(record, Skipped) and record.reason is SkipReason.REDEFINED):
+            continue
+        # The definition it was skipped for: the next TaskDefined of the task in
+        # the same write (a command skips, then defines), else the one in force.
+        following = next(
+            (
+                r
+                for r in records[index + 1 :]
+                if r.task == record.task and not isinstance(r, Skipped)
+            ),
+            None,
+        )
+        if isinstance(following, TaskDefined) and following.at == record.at:
+            definition = following
+        else:
+            definition = next(
+                r
+                for r in reversed(records[:index])
+                if isinstance(r, TaskDefined) and r.task == record.task
+            )
+        due = due_of.get(record.occurrence)
+        if due is not None and produces(definition.trigger, due):
+            wrong.append(f"seq {record.seq}: {record.occurrence} skipped, yet produced")
+    return wrong
 
 
 def unaccounted_due_times(records: list[Event], *, until: datetime) -> list[str]:
@@ -305,7 +483,7 @@ class FileLogMachine(SchedulerMachine):
 
 
 SchedulerMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=20, deadline=None
+    max_examples=50, stateful_step_count=20, deadline=None
 )
 FileLogMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=15, deadline=None)
 TestSchedulerOnMemoryLog = SchedulerMachine.TestCase

@@ -106,11 +106,10 @@ def test_pause_and_resume_write_to_the_log(log: Path) -> None:
     code, out, err = run("pause", str(log), "report", "--note", "disk full")
     assert (code, err) == (0, "")
     assert out == "report paused (no scheduler is running: recorded in the log)\n"
-    paused, skipped = records(log)[-2:]
+    # The pending run stays scheduled: a resume before its due time costs nothing.
+    paused = records(log)[-1]
     assert isinstance(paused, TaskPaused)
     assert paused.note == "disk full"
-    assert isinstance(skipped, Skipped)
-    assert (skipped.occurrence, skipped.reason) == ("report@2026-03-27T13:00:00Z", "paused")
     again = run_json("pause", str(log), "report")
     assert again == {
         "command": "pause",
@@ -121,7 +120,14 @@ def test_pause_and_resume_write_to_the_log(log: Path) -> None:
         "log": str(log),
     }
     assert run("resume", str(log), "report")[1].startswith("report resumed")
-    assert isinstance(records(log)[-1], TaskResumed)
+    # Resumed long after 13:00 on the day of the log: that due time came while
+    # paused (skipped now), and the next one is planned from the resume on.
+    skipped, resumed, planned = records(log)[-3:]
+    assert isinstance(resumed, TaskResumed)
+    assert isinstance(skipped, Skipped)
+    assert (skipped.occurrence, skipped.reason) == ("report@2026-03-27T13:00:00Z", "paused")
+    assert isinstance(planned, Scheduled)
+    assert planned.at <= planned.due <= planned.at + timedelta(hours=1)
     assert run_json("resume", str(log), "report")["changed"] is False
     assert run("resume", str(log), "report")[1].startswith("report was not paused")
     assert check_invariants(records(log)) == []
@@ -240,7 +246,8 @@ def test_add_creates_keeps_and_changes_a_task(
     assert_error(
         *run(*args, "--command", "echo other", "--if-exists", "error"),
         2,
-        "task 'backup' exists with another definition; use --if-exists update to change it, "
+        "task 'backup' exists with another definition; to change it use if_exists='update' "
+        "(--if-exists update on the command line), "
         "or pick another name",
     )
     assert check_invariants(records(log)) == []

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -47,7 +49,7 @@ from chronolog._control import ControlError, socket_path
 from chronolog._events import encode_header
 from chronolog._jobs import reconcile
 from chronolog.cli import main
-from chronolog.cli.run import Service
+from chronolog.cli.run import Service, serve
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
@@ -64,6 +66,9 @@ START = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+ONE_JOB = 'log = "jobs.jsonl"\n[[jobs]]\nname = "a"\nevery = "1s"\ncommand = "true"\n'
 
 
 def job_file(tmp_path: Path, text: str) -> Path:
@@ -379,31 +384,60 @@ async def test_reload_declares_again_and_a_bad_file_changes_nothing(
         assert running.scheduler.state.definition("tick").version == 2
 
 
-async def signals_from(*numbers: int) -> AsyncIterator[int]:
-    for number in numbers:
-        await trio.lowlevel.checkpoint()
-        yield number
-
-
 async def test_signals_reload_stop_and_then_cancel(
     tmp_path: Path, sim: SimulatedClock, autojump_clock: MockClock
 ) -> None:
     async with service(tmp_path, sim) as running:
         path = running.job_file_path
         path.write_text(JOBS.replace('"10m"', '"15m"'))
-        await running.watch_signals(signals_from(signal.SIGHUP))
+        await running.on_signal(signal.SIGHUP)
         assert running.scheduler.state.definition("tick").version == 2
         path.write_text("not toml at all = = =")
-        await running.watch_signals(signals_from(signal.SIGHUP))  # logged; nothing changes
+        await running.on_signal(signal.SIGHUP)  # logged; nothing changes
         assert running.scheduler.state.definition("tick").version == 2
         await running.scheduler.add("slow", Manual(), Sleepy(sim))
         await running.scheduler.run_now("slow")
-        await running.watch_signals(signals_from(signal.SIGTERM))
+        await running.on_signal(signal.SIGTERM)
         assert running.stop_requested.is_set()
         assert running.scheduler.status("slow").running
-        await running.watch_signals(signals_from(signal.SIGTERM, signal.SIGTERM))
+        await running.on_signal(signal.SIGTERM)
         await trio.testing.wait_all_tasks_blocked()
         assert running.scheduler.status("slow").last_error == "cancelled"
+
+
+def test_a_stop_signal_during_start_up_ends_the_command_before_any_job_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up is stuck (a slow replay, stood in for by a held thread): a
+    SIGTERM ends it at once, and the log is left as it was."""
+    path = job_file(tmp_path, ONE_JOB)
+    job = load_job_file(path)
+    log_path = tmp_path / "jobs.jsonl"
+    entered = threading.Event()
+    release = threading.Event()
+    real_load_state = FileLog.load_state
+
+    def stuck(self: FileLog, *args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(PATIENCE)
+        return real_load_state(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileLog, "load_state", stuck)
+
+    async def main() -> None:
+        with trio.fail_after(PATIENCE):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    functools.partial(serve, job, job_file_path=path, log_path=log_path)
+                )
+                await trio.to_thread.run_sync(entered.wait, PATIENCE)
+                signal.raise_signal(signal.SIGTERM)
+
+    try:
+        trio.run(main)
+    finally:
+        release.set()
+    assert list(FileLog(log_path).read()) == []  # nothing appended: no job ran
 
 
 # -- real processes ----------------------------------------------------------------------
@@ -664,3 +698,21 @@ def test_reload_by_signal_and_by_command(tmp_path: Path, processes: list[Process
     printed = [json.loads(line) for line in process.stdout_path.read_text().splitlines()]
     assert [record["seq"] for record in printed] == [r.seq for r in process.records()]
     assert " a: started a!" in process.stderr
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
+def test_a_real_run_answers_sigterm_from_its_first_moment(
+    tmp_path: Path, processes: list[Process], delay: float
+) -> None:
+    job_file(
+        tmp_path, 'log = "jobs.jsonl"\n[[jobs]]\nname = "a"\nevery = "1s"\ncommand = "true"\n'
+    )
+    process = Process(tmp_path)
+    processes.append(process)
+    time.sleep(delay)
+    process.signal(signal.SIGTERM)
+    code = process.wait_exit()
+    # Before Python has set its handlers up, SIGTERM's default action ends it.
+    assert code in (0, -signal.SIGTERM), process.stderr
+    assert "Traceback" not in process.stderr
+    assert check_invariants(process.records()) == []

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
 import pytest
 import trio
 from click.testing import CliRunner
 
-from chronolog import FileLog, Scheduled, replay
-from chronolog._events import encode_header
+from chronolog import (
+    At,
+    Completed,
+    FileLog,
+    Manual,
+    Scheduled,
+    Started,
+    TaskDefined,
+    TaskPaused,
+    replay,
+)
+from chronolog._events import encode_header, encode_lines
 from chronolog.cli import main
 from chronolog.cli.status import format_status_table
 
@@ -18,6 +30,8 @@ from .cli_logs import START, scenario_log
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from chronolog import Event
 
 
 @pytest.fixture
@@ -66,6 +80,7 @@ def test_json_has_the_documented_fields_and_agrees_with_replay(log: Path) -> Non
         "task",
         "state",
         "paused",
+        "finished",
         "note",
         "trigger",
         "target",
@@ -124,3 +139,41 @@ def test_format_status_table_is_plain_text_for_the_demo(log: Path) -> None:
     assert text.splitlines()[0].split()[:2] == ["task", "state"]
     assert "\x1b[" not in text
     assert "report" in text
+
+
+def write_records(path: Path, events: list[Event]) -> Path:
+    numbered = [msgspec.structs.replace(event, seq=n) for n, event in enumerate(events, 1)]
+    path.write_bytes(encode_header() + encode_lines(numbered))
+    return path
+
+
+def test_a_one_off_that_ran_is_finished_not_paused_and_a_long_note_is_cut(tmp_path: Path) -> None:
+    due = START + timedelta(minutes=5)
+    occurrence = f"once@{due:%Y-%m-%dT%H:%M:%SZ}"
+    long_note = "waiting for the storage team to finish moving the archive to the new cluster"
+    log = write_records(
+        tmp_path / "jobs.jsonl",
+        [
+            TaskDefined(task="once", at=START, trigger=At(due), target="jobs:once"),
+            Scheduled(task="once", at=START, occurrence=occurrence, due=due),
+            Started(task="once", at=due, occurrence=occurrence, attempt=1),
+            Completed(task="once", at=due, occurrence=occurrence, attempt=1),
+            TaskDefined(task="held", at=START, trigger=Manual(), target="jobs:held"),
+            TaskPaused(task="held", at=START, note=long_note),
+        ],
+    )
+    code, out, err = invoke("status", str(log))
+    assert (code, err) == (0, "")
+    table = rows(out)
+    assert table["once"][0] == "finished"
+    held = table["held"][0]
+    assert held.startswith("paused (waiting for the storage team")
+    assert len(held) < len(long_note)
+    code, out, _ = invoke("status", str(log), "--json")
+    tasks = {task["task"]: task for task in json.loads(out)["tasks"]}
+    assert (tasks["once"]["state"], tasks["once"]["finished"], tasks["once"]["paused"]) == (
+        "finished",
+        True,
+        False,
+    )
+    assert tasks["held"]["note"] == long_note  # in full in --json

@@ -38,14 +38,14 @@ from chronolog import (
     open_scheduler,
     replay,
 )
-from chronolog._direct import (
+from chronolog._command_rules import (
     define_events,
-    event_log_at,
     pause_events,
     remove_events,
     resume_events,
     run_now_events,
 )
+from chronolog._direct import event_log_at
 from chronolog._targets import target_path
 from chronolog.log import FileLog, SQLiteLog
 from chronolog.testing import SimulatedClock
@@ -124,18 +124,22 @@ async def test_declaring_again_is_idempotent_and_keeps_the_every_anchor(
         log,
         define_events(replay(log.read()), "t", Every(timedelta(hours=1)), "m:f", Policy(), START),
     )
-    (defined,) = log.read()
+    defined, planned = log.read()
     assert isinstance(defined, TaskDefined)
     assert defined.trigger == Every(timedelta(hours=1), anchor=START)
+    assert isinstance(planned, Scheduled)
+    assert planned.due == START + timedelta(hours=1)
     later = START + timedelta(minutes=17, microseconds=5)
     state = replay(log.read())
     assert define_events(state, "t", Every(timedelta(hours=1)), "m:f", Policy(), later) == []
     changed = define_events(state, "t", Every(timedelta(minutes=30)), "m:f", Policy(), later)
-    assert [type(e) for e in changed] == [TaskDefined]
-    assert changed[0].trigger == Every(  # type: ignore[union-attr]
+    # A new grid, anchored at 12:17: 13:00 is not on it (skipped), 12:47 is next.
+    assert [type(e) for e in changed] == [Skipped, TaskDefined, Scheduled]
+    assert changed[1].trigger == Every(  # type: ignore[union-attr]
         timedelta(minutes=30), anchor=START + timedelta(minutes=17)
     )
-    assert changed[0].version == 2  # type: ignore[union-attr]
+    assert changed[1].version == 2  # type: ignore[union-attr]
+    assert changed[2].due == START + timedelta(minutes=47)  # type: ignore[union-attr]
 
 
 async def test_a_changed_definition_skips_what_was_scheduled_like_the_scheduler(
@@ -181,8 +185,7 @@ async def test_a_pause_written_directly_holds_when_a_scheduler_starts_and_resume
         await sim.advance(timedelta(minutes=90))
     state = replay(log.read())
     events = pause_events(state, "report", "maintenance", sim.now())
-    assert kinds(events) == ["TaskPaused", "Skipped"]
-    assert events[1].reason is SkipReason.PAUSED  # type: ignore[union-attr]
+    assert kinds(events) == ["TaskPaused"]  # the 14:00 run stays scheduled
     await append(log, events)
     assert pause_events(replay(log.read()), "report", "again", sim.now()) == []
     async with open_scheduler(log, clock=sim) as sched:
@@ -190,9 +193,14 @@ async def test_a_pause_written_directly_holds_when_a_scheduler_starts_and_resume
         await sim.advance(timedelta(hours=3))
         assert sched.status("report").note == "maintenance"
     assert calls.times == [START + timedelta(hours=1)]
+    # Still paused when 14:00 came: skipped then, once; nothing planned after it.
+    (skipped,) = [r for r in log.read() if isinstance(r, Skipped)]
+    assert (skipped.reason, skipped.at) == (SkipReason.PAUSED, START + timedelta(hours=2))
     state = replay(log.read())
     resumed_at = sim.now()
-    await append(log, resume_events(state, "report", "done", resumed_at))
+    resumed = resume_events(state, "report", "done", resumed_at)
+    assert kinds(resumed) == ["TaskResumed", "Scheduled"]
+    await append(log, resumed)
     assert resume_events(replay(log.read()), "report", "", sim.now()) == []
     async with open_scheduler(log, clock=sim) as sched:
         await sched.add("report", Every(timedelta(hours=1)), calls)

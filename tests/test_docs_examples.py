@@ -23,6 +23,11 @@ import gc
 import io
 import re
 import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +38,7 @@ import trio
 from click.testing import CliRunner
 
 import chronolog._scheduler
+from chronolog import Completed, Failed, FileLog, Started, check_invariants
 from chronolog.cli import main as chronolog_command
 from chronolog.testing import SimulatedClock
 
@@ -212,6 +218,8 @@ REAL_CLOCK_PROGRAMS = {"first_scheduler.py"}
 #: commands in between).
 TUTORIAL_PAUSE = timedelta(seconds=31.5)
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z")
+#: A record's checksum covers its timestamps, so it differs as they do.
+CHECKSUM = re.compile(r'"crc":"[0-9a-f]+"')
 RULE = re.compile("─+")
 
 
@@ -219,7 +227,9 @@ def loosely(text: str) -> list[str]:
     """Lines without their timestamps, column padding and rule lengths: a real
     run's output differs from a simulated one only in when it happened."""
     return [
-        " ".join(RULE.sub("─", TIMESTAMP.sub("<time>", line)).split())
+        " ".join(
+            RULE.sub("─", CHECKSUM.sub('"crc":"<crc>"', TIMESTAMP.sub("<time>", line))).split()
+        )
         for line in text.splitlines()
     ]
 
@@ -282,3 +292,157 @@ def test_the_tutorial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         else:
             assert loosely(printed) == loosely(shown), command
     assert sorted(set(ran)) == sorted(f"{name}.py" for name in programs)
+
+
+# -- pages that are programs, test modules and shell sessions -----------------
+
+
+def python_blocks(page: str) -> list[Block]:
+    return [block for block in fenced_blocks((DOCS / page).read_text()) if block.info == "python"]
+
+
+def output_after(page: str, block: Block) -> str:
+    """The ```text block right after ``block``."""
+    blocks = fenced_blocks((DOCS / page).read_text())
+    following = blocks[blocks.index(block) + 1]
+    assert following.info == "text", page
+    assert following.line == block.end + 2, page
+    return following.text
+
+
+def deterministic_trio_scheduling() -> None:
+    """The same task order in every run, so that pages can show exact seqs.
+
+    Under Hypothesis (installed with the tests) Trio orders each batch of
+    ready tasks by a shuffle from its own generator; seeding it makes the
+    order that of the run the page shows.
+    """
+    trio._core._run._r.seed(0)
+
+
+def test_the_testing_how_to_is_a_test_module_that_passes(tmp_path: Path) -> None:
+    """Its code blocks, in order, are one pytest module; the timeline block
+    prints what the page shows."""
+    page = "how-to/prove-your-jobs-behave.md"
+    blocks = python_blocks(page)
+    module, rendering = blocks[0], blocks[1]
+    assert "timeline.render" in rendering.text
+    printed = run_script(module.text + rendering.text, page)
+    assert printed == output_after(page, rendering)
+    tests = [module, *blocks[2:]]
+    path = tmp_path / "test_from_the_page.py"
+    path.write_text("\n".join(block.text for block in tests))
+    # Without the project's configuration: as a user's suite would run it
+    # (no trio_mode, the chronolog pytest plugin registered by its entry point).
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b5 passed\b", result.stdout), result.stdout
+
+
+def test_the_debugging_how_to_shows_what_its_log_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's program writes jobs.jsonl; each command then prints what the
+    page shows (where it shows ``...``, the lines before it are left out)."""
+    page = "how-to/debug-what-your-scheduler-did.md"
+    monkeypatch.chdir(tmp_path)
+    (program,) = python_blocks(page)
+    deterministic_trio_scheduling()
+    run_script(program.text, page)
+    checked = 0
+    for command, shown in console_commands(page):
+        if command.startswith("chronolog tail -f"):
+            continue  # follows the log until interrupted
+        printed = run_command(command)
+        if shown.startswith("...\n"):
+            assert printed.endswith(shown.removeprefix("...\n")), command
+        elif shown or not printed:
+            assert printed == shown, command
+        checked += 1
+    assert checked >= 10
+
+
+def test_the_log_backend_how_to_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = "how-to/choose-a-log-backend.md"
+    monkeypatch.chdir(tmp_path)
+    for example in page_examples(page):
+        assert run_script(example.setup + example.code, f"{page}:{example.line}") == example.output
+    (query,) = [b for b in fenced_blocks((DOCS / page).read_text()) if b.info == "sql"]
+    with contextlib.closing(sqlite3.connect("jobs.sqlite")) as database:
+        rows = database.execute(query.text).fetchall()
+    assert rows
+    assert {row[2] for row in rows} == {"backup"}
+
+
+def test_the_embedded_service_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """The how-to's service, as a real process: SIGTERM while a report runs."""
+    (program,) = python_blocks("how-to/embed-in-a-trio-service.md")
+    (tmp_path / "service.py").write_text(program.text)
+    stderr_path = tmp_path / "stderr.txt"
+    log = tmp_path / "jobs.jsonl"
+
+    def report_running() -> bool:
+        if not log.exists():
+            return False
+        records = list(FileLog(log).read())
+        started = {r.occurrence for r in records if isinstance(r, Started) and r.task == "report"}
+        ended = {r.occurrence for r in records if isinstance(r, Completed | Failed)}
+        return bool(started - ended)
+
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "service.py"], cwd=tmp_path, stderr=stderr, text=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not report_running():
+            assert process.poll() is None, stderr_path.read_text()
+            assert time.monotonic() < deadline, "no report run started"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, stderr_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = stderr_path.read_text()
+    assert "heartbeat: next run at 20" in output  # add() answered with the planned run
+    assert "SIGTERM: stopping" in output
+    assert output.rstrip().endswith("INFO service: stopped")
+    records = list(FileLog(log).read())
+    assert check_invariants(records) == []
+    # The report under way when SIGTERM came finished within the grace.
+    started = [r for r in records if isinstance(r, Started)]
+    completed = {(r.occurrence, r.attempt) for r in records if isinstance(r, Completed)}
+    assert {(r.occurrence, r.attempt) for r in started} == completed
+    assert not [r for r in records if isinstance(r, Failed)]
+
+
+def test_the_embedded_service_type_checks(tmp_path: Path) -> None:
+    """The how-to's service passes ``mypy --strict``: the embedding API is typed."""
+    (program,) = python_blocks("how-to/embed-in-a-trio-service.md")
+    (tmp_path / "service.py").write_text(program.text)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "service.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -510,7 +510,7 @@ async def test_a_task_that_cannot_be_removed_after_its_run_stays(
         await sim.advance(10 * MINUTE)
         status = sched.status("once")
         assert (status.run_count, status.last_error) == (1, None)
-        assert status.paused  # its trigger is spent: it waits, finished
+        assert status.state == "finished"  # its trigger is spent: it waits, finished
         assert_sound(sched)
     assert any("ran but could not be removed" in m for m in log_warnings(caplog))
     records = list(FileLog(path).read())

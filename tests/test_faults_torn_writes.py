@@ -86,8 +86,9 @@ def scheduler_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list
         path.write_bytes(at_kill)  # the graceful shutdown above never happened
         async with open_scheduler(path, clock=sim) as sched:
             await declare(sched)  # recovery: the three interrupted runs in one batch
-            await sched.pause("alpha", note="disk check")  # TaskPaused + Skipped
-            await sched.pause("beta", note="disk check")
+            # TaskDefined + its first Scheduled, one batch each:
+            await sched.add("delta", Every(timedelta(minutes=5)), work)
+            await sched.add("epsilon", Every(timedelta(minutes=5)), work)
 
     trio.run(main, clock=sim.trio_clock)
     data = path.read_bytes()
@@ -120,10 +121,10 @@ def test_the_log_ends_with_multi_record_batches(
 ) -> None:
     data, batches = scheduler_log
     assert batch_ends(batches)[-1][0] == len(data)  # the framing is understood
-    recovery, pause_alpha, pause_beta = batches[-3:]
+    recovery, add_delta, add_epsilon = batches[-3:]
     assert [type(r) for r in recovery] == [Failed, Failed, Failed]
     assert {r.error for r in recovery if isinstance(r, Failed)} == {"interrupted"}
-    assert len(pause_alpha) == len(pause_beta) == 2
+    assert len(add_delta) == len(add_epsilon) == 2
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ CHRONOLOG = [
     "CatchUp",
     "ChronologError",
     "ClaimConflict",
+    "Clock",
     "Compaction",
     "Completed",
     "ConfigError",
@@ -49,6 +50,7 @@ CHRONOLOG = [
     "SnapshotIgnored",
     "Started",
     "State",
+    "SystemClock",
     "TaskDefined",
     "TaskPaused",
     "TaskRemoved",
@@ -61,6 +63,7 @@ CHRONOLOG = [
     "check_invariants",
     "open_scheduler",
     "replay",
+    "serve_scheduler",
 ]
 
 

@@ -41,6 +41,7 @@ from chronolog import (
     check_invariants,
     open_scheduler,
     replay,
+    serve_scheduler,
 )
 from chronolog._ids import content_hash, jitter_for, manual_occurrence, time_occurrence
 from chronolog.testing import SimulatedClock
@@ -428,9 +429,9 @@ async def test_events_streams_records_as_they_land(
             nursery.cancel_scope.cancel()
         stats = sched.statistics()
     kinds = [type(r).__name__ for r in seen]
-    # An At task whose one run has ended can never fire again: it is paused, with a note.
-    assert kinds == ["TaskDefined", "Scheduled", "Started", "Completed", "TaskPaused"]
-    assert (stats.tasks, stats.log_seq, stats.running) == (1, 5, 0)
+    # An At task whose one run has ended is finished: the status says so, nothing is recorded.
+    assert kinds == ["TaskDefined", "Scheduled", "Started", "Completed"]
+    assert (stats.tasks, stats.log_seq, stats.running) == (1, 4, 0)
     assert stats.lateness_p50 == timedelta(0)
 
 
@@ -614,8 +615,8 @@ async def test_max_runs_finishes_the_task(sim: SimulatedClock, autojump_clock: M
         await sim.advance(timedelta(minutes=10))
         status = sched.status("thrice")
     assert len(calls.times) == 3
-    assert status.paused
-    assert "finished after 3 runs" in status.note
+    assert status.finished
+    assert (status.state, status.paused, status.next_run) == ("finished", False, None)
 
 
 async def test_a_forward_clock_jump_goes_through_catch_up(
@@ -680,17 +681,18 @@ async def test_a_target_that_cannot_be_imported_pauses_its_task(
         await sched.add("legacy", Every(timedelta(minutes=1), anchor=START), calls)
         assert not sched.status("legacy").paused
         await sim.advance(timedelta(minutes=2, seconds=30))
-    # Resumed at 12:05, it runs from then on (12:06, 12:07); the pause is not caught up.
-    assert calls.times == [START + timedelta(minutes=6), START + timedelta(minutes=7)]
+    # Resumed at 12:05, it runs from then on (a due time at the very instant of a
+    # resume included: 12:05, 12:06, 12:07); the pause is not caught up.
+    assert calls.times == [START + timedelta(minutes=m) for m in (5, 6, 7)]
 
 
-async def test_open_scheduler_also_works_with_nursery_start(
+async def test_serve_scheduler_runs_in_a_nursery_until_cancelled(
     sim: SimulatedClock, autojump_clock: MockClock
 ) -> None:
     log = MemoryLog()
     calls = Calls(sim)
     async with trio.open_nursery() as nursery:
-        sched = await nursery.start(functools.partial(open_scheduler, log, clock=sim))
+        sched = await nursery.start(functools.partial(serve_scheduler, log, clock=sim))
         await sched.add("job", Every(timedelta(minutes=1)), calls)
         await sim.advance(timedelta(minutes=3, seconds=30))
         nursery.cancel_scope.cancel()  # the scheduler shuts down gracefully
@@ -975,15 +977,20 @@ async def test_a_manual_run_recorded_while_stopped_runs_at_the_next_start(
 async def test_a_new_trigger_runs_its_own_next_due_time_first(autojump_clock: MockClock) -> None:
     """Found by the state machine: the old pending occurrence (03:00 CEST on the
     spring-forward night) is also a due time of the new trigger, but not its
-    next one; keeping it made the actor sleep past 22:15, 22:30, ..."""
+    next one. It is kept, and the new trigger's earlier due times run before it."""
     sim = SimulatedClock(datetime(2026, 3, 28, 22, 0, tzinfo=UTC), mock_clock=autojump_clock)
     log = MemoryLog()
     calls = Calls(sim)
+    kept = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 03:00 CEST
     async with scheduler(log, sim) as sched:
-        await sched.add("alpha", Cron("30 2 * * *", tz="Europe/Berlin"), calls)
-        await trio.testing.wait_all_tasks_blocked()  # its actor has scheduled 03:00
-        await sched.add("alpha", Cron("*/15 * * * *", tz="Europe/Berlin"), calls)
+        status = await sched.add("alpha", Cron("30 2 * * *", tz="Europe/Berlin"), calls)
+        assert status.next_run == kept
+        status = await sched.add("alpha", Cron("*/15 * * * *", tz="Europe/Berlin"), calls)
+        assert status.next_run == datetime(2026, 3, 28, 22, 15, tzinfo=UTC)
         await sim.advance(timedelta(minutes=16))
-    assert calls.times == [datetime(2026, 3, 28, 22, 15, tzinfo=UTC)]
-    (skipped,) = of_type(log, Skipped)
-    assert skipped.reason is SkipReason.REDEFINED
+        assert calls.times == [datetime(2026, 3, 28, 22, 15, tzinfo=UTC)]
+        await sim.advance(kept + timedelta(seconds=1) - sim.now())
+    assert of_type(log, Skipped) == []
+    assert calls.times[-1] == kept
+    started = [r.occurrence for r in of_type(log, Started)]
+    assert len(started) == len(set(started)) == 12  # 22:15 ... 03:00 CEST, each once

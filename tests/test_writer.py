@@ -31,6 +31,7 @@ from chronolog._events import (
     Started,
     TaskDefined,
     TaskPaused,
+    TaskRemoved,
 )
 from chronolog._ids import time_occurrence
 from chronolog._invariants import check_invariants
@@ -470,6 +471,54 @@ async def test_a_skip_of_an_occurrence_that_started_earlier_is_dropped() -> None
     assert replay(h.log.read()) == h.state
 
 
+async def test_an_occurrence_is_skipped_once_even_when_two_skips_race() -> None:
+    """An overlap skip and a pause skip planned from the same state, in one batch
+    and in the next: the first settles it, the second is dropped."""
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, defined("job"), scheduled("job"), scheduled("job", 1))
+        h.log.hold()
+        await h.submit_in_order(
+            ("filler", [note(0)]),
+            ("overlap", [skipped("job")]),
+            ("pause", [note(1, "job"), skipped("job")]),
+        )
+        h.log.release()
+        await wait_all_tasks_blocked()
+        later = await h.writer.append([skipped("job"), skipped("job", 1)])
+        h.writer.close()
+    assert [type(r) for r in h.results["pause"]] == [TaskPaused]
+    assert unnumbered(later) == [skipped("job", 1)]
+    skips = [r.occurrence for r in h.log.read() if type(r) is Skipped]
+    assert skips == [occurrence("job"), occurrence("job", 1)]
+    assert [v for v in check_invariants(h.log.read()) if v.task == "job"] == []
+    assert replay(h.log.read()) == h.state
+
+
+async def test_an_attempt_ends_once() -> None:
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, defined("job"), scheduled("job"), started("job"))
+        await h.writer.append([completed("job")])
+        with pytest.raises(ClaimConflict, match=r"cannot end with Completed: it is not running"):
+            await h.writer.append([completed("job")])
+        with pytest.raises(ClaimConflict, match=r"cannot end with Failed"):
+            await h.writer.append([failed("job", retry=False)])
+        with pytest.raises(ClaimConflict, match=r"attempt 2 .* cannot end"):
+            await h.writer.append([scheduled("job", 1), started("job", 1), completed("job", 1, 2)])
+        h.writer.close()
+    assert [type(r) for r in h.log.read()][-1] is Completed
+    assert check_invariants(h.log.read()) == []
+    assert replay(h.log.read()) == h.state
+
+
+async def test_a_skip_for_a_task_removed_meanwhile_is_dropped() -> None:
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, defined("job"), scheduled("job"))
+        await h.writer.append([skipped("job"), TaskRemoved(task="job", at=T0)])
+        assert await h.writer.append([skipped("job", 1)]) == []
+        h.writer.close()
+    assert check_invariants(h.log.read()) == []
+
+
 async def test_started_needs_a_scheduled_occurrence_and_a_task() -> None:
     async with trio.open_nursery() as nursery:
         h = await Harness.start(nursery, defined("job"))
@@ -580,14 +629,13 @@ async def test_a_whole_retry_cycle_in_one_batch() -> None:
     h.check()
 
 
-async def test_batches_without_started_skip_the_claim_check() -> None:
+async def test_records_that_claim_and_settle_nothing_are_written_as_they_are() -> None:
     async with trio.open_nursery() as nursery:
         h = await Harness.start(nursery, defined("job"))
-        # Completed for an occurrence that is not running: not a claim, so the
-        # writer does not judge it; the fold ignores it (the checker reports it).
-        records = await h.writer.append([completed("job", 7)])
+        events = [note(0, "job"), scheduled("job", 7), TaskRemoved(task="job", at=T0)]
+        records = await h.writer.append(events)
         h.writer.close()
-    assert unnumbered(records) == [completed("job", 7)]
+    assert unnumbered(records) == events
     assert replay(h.log.read()) == h.state
 
 

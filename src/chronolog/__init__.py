@@ -5,6 +5,10 @@ private. ``tests/test_public_api.py`` pins this surface, so adding or removing
 a name is a visible decision.
 """
 
+import logging as _logging
+
+from ._clock import Clock as Clock
+from ._clock import SystemClock as SystemClock
 from ._compaction import Compaction as Compaction
 from ._errors import (
     ChronologError as ChronologError,
@@ -109,6 +113,9 @@ from ._scheduler import (
 from ._scheduler import (
     open_scheduler as open_scheduler,
 )
+from ._scheduler import (
+    serve_scheduler as serve_scheduler,
+)
 from ._triggers import (
     At as At,
 )
@@ -133,3 +140,7 @@ from .log import MemoryLog as MemoryLog
 from .log import SQLiteLog as SQLiteLog
 
 __version__ = "0.1.0"
+
+# A library's log lines are its user's to show: silent unless the
+# application configures logging (then under the "chronolog" logger).
+_logging.getLogger("chronolog").addHandler(_logging.NullHandler())

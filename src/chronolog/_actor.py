@@ -10,10 +10,17 @@ into the shared State. Its loop:
    finds it).
 2. Sleep until it is due (plus its deterministic jitter); any command that
    changes the task (pause, redefinition, removal, shutdown) wakes it to plan
-   again.
-3. Fire: apply catch-up when several due times passed (a restart, a clock
-   jump, a long stall), then the overlap policy, then start a run. A run
-   starts only after its ``Started`` record is durable (write-ahead claim).
+   again. While the task is paused it starts nothing: a scheduled occurrence
+   whose due time comes meanwhile is skipped (``paused``).
+3. Fire: a due time that was missed (it came while no scheduler ran, it was
+   already past when it was planned, later ones passed too, or it is older
+   than ``misfire_grace``) goes to the catch-up policy; one that is merely
+   late runs. Then the overlap policy, then a run. A run starts only after
+   its ``Started`` record is durable (write-ahead claim).
+
+Whatever a job raises -- ``SystemExit`` and ``KeyboardInterrupt`` included --
+fails that run only; errors of the log (also inside exception groups from the
+actor's nurseries) make the actor back off and try again.
 """
 
 from __future__ import annotations
@@ -28,18 +35,25 @@ import msgspec
 import trio
 
 from ._alarms import Sleeper
+from ._command_rules import produces
 from ._errors import ClaimConflict, LogClosed
-from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started, TaskPaused
+from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
 from ._policies import CatchUp, Overlap
 from ._projection import OccurrenceState, OpenEntry, Outcome
-from ._targets import describe_error, invoke, jsonable_result
+from ._targets import (
+    describe_error,
+    invoke,
+    jsonable_result,
+    missing_target_note,
+)
 from ._triggers import At, Cron, Every, FileWatch, Manual
 from ._watch import FileSeen, watch_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._clock import Clock
     from ._events import Event, TaskDefined
     from ._scheduler import Scheduler
     from ._triggers import Trigger
@@ -49,19 +63,71 @@ __all__ = ["TaskActor"]
 logger = logging.getLogger("chronolog.scheduler")
 
 _TIME_TRIGGERS = (Cron, Every, At)
-_JUST_BEFORE = timedelta(microseconds=1)
-#: Waits between attempts to plan again after the log refused a write.
+#: Waits between attempts to plan again after the log refused a write. Any
+#: write that works again wakes every actor at once (`Scheduler._appended`);
+#: the cap bounds how long a log that recovers with no other writer goes
+#: unnoticed.
 _MIN_BACKOFF = timedelta(seconds=1)
-_MAX_BACKOFF = timedelta(minutes=1)
+_MAX_BACKOFF = timedelta(seconds=15)
 #: Most missed due times one catch-up step looks at (each gets a record).
 _MAX_MISSED_PER_STEP = 100_000
 #: How long a task whose target cannot be imported waits for add() to bind it.
 TARGET_GRACE = timedelta(seconds=10)
 
 
-def produces(trigger: Trigger, due: datetime) -> bool:
-    """Whether ``trigger`` fires at ``due`` (only time-based triggers fire at times)."""
-    return isinstance(trigger, _TIME_TRIGGERS) and trigger.next_after(due - _JUST_BEFORE) == due
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside ``error``, however deeply grouped (``error`` itself if bare)."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _log_trouble(error: Exception) -> type[Exception] | None:
+    """How the actor's loop must treat ``error``, bare or grouped.
+
+    `LogClosed` (the scheduler is stopping: return), `ClaimConflict`
+    (another claim won: plan again), `OSError` (the log cannot be written:
+    back off and try again), or None for anything else (a bug of planning:
+    pause the task). An error inside an exception group -- from a nursery
+    of the actor's -- is treated as the same error bare.
+    """
+    leaves = _leaves(error)
+    if any(isinstance(leaf, LogClosed) for leaf in leaves):
+        return LogClosed
+    if all(isinstance(leaf, ClaimConflict) for leaf in leaves):
+        return ClaimConflict
+    if all(isinstance(leaf, OSError | ClaimConflict) for leaf in leaves):
+        return OSError
+    return None
+
+
+@trio.lowlevel.enable_ki_protection
+async def _call_job(target: Callable[[], Any], clock: Clock) -> Any:
+    """Run a job with Ctrl-C protection, so a real KeyboardInterrupt never lands in job code.
+
+    Trio raises a Ctrl-C's KeyboardInterrupt inside whatever unprotected code
+    is running; in job code it would read as the job's own exception and
+    fail that one run. Protected, it goes to the main task (the application,
+    or `chronolog run`'s signal handling) and stops the program as it
+    should, while a ``KeyboardInterrupt`` the job raises itself is its own.
+    """
+    return await invoke(target, clock)
+
+
+def _job_exit(error: BaseException) -> tuple[str, str, str]:
+    """The ``Failed`` fields for a job that raised a `BaseException` (not `Exception`).
+
+    Re-raises Trio's cancellation, alone or inside a group: a timeout, a
+    ``cancel()`` or a shutdown ends the run, and the run's cancel scope
+    (or the scheduler's) must see it.
+    """
+    if isinstance(error, trio.Cancelled):
+        raise error
+    if isinstance(error, BaseExceptionGroup):
+        cancelled, _ = error.split(trio.Cancelled)
+        if cancelled is not None:
+            raise cancelled from None
+    return describe_error(error)
 
 
 class _Slot:
@@ -77,6 +143,8 @@ class _Pending:
     attempt: int
     scheduled: bool
     """True when a ``Scheduled`` record for it is in the log already."""
+    planned_at: datetime | None = None
+    """When that ``Scheduled`` record was written."""
 
 
 class TaskActor:
@@ -88,7 +156,6 @@ class TaskActor:
         "_changed",
         "_idle",
         "_next_memo",
-        "_planned",
         "_run_end_matters",
         "_scheduler",
         "_sleeper",
@@ -126,10 +193,6 @@ class TaskActor:
         self.problem: str | None = None
         #: Occurrences of this task whose run waits for its next attempt.
         self._waiting_retries: set[str] | None = None  # made on first use: idle memory
-        #: The definition and origin in force when this actor last scheduled
-        #: an occurrence, and that occurrence: while both stand, it is the
-        #: trigger's own next due time, so the stale check can pass it.
-        self._planned: tuple[TaskDefined, datetime, str] | None = None
         #: The occurrence the last claim scheduled with it, once durable.
         self._ahead: _Pending | None = None
         #: The trigger's last answer (trigger, after, due): each fire asks the
@@ -175,44 +238,64 @@ class TaskActor:
             backoff = _MIN_BACKOFF
             while not scheduler.stopping and self.name in scheduler.state:
                 changed = self._changed
+                trouble: type[Exception] | None = None
+                error: Exception | None = None
                 try:
                     await self._step(changed)
                     backoff = _MIN_BACKOFF
-                except LogClosed:
+                    continue
+                except Exception as exc:
+                    trouble, error = _log_trouble(exc), exc
+                # Handled out here, not in the except block: a handled
+                # exception stays alive, with its frames, while a block awaits.
+                if trouble is LogClosed:
                     return
-                except ClaimConflict as exc:
-                    logger.debug("task %r: %s", self.name, exc)
-                except OSError as exc:
+                if trouble is ClaimConflict:
+                    logger.debug("task %r: %s", self.name, error)
+                elif trouble is OSError:
                     # The log cannot be written (disk full, I/O error): nothing
-                    # starts that could not be recorded. Try again, backing off.
+                    # starts that could not be recorded. Try again, backing off;
+                    # the first write that works anywhere wakes this at once.
                     logger.warning(
                         "task %r: cannot write to the log (%s); trying again in %s",
                         self.name,
-                        exc,
+                        error,
                         backoff,
                     )
+                    del error
                     # Woken by changes from now on only: a failed claim's clean-up
                     # has just set `changed`, which would make this a busy loop.
                     await self._sleep_until(scheduler.clock.now() + backoff, self._changed)
                     backoff = min(backoff * 2, _MAX_BACKOFF)
-                except Exception as exc:
+                else:
                     # An error in one task never stops another: pause this one.
-                    logger.exception("task %r stopped planning", self.name)
-                    try:
-                        await self._pause(f"chronolog could not plan this task: {exc}")
-                    except Exception:
-                        logger.exception("task %r could not be paused", self.name)
-                        await self._sleep_until(scheduler.clock.now() + _MAX_BACKOFF, changed)
+                    logger.error("task %r stopped planning", self.name, exc_info=error)
+                    note = f"chronolog could not plan this task: {error}"
+                    del error
+                    await self._pause_or_wait(note, changed)
         finally:
             self._scheduler.actor_ended(self)
+
+    async def _pause_or_wait(self, note: str, changed: trio.Event) -> None:
+        """Pause the task with ``note``; if even that fails, wait and plan again."""
+        failed: Exception | None = None
+        try:
+            await self._pause(note)
+        except Exception as exc:
+            if _log_trouble(exc) is LogClosed:
+                raise
+            failed = exc
+        if failed is not None:
+            logger.error("task %r could not be paused", self.name, exc_info=failed)
+            del failed
+            await self._sleep_until(self._scheduler.clock.now() + _MAX_BACKOFF, changed)
 
     async def _step(self, changed: trio.Event) -> None:
         scheduler = self._scheduler
         state = scheduler.state
-        # Ask the State directly: building a TaskStatus view on every step
-        # was the actor's largest cost.
+        # Ask the State directly: a TaskStatus view per step costs far more.
         definition = state.definition(self.name)
-        trigger, policy = definition.trigger, definition.policy
+        trigger = definition.trigger
         # Read once per step: every branch below that awaits returns, so the
         # entries stay current for the checks that follow.
         entries = state._open_entries(self.name)
@@ -222,30 +305,31 @@ class TaskActor:
             # on a stopped service, or a crash right after run_now recorded
             # one): start them as run_now would, paused or not.
             for occurrence in recorded:
-                await self._start(occurrence, 1)
+                await self.start(occurrence, 1)
             return
         if state.is_paused(self.name):
-            await self._wait_for_command(changed)
+            await self._while_paused(entries, changed)
             return
         if self.target is None:
             problem = scheduler.resolve_target(self)
             if problem is not None:
                 # After a restart an application declares its tasks again
                 # right away: give add() a moment to bind the callable before
-                # pausing the task (which would skip its pending occurrence).
+                # pausing the task.
                 woke_by_change = not await self._sleep_until(
                     scheduler.clock.now() + TARGET_GRACE, changed
                 )
                 if not woke_by_change and self.target is None:
-                    await self._pause(problem)
+                    await self._pause(missing_target_note(problem))
                 return
         if isinstance(trigger, FileWatch):
             await self._watch_file(trigger, changed)
             return
-        stale = self._stale_occurrences(entries)
+        stale = self._stale_occurrences(definition, entries)
         if stale:
             # Scheduled under an earlier definition (a command raced with our
-            # plan): the trigger in force does not produce them.
+            # plan, or the log was written by another process): the trigger in
+            # force does not produce them.
             now = scheduler.clock.now()
             await scheduler.append(
                 [
@@ -261,14 +345,18 @@ class TaskActor:
             elif state._has_open(self.name):
                 await changed.wait()  # a run or a retry is still under way
             else:
-                await self._pause(self._exhausted_note())
+                # Finished: the trigger has no due time left (the status says
+                # so). Only a command (a redefinition, run_now) changes that.
+                await self._wait_for_command(changed)
             return
         # Not kept alive in this frame while the actor sleeps and fires: for
         # thousands of actors that is memory, and objects the GC walks.
         del entries, recorded, stale
         if not pending.scheduled:
-            await scheduler.append([self._scheduled(pending)])
-        jitter = policy.jitter
+            record = self._scheduled(pending)
+            await scheduler.append([record])
+            pending = _Pending(pending.occurrence, pending.due, 1, True, record.at)
+        jitter = definition.policy.jitter
         while True:
             wake_at = pending.due
             if jitter is not None and pending.attempt == 1:
@@ -283,6 +371,37 @@ class TaskActor:
             if ahead is None or changed.is_set():
                 return
             pending = ahead
+
+    async def _while_paused(self, entries: list[OpenEntry], changed: trio.Event) -> None:
+        """Start nothing; skip each scheduled occurrence as its due time comes.
+
+        The pending occurrence stays scheduled through a pause: a resume
+        before its due time costs nothing. Reached while still paused, it is
+        ``Skipped(paused)`` -- once: nothing new is planned until the resume.
+        """
+        scheduler = self._scheduler
+        now = scheduler.clock.now()
+        prefix = self.name + "@"
+        waiting = [
+            entry
+            for entry in entries
+            if entry.outcome is Outcome.SCHEDULED
+            and entry.due is not None
+            and entry.occurrence.startswith(prefix)
+            and entry.occurrence not in self.runs
+        ]
+        due = [entry.occurrence for entry in waiting if entry.due is not None and entry.due <= now]
+        if due:
+            await scheduler.append(
+                [
+                    Skipped(task=self.name, at=now, occurrence=o, reason=SkipReason.PAUSED)
+                    for o in due
+                ]
+            )
+        elif waiting:
+            await self._sleep_until(min(entry.due for entry in waiting if entry.due), changed)
+        else:
+            await self._wait_for_command(changed)
 
     def _next_after(self, trigger: Cron | Every | At, instant: datetime) -> datetime | None:
         """``trigger.next_after(instant)``, remembering the last answer."""
@@ -304,149 +423,56 @@ class TaskActor:
             and entry.occurrence not in self.runs
         ]
 
-    def _exhausted_note(self) -> str:
-        """Why a time-based task with nothing pending and nothing open is paused."""
-        if self._finished():
-            max_runs = self._scheduler.state.definition(self.name).policy.max_runs
-            return f"finished after {max_runs} runs (max_runs)"
-        return "its trigger will not fire again (past its end, or At is past)"
+    def _stale_occurrences(self, definition: TaskDefined, entries: list[OpenEntry]) -> list[str]:
+        """Scheduled occurrences of the trigger that the definition in force does not produce.
 
-    def _last_run_pause(self, occurrence: str, at: datetime) -> TaskPaused | None:
-        """The pause to record with the outcome of ``occurrence`` if that was the last run.
-
-        Recorded in the outcome's own write when the run settles its
-        occurrence and the trigger has nothing more to plan (a one-off, or
-        ``max_runs`` reached): the same record the actor would append after
-        the run, one write and two actor steps sooner.
+        Only those scheduled before that definition need the check: what was
+        planned under it is the trigger's own. Every other one is kept, however
+        far ahead; `State.next_occurrence` plans the new trigger's earlier due
+        times before it.
         """
-        state = self._scheduler.state
-        name = self.name
-        if len(self.runs) != 1 or name not in state or state._open_count(name) != 1:
-            return None  # more to come (the common case: the next one is scheduled)
-        if state.is_paused(name):
-            return None
-        definition = state.definition(name)
-        if definition.policy.remove_after_run or not isinstance(
-            definition.trigger, _TIME_TRIGGERS
-        ):
-            return None
-        entries = state._open_entries(name)
-        if any(entry.occurrence != occurrence for entry in entries):
-            return None
-        # `occurrence` is open (running) among the entries, so the cursor is
-        # past it, as it will be once it has settled.
-        if self._pending(entries) is not None:
-            return None
-        return TaskPaused(task=name, at=at, note=self._exhausted_note())
-
-    def _finished(self) -> bool:
-        state = self._scheduler.state
-        max_runs = state.definition(self.name).policy.max_runs
-        return max_runs is not None and state.run_count(self.name) >= max_runs
-
-    def _stale_occurrences(self, entries: list[OpenEntry]) -> list[str]:
-        """Scheduled time-based occurrences that the trigger in force would not plan.
-
-        Stale: a due time the trigger does not produce, one at or before the
-        origin (the definition or resume it predates), or one later than the
-        trigger's first due time that has no record yet -- planned under an
-        earlier definition (a command raced with our plan), it would make the
-        actor sleep past the new trigger's earlier due times.
-        """
-        state = self._scheduler.state
-        definition = state.definition(self.name)
         trigger = definition.trigger
-        origin = state.origin(self.name)
-        planned = self._planned
-        trusted = None
-        if planned is not None and planned[0] is definition and planned[1] == origin:
-            trusted = planned[2]
         prefix = self.name + "@"
-        stale: list[str] = []
-        kept: list[tuple[str, datetime]] = []
-        checked = False
-        for entry in entries:
-            due = entry.due
-            if entry.outcome is not Outcome.SCHEDULED or due is None:
-                continue
-            if not entry.occurrence.startswith(prefix):
-                continue  # manual and file-change runs belong to no trigger
-            if entry.occurrence == trusted:
-                kept.append((entry.occurrence, due))
-                continue
-            checked = True
-            if not produces(trigger, due) or due <= origin:
-                stale.append(entry.occurrence)
-            else:
-                kept.append((entry.occurrence, due))
-        # What this actor planned itself under the definition and origin in
-        # force is the trigger's next due time: only others need the walk.
-        if checked and kept and isinstance(trigger, _TIME_TRIGGERS):
-            latest = max(due for _, due in kept)
-            first_new = trigger.next_after(self._cursor(None))
-            while (
-                first_new is not None
-                and first_new < latest
-                and not state.may_schedule(
-                    self.name, time_occurrence(self.name, first_new), first_new
-                )
-            ):
-                first_new = trigger.next_after(first_new)
-            if first_new is not None:
-                stale += [occurrence for occurrence, due in kept if due > first_new]
-        return stale
+        return [
+            entry.occurrence
+            for entry in entries
+            if entry.outcome is Outcome.SCHEDULED
+            and entry.due is not None
+            and entry.planned_seq < definition.seq
+            and entry.occurrence.startswith(prefix)
+            and not produces(trigger, entry.due)
+        ]
 
     def _pending(self, entries: list[OpenEntry]) -> _Pending | None:
-        """The next occurrence to fire, or None when the trigger is exhausted."""
-        state = self._scheduler.state
-        candidates: list[_Pending] = []
-        latest_due: datetime | None = None
-        time_prefix = self.name + "@"
+        """The next occurrence to fire: a retry left to the actor, or the trigger's next."""
+        pending: _Pending | None = None
         for entry in entries:
-            due = entry.due
-            # Only the trigger's own occurrences move the cursor: a manual run
-            # at 12:34 must not hide a 12:30 due time still to come.
             if (
-                due is not None
-                and entry.occurrence.startswith(time_prefix)
-                and (latest_due is None or due > latest_due)
+                entry.outcome is Outcome.RETRY_PENDING
+                and entry.retry_at is not None
+                and entry.occurrence not in self.runs
+                and (pending is None or entry.retry_at < pending.due)
             ):
-                latest_due = due
-            if entry.outcome is Outcome.RETRY_PENDING and entry.retry_at is not None:
-                if entry.occurrence not in self.runs:
-                    candidates.append(
-                        _Pending(entry.occurrence, entry.retry_at, entry.attempt + 1, True)
-                    )
-            elif (
-                entry.outcome is Outcome.SCHEDULED
-                and due is not None
-                and entry.occurrence.startswith(time_prefix)  # the trigger's own
-                and entry.occurrence not in self.runs  # reserved: run_now starts it
-            ):
-                candidates.append(_Pending(entry.occurrence, due, 1, scheduled=True))
-        if candidates:
-            return min(candidates, key=lambda pending: pending.due)
-        trigger = state.definition(self.name).trigger
-        if not isinstance(trigger, _TIME_TRIGGERS) or self._finished():
-            return None
-        due = self._next_after(trigger, self._cursor(latest_due))
-        # Step over due times that are settled already: skipped ahead of time
-        # (paused, redefined) and so above the watermark, yet never to run.
-        while due is not None:
-            occurrence = time_occurrence(self.name, due)
-            if state.may_schedule(self.name, occurrence, due):
-                return _Pending(occurrence, due, 1, scheduled=False)
-            due = trigger.next_after(due)
-        return None
+                pending = _Pending(entry.occurrence, entry.retry_at, entry.attempt + 1, True)
+        planned = self._next_occurrence()
+        if planned is not None and (pending is None or planned.due < pending.due):
+            return planned
+        return pending
 
-    def _cursor(self, latest_open_due: datetime | None) -> datetime:
-        """Due times after this instant are still to come."""
+    def _next_occurrence(self) -> _Pending | None:
+        """`State.next_occurrence` for this task, with this process's runs left out."""
         state = self._scheduler.state
-        cursor = state.origin(self.name)
-        for bound in (state.watermark(self.name), latest_open_due):
-            if bound is not None and bound > cursor:
-                cursor = bound
-        return cursor
+        trigger = state.definition(self.name).trigger
+        if not isinstance(trigger, _TIME_TRIGGERS):
+            return None
+        planned = state.next_occurrence(
+            self.name,
+            exclude=self.runs,
+            next_after=lambda instant: self._next_after(trigger, instant),
+        )
+        if planned is None:
+            return None
+        return _Pending(planned.occurrence, planned.due, 1, planned.scheduled, planned.planned_at)
 
     async def _sleep_until(self, when: datetime, changed: trio.Event) -> bool:
         """Sleep until ``when``; False if woken earlier by a change (or stopping)."""
@@ -477,38 +503,54 @@ class TaskActor:
     async def _fire(self, pending: _Pending) -> _Pending | None:
         """Start ``pending`` as the policies say; the occurrence scheduled with its claim."""
         scheduler = self._scheduler
-        policy = scheduler.state.definition(self.name).policy
+        state = scheduler.state
         self._ahead = None
+        if state.is_paused(self.name):
+            # Paused as it woke (in the same instant): plan again, which skips it.
+            await trio.lowlevel.checkpoint()
+            return None
         if pending.attempt > 1:
-            await self._start(pending.occurrence, pending.attempt)
+            await self.start(pending.occurrence, pending.attempt)
             return None
+        policy = state.definition(self.name).policy
         now = scheduler.clock.now()
-        missed = self._later_due_times(pending.due, now)
-        if missed or (
-            policy.misfire_grace is not None and now - pending.due > policy.misfire_grace
+        due = pending.due
+        missed = self._later_due_times(due, now)
+        if (
+            missed
+            # It came while no scheduler ran ...
+            or due < scheduler.started_at
+            # ... or it was past already when it was planned (a one-off defined
+            # after its instant, a restart after an outage with no record).
+            or pending.planned_at is None
+            or pending.planned_at > due
+            or (policy.misfire_grace is not None and now - due > policy.misfire_grace)
         ):
-            await self._catch_up([pending.due, *missed], now)
+            await self._catch_up([due, *missed], now)
             return None
-        await self._start_with_overlap(pending.occurrence, pending.due)
+        # Merely late (a busy loop, capacity): it runs.
+        await self._start_with_overlap(pending.occurrence, due)
         return self._ahead
 
     def _later_due_times(self, due: datetime, now: datetime) -> tuple[datetime, ...]:
         """Due times of the trigger in (due, now] that have not settled: missed.
 
         All of them, so the catch-up policy sees the whole outage at once
-        (LATEST runs one occurrence, not one per slice of it). Bounded, so a
-        per-second task stopped for a year cannot stall the actor: past the
-        bound, the rest is caught up on the next step. Settled ones (skipped
-        while a ``QUEUE`` occurrence waited) are left out: nothing can run them.
-        A tuple: the common answer, none, is then the empty tuple, which is no
-        new object for the garbage collector to track while the run is claimed.
+        (LATEST runs one occurrence, not one per slice of it). Only due times
+        after the task's origin count: those before a redefinition or a resume
+        were never the trigger's to fire. Bounded, so a per-second task stopped
+        for a year cannot stall the actor: past the bound, the rest is caught
+        up on the next step. Settled ones (skipped while a ``QUEUE``
+        occurrence waited) are left out: nothing can run them. A tuple: the
+        common answer, none, is then the empty tuple, which is no new object.
         """
         state = self._scheduler.state
         trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
             return ()
         later: list[datetime] = []
-        cursor = due
+        origin = state.origin(self.name)
+        cursor = due if due > origin else origin
         looked = 0
         while looked < _MAX_MISSED_PER_STEP:
             following = self._next_after(trigger, cursor)
@@ -586,7 +628,7 @@ class TaskActor:
                 await self.wait_idle()
             elif not await self._wait_in_queue(due):
                 return  # the task changed: plan again
-        await self._start(occurrence, 1)
+        await self.start(occurrence, 1)
 
     async def _wait_in_queue(self, due: datetime | None) -> bool:
         """QUEUE: wait for this task's runs to end; False if the task changed first.
@@ -640,7 +682,7 @@ class TaskActor:
             if skips:
                 await scheduler.append(skips)
 
-    async def _start(self, occurrence: str, attempt: int, *, reserved: bool = False) -> None:
+    async def start(self, occurrence: str, attempt: int, *, reserved: bool = False) -> None:
         """Claim ``attempt`` of ``occurrence``, then run it in the scheduler's nursery.
 
         Returns once the claim is settled: its ``Started`` is durable and the
@@ -725,6 +767,8 @@ class TaskActor:
         max_runs = state.definition(name).policy.max_runs
         if max_runs is not None and state.run_count(name) + 1 >= max_runs:
             return None  # the claim takes the last run
+        # A retry waiting for this actor comes first when it is due first: the
+        # actor must wake for it, not sleep on to the occurrence after.
         pending = self._pending(state._open_entries(name))
         if pending is None or pending.scheduled:
             return None
@@ -732,8 +776,6 @@ class TaskActor:
 
     def _scheduled(self, pending: _Pending, now: datetime | None = None) -> Scheduled:
         """The ``Scheduled`` record of a pending occurrence the actor planned."""
-        state = self._scheduler.state
-        self._planned = (state.definition(self.name), state.origin(self.name), pending.occurrence)
         return Scheduled(
             task=self.name,
             at=self._scheduler.clock.now() if now is None else now,
@@ -757,6 +799,7 @@ class TaskActor:
         events: list[Event] = [started]
         if ahead is not None:
             events.append(self._scheduled(ahead, now))
+            ahead = _Pending(ahead.occurrence, ahead.due, 1, True, now)
         try:
             # At once where the log allows (in memory): no task switch. Its
             # caller goes on to sleep or wait, so it yields soon anyway.
@@ -879,9 +922,15 @@ class TaskActor:
             scope.relative_deadline = policy.timeout.total_seconds()
         with scope:
             try:
-                result = await invoke(target, clock)
+                result = await _call_job(target, clock)
             except Exception as exc:
                 error = describe_error(exc)
+            except BaseException as exc:
+                # SystemExit, KeyboardInterrupt or a group holding them, raised
+                # by the job itself (a Ctrl-C cannot land in job code: see
+                # _call_job): they fail this run, not the scheduler. Trio's
+                # cancellation is not the job's to swallow.
+                error = _job_exit(exc)
         ended = clock.now()
         duration = max(ended - started, timedelta(0))
         retryable = True
@@ -921,16 +970,13 @@ class TaskActor:
                 traceback=trace,
                 retry_at=retry_at,
             )
-        pause = None if retry_at is not None else self._last_run_pause(occurrence, record.at)
-        if not await self._record_outcome(occurrence, record, pause):
+        if not await self._record_outcome(occurrence, record):
             return None
         if error is None and policy.remove_after_run:
             scheduler.remove_soon(self.name)
         return retry_at
 
-    async def _record_outcome(
-        self, occurrence: str, record: Event, pause: TaskPaused | None
-    ) -> bool:
+    async def _record_outcome(self, occurrence: str, record: Completed | Failed) -> bool:
         """Append a finished attempt's outcome; False if shutdown came first.
 
         While the log cannot be written (disk full, I/O error) the run keeps
@@ -943,7 +989,7 @@ class TaskActor:
         clock = scheduler.clock
         backoff = _MIN_BACKOFF
         while True:
-            events: list[Event] = [record] if pause is None else [record, pause]
+            events: list[Event] = [record]
             try:
                 if scheduler.append_now(events) is None:
                     await scheduler.append(events, shield=True)
@@ -955,6 +1001,11 @@ class TaskActor:
                     exc,
                     backoff,
                 )
+            except ClaimConflict as exc:
+                # Settled already, by a record this run did not write (the
+                # log says how it ended): one settlement per attempt.
+                logger.warning("task %r: %s", self.name, exc)
+                return False
             else:
                 return True
             if scheduler.stopping and occurrence in self.cancel_reasons:
@@ -963,11 +1014,9 @@ class TaskActor:
             # turn this wait into a busy loop. Shutdown cancels it.
             with trio.CancelScope() as waiting:
                 self.runs[occurrence] = waiting
-                await clock.sleep_until(clock.now() + backoff)
+                await scheduler.wait_for_log(clock.now() + backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
             record = msgspec.structs.replace(record, at=clock.now())
-            if pause is not None:
-                pause = msgspec.structs.replace(pause, at=record.at)
 
     # -- file changes --------------------------------------------------------
 

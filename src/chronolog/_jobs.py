@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
+from ._command_rules import define_events, remove_events
 from ._commands import CommandSpec, run_command
 from ._config import CallSpec, Job, JobFile, Target, policy_arguments
-from ._direct import define_events, remove_events
 from ._targets import import_target, invoke
 
 if TYPE_CHECKING:
@@ -34,9 +34,10 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ._clock import Clock
+    from ._command_rules import IfExists
     from ._events import Event
     from ._projection import State
-    from ._scheduler import IfExists, Scheduler
+    from ._scheduler import Scheduler
 
 __all__ = [
     "Declared",

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 import attrs
 
@@ -40,10 +41,12 @@ from ._events import (
     TaskRemoved,
     TaskResumed,
 )
+from ._ids import time_occurrence
+from ._triggers import At, Cron, Every
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-    from datetime import datetime, timedelta
+    from collections.abc import Callable, Container, Iterable
+    from datetime import datetime
 
     from ._policies import Policy
     from ._triggers import Trigger
@@ -51,7 +54,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "OccurrenceState",
+    "OpenEntry",
     "Outcome",
+    "Planned",
     "Run",
     "State",
     "TaskStatus",
@@ -62,6 +67,12 @@ __all__ = [
 DEFAULT_HISTORY_LIMIT: Final = 100
 
 _TIME_SEPARATOR: Final = "@"
+_TIME_TRIGGERS: Final = (Cron, Every, At)
+#: A resume counts due times from just before its instant: one due at the very
+#: instant of the resume is at or after it, so it runs.
+_JUST_BEFORE: Final = timedelta(microseconds=1)
+
+TaskState = Literal["running", "finished", "paused", "scheduled", "idle"]
 
 
 class OccurrenceState(enum.Enum):
@@ -153,12 +164,22 @@ class TaskStatus:
     """What keeps the task from firing right now that the log does not record,
     such as a watched file that is missing. Only a live scheduler knows it
     (`Scheduler.status`); a status replayed from a log has ``None``."""
+    finished: bool = False
+    """Its trigger has no due time left (a one-off that was settled, past its
+    ``end``, or ``max_runs`` reached) and nothing is open: it will not run
+    again by itself. ``run_now`` still runs it."""
 
     @property
-    def state(self) -> str:
-        """One word for tables: ``paused``, ``running``, ``scheduled`` or ``idle``."""
+    def state(self) -> TaskState:
+        """One word for tables: ``running``, ``finished``, ``paused``, ``scheduled`` or ``idle``.
+
+        ``idle`` is a task that waits for something other than a time: a
+        manual task, a file watch, or a run of its own to end.
+        """
         if self.running:
             return "running"
+        if self.finished:
+            return "finished"
         if self.paused:
             return "paused"
         return "scheduled" if self.next_run is not None else "idle"
@@ -231,7 +252,7 @@ def _view(task: str, occurrence: str, entry: _Open | None, final: Event | None) 
 
 class OpenEntry(NamedTuple):
     """An open occurrence in brief: what the scheduler's actors ask about on
-    every step. Building full `Run` views there was their largest cost."""
+    every step (cheaper to build than a full `Run` view)."""
 
     occurrence: str
     outcome: Outcome
@@ -240,16 +261,45 @@ class OpenEntry(NamedTuple):
     attempt: int
     """The latest attempt started (0 while only scheduled)."""
     retry_at: datetime | None
+    planned_at: datetime | None
+    """When its ``Scheduled`` record was written (None without one)."""
+    planned_seq: int
+    """The seq of its ``Scheduled`` record (0 without one)."""
 
 
 def _brief(occurrence: str, entry: _Open) -> OpenEntry:
     scheduled, _, last = entry
-    due = scheduled.due if scheduled is not None else None
+    if scheduled is None:
+        due = planned_at = None
+        planned_seq = 0
+    else:
+        due, planned_at, planned_seq = scheduled.due, scheduled.at, scheduled.seq
     if type(last) is Started:
-        return OpenEntry(occurrence, Outcome.RUNNING, due, last.attempt, None)
+        return OpenEntry(
+            occurrence, Outcome.RUNNING, due, last.attempt, None, planned_at, planned_seq
+        )
     if type(last) is Failed:
-        return OpenEntry(occurrence, Outcome.RETRY_PENDING, due, last.attempt, last.retry_at)
-    return OpenEntry(occurrence, Outcome.SCHEDULED, due, 0, None)
+        return OpenEntry(
+            occurrence,
+            Outcome.RETRY_PENDING,
+            due,
+            last.attempt,
+            last.retry_at,
+            planned_at,
+            planned_seq,
+        )
+    return OpenEntry(occurrence, Outcome.SCHEDULED, due, 0, None, planned_at, planned_seq)
+
+
+class Planned(NamedTuple):
+    """The next occurrence a task's trigger has to fire (see `State.next_occurrence`)."""
+
+    occurrence: str
+    due: datetime
+    scheduled: bool
+    """True when its ``Scheduled`` record is in the log already."""
+    planned_at: datetime | None
+    """When that ``Scheduled`` record was written (None when it has none yet)."""
 
 
 _FINAL_OUTCOMES: Final[dict[type, Outcome]] = {
@@ -408,7 +458,12 @@ class State:
         twin = State(history_limit=self._history_limit)
         twin.seq = self.seq
         twin._tasks = {name: task.copy() for name, task in self._tasks.items()}
-        twin._retired = dict(self._retired)
+        # The `ahead` dicts of retired tasks are handed to a task defined again
+        # under the same name, which adds to them: each copy gets its own.
+        twin._retired = {
+            name: (watermark, dict(ahead), last_change, last_hash)
+            for name, (watermark, ahead, last_change, last_hash) in self._retired.items()
+        }
         return twin
 
     # -- questions -----------------------------------------------------------
@@ -449,6 +504,7 @@ class State:
             error_count=task.error_count,
             skip_count=task.skip_count,
             running=running,
+            finished=not task.open and self._exhausted(task),
         )
 
     def tasks(self) -> list[TaskStatus]:
@@ -500,9 +556,110 @@ class State:
         return self._task(name).watermark
 
     def origin(self, name: str) -> datetime:
-        """Where ``name``'s due times start counting: when the definition in
-        force was recorded, or the last resume (a pause is never caught up)."""
+        """Due times of ``name``'s trigger strictly after this instant are to come:
+        when the definition in force was recorded, or just before the last
+        resume (a due time at the very instant of a resume runs; the paused
+        period is never caught up)."""
         return self._task(name).origin
+
+    def next_occurrence(
+        self,
+        name: str,
+        *,
+        exclude: Container[str] = (),
+        next_after: Callable[[datetime], datetime | None] | None = None,
+    ) -> Planned | None:
+        """The next occurrence of ``name``'s time trigger to fire, or None.
+
+        That is the earliest of: its scheduled occurrences (those the trigger
+        in force still produces are kept across a redefinition), and the first
+        due time of the trigger that is neither open nor settled, counted
+        from the task's cursor -- after its origin (definition or resume) and
+        after its watermark, so nothing settled is planned again and a pause
+        is not caught up. An ``At`` counts its instant even when it was past
+        when the task was defined: a one-off is never dropped unrecorded (the
+        catch-up policy decides whether it runs). None for triggers that are
+        not time-based, and once ``max_runs`` runs have started (only
+        scheduled occurrences remain then).
+
+        ``exclude``: occurrence ids to leave out as if running (being claimed).
+        ``next_after``: the trigger's ``next_after``, e.g. a memoised one.
+        Pure: this only reads the state.
+        """
+        task = self._task(name)
+        definition = task.definition
+        trigger = definition.trigger
+        if not isinstance(trigger, _TIME_TRIGGERS):
+            return None
+        prefix = task.time_prefix
+        earliest: Planned | None = None
+        # Occurrences scheduled under the definition in force were planned one
+        # after another from the cursor: every due time up to the latest of
+        # them is open or settled, so the walk below can start after it.
+        trusted_latest: datetime | None = None
+        for occurrence, (scheduled, _, last) in task.open.items():
+            if scheduled is None or not occurrence.startswith(prefix):
+                continue
+            planned_due = scheduled.due
+            if scheduled.seq > definition.seq and (
+                trusted_latest is None or planned_due > trusted_latest
+            ):
+                trusted_latest = planned_due
+            if (
+                type(last) is Scheduled
+                and occurrence not in exclude
+                and (earliest is None or planned_due < earliest.due)
+            ):
+                earliest = Planned(occurrence, planned_due, True, scheduled.at)
+        max_runs = definition.policy.max_runs
+        if max_runs is not None and task.run_count >= max_runs:
+            return earliest
+        step = trigger.next_after if next_after is None else next_after
+        if isinstance(trigger, At):
+            due: datetime | None = trigger.when
+        else:
+            cursor = task.origin
+            for bound in (task.watermark, trusted_latest):
+                if bound is not None and bound > cursor:
+                    cursor = bound
+            due = step(cursor)
+        # Bounded: every due time stepped over is open or settled ahead of the
+        # watermark, and there are few of those.
+        while due is not None and (earliest is None or due < earliest.due):
+            occurrence = time_occurrence(name, due)
+            if occurrence not in task.open and not task.is_settled(occurrence, due):
+                return Planned(occurrence, due, False, None)
+            due = step(due)
+        return earliest
+
+    def _exhausted(self, task: _Task) -> bool:
+        """No due time of a time trigger is left for ``task`` (see `TaskStatus.finished`)."""
+        if not isinstance(task.definition.trigger, _TIME_TRIGGERS):
+            return False
+        return self.next_occurrence(task.definition.task) is None
+
+    def isolate(self, *names: str) -> State:
+        """A new State holding only what this one knows of the tasks ``names`` (copied).
+
+        Fold into it the records that concern only those tasks and ask it
+        questions about them, without copying every other task: commands plan
+        with it, the log writer checks a batch with it.
+        """
+        twin = State(history_limit=self._history_limit)
+        twin.seq = self.seq
+        for name in names:
+            twin.adopt(self, name)
+        return twin
+
+    def adopt(self, other: State, name: str) -> None:
+        """Take a copy of what ``other`` knows of task ``name`` (see `isolate`)."""
+        task = other._tasks.get(name)
+        if task is not None:
+            self._tasks[name] = task.copy()
+        retired = other._retired.get(name)
+        if retired is not None:
+            watermark, ahead, last_change, last_hash = retired
+            self._retired[name] = (watermark, dict(ahead), last_change, last_hash)
 
     def last_file_change(self, name: str) -> tuple[str | None, str | None]:
         """(occurrence id, content hash) of the last file change recorded for ``name``."""
@@ -541,6 +698,19 @@ class State:
         task = self._tasks.get(name)
         entry = None if task is None else task.open.get(occurrence)
         return entry is not None and _claim_is_free(entry[2], attempt)
+
+    def may_settle(self, name: str, occurrence: str, attempt: int) -> bool:
+        """True when ``attempt`` of ``occurrence`` is running, so its outcome may be recorded.
+
+        An attempt ends once: a second ``Completed`` or ``Failed`` for it (or
+        one for an attempt that never started) settles nothing.
+        """
+        task = self._tasks.get(name)
+        entry = None if task is None else task.open.get(occurrence)
+        if entry is None:
+            return False
+        last = entry[2]
+        return type(last) is Started and last.attempt == attempt
 
     def open_occurrence_count(self) -> int:
         """How many occurrences are open across all tasks (de-dup memory, besides tasks)."""
@@ -590,7 +760,7 @@ class State:
             task.paused = type(record) is TaskPaused
             task.note = record.note
             if not task.paused:
-                task.origin = record.at
+                task.origin = record.at - _JUST_BEFORE
 
     # The handlers below are the hot path of every replay: they look tasks up
     # with try/except (cheaper than .get when the task exists, which is

@@ -18,50 +18,47 @@ import math
 import os
 import socket
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 import trio
 
 from ._actor import TaskActor
-from ._alarms import Alarms
+from ._alarms import Alarms, Sleeper
 from ._clock import SystemClock
-from ._compaction import Compaction, compact_log
-from ._errors import ChronologError, ConfigError, DuplicateTask
-from ._events import (
-    Failed,
-    Scheduled,
-    Skipped,
-    SkipReason,
-    TaskDefined,
-    TaskPaused,
-    TaskRemoved,
-    TaskResumed,
+from ._command_rules import (
+    IfExists,
+    define_events,
+    pause_events,
+    remove_events,
+    resume_events,
+    run_now_events,
 )
-from ._ids import manual_occurrence, validate_task_name
+from ._compaction import Compaction, compact_log
+from ._errors import ChronologError, ConfigError
+from ._events import Failed, Skipped, SkipReason, TaskPaused
+from ._ids import validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
 from ._projection import DEFAULT_HISTORY_LIMIT, Outcome
-from ._targets import import_target, target_path
-from ._triggers import At, Cron, Every
+from ._targets import MISSING_TARGET_NOTES, import_target, target_path
 from ._writer import LogWriter
 from .log import EventLog, FileLog, SQLiteLog
 from .log._paths import log_at
 from .log.sqlite import SQLITE_SUFFIXES
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 
     from ._clock import Clock
     from ._events import Event
     from ._projection import Run, State, TaskStatus
     from ._triggers import Trigger
 
-__all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler"]
+__all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
 
-IfExists = Literal["update", "error", "keep"]
-
-#: How the notes of tasks paused for a missing target begin (see _targets.py).
-_MISSING_TARGET_NOTES = ("cannot import", "target ", "module ")
+#: How the pauses that earlier versions of chronolog recorded for a task whose
+#: trigger was spent begin. Such a task is finished now, without a record.
+_LEGACY_FINISHED_NOTES: Final = ("its trigger will not fire again", "finished after ")
 #: A clean stop saves a snapshot when the log holds at least this many
 #: records after its base: below that, replaying them is as fast.
 SNAPSHOT_MIN_RECORDS = 10_000
@@ -121,16 +118,22 @@ class Scheduler:
         self._targets: dict[str, Callable[[], Any]] = {}
         self._actor_nursery: trio.Nursery | None = None
         self._stop_requested = trio.Event()
+        #: When this scheduler started: a due time before it came while no
+        #: scheduler ran, so it was missed (the catch-up policy decides).
+        self.started_at = clock.now()
+        #: Runs waiting to record their outcome until the log takes writes.
+        self._log_waiters: set[Sleeper] = set()
 
     # -- plumbing for actors ---------------------------------------------------
 
     async def append(self, events: Sequence[Event], *, shield: bool = False) -> list[Event]:
+        """Append through the writer; the stored records (see `LogWriter.append`)."""
         try:
             records = await self._writer.append(events, shield=shield)
         except OSError as exc:
             self._log_failed(exc)
             raise
-        self.log_problem = None
+        self._appended(records)
         return records
 
     def append_now(self, events: Sequence[Event]) -> list[Event] | None:
@@ -141,11 +144,32 @@ class Scheduler:
             self._log_failed(exc)
             raise
         if records is not None:
-            self.log_problem = None
+            self._appended(records)
         return records
 
     def _log_failed(self, exc: OSError) -> None:
         self.log_problem = f"the log cannot be written, so nothing starts: {exc}"
+
+    def _appended(self, records: list[Event]) -> None:
+        if self.log_problem is not None:
+            # The log takes writes again: every actor backing off tries now,
+            # rather than at the end of its back-off.
+            self.log_problem = None
+            logger.warning("the log takes writes again; every task goes on")
+            for actor in self._actors.values():
+                actor.notify()
+            for sleeper in self._log_waiters:
+                self.alarms.wake(sleeper)
+        log_decisions(records)
+
+    async def wait_for_log(self, until: datetime) -> None:
+        """Sleep until ``until``, or less: until a write to the log works again."""
+        sleeper = Sleeper()
+        self._log_waiters.add(sleeper)
+        try:
+            await self.alarms.sleep_until(until, sleeper)
+        finally:
+            self._log_waiters.discard(sleeper)
 
     def resolve_target(self, actor: TaskActor) -> str | None:
         """Bind the actor's callable; a sentence saying why not, if it cannot be."""
@@ -210,19 +234,18 @@ class Scheduler:
         remove_after_run: bool = False,
         if_exists: IfExists = "update",
     ) -> TaskStatus:
-        """Define task ``name``, or re-declare it (idempotent).
+        """Define task ``name``, or re-declare it (idempotent), and plan its next run.
 
         An identical definition appends nothing; a changed one appends a new
         ``TaskDefined`` version (``if_exists="update"``), raises
         ``DuplicateTask`` (``"error"``) or keeps the stored one (``"keep"``).
-        Re-adding never resets an ``Every`` anchor or re-runs a settled
-        occurrence.
+        A changed definition keeps every scheduled occurrence its trigger
+        still produces. Re-adding never resets an ``Every`` anchor or re-runs
+        a settled occurrence. The status returned already shows ``next_run``.
         """
         validate_task_name(name)
         if not callable(target):
             raise ConfigError(f"task {name!r}: target must be callable, got {target!r}")
-        if if_exists not in ("update", "error", "keep"):
-            raise ConfigError(f"if_exists must be 'update', 'error' or 'keep', got {if_exists!r}")
         policy = Policy(
             overlap=_choice(Overlap, overlap, "overlap"),
             catch_up=_choice(CatchUp, catch_up, "catch_up"),
@@ -235,84 +258,55 @@ class Scheduler:
             max_runs=max_runs,
             remove_after_run=remove_after_run,
         )
-        path = target_path(target)
-        existing = self.state.definition(name) if name in self.state else None
-        if isinstance(trigger, Every) and trigger.anchor is None:
-            kept = existing.trigger if existing is not None else None
-            if (
-                isinstance(kept, Every)
-                and kept.interval == trigger.interval
-                and (
-                    kept.start,
-                    kept.end,
-                )
-                == (trigger.start, trigger.end)
-            ):
-                trigger = kept  # never reset an anchor by re-declaring
-            else:
-                # Whole seconds: due times and occurrence ids read better.
-                trigger = trigger.anchored(self.clock.now().replace(microsecond=0))
+        existed = name in self.state
+        events = define_events(
+            self.state, name, trigger, target_path(target), policy, self.clock.now(), if_exists
+        )
         self._targets[name] = target
-        if existing is not None:
-            same = (existing.trigger, existing.target, existing.policy) == (trigger, path, policy)
-            if not same and if_exists == "error":
-                raise DuplicateTask(
-                    f"task {name!r} exists with another definition; use if_exists='update' "
-                    f"to change it or pick another name"
-                )
-            if same or if_exists == "keep":
-                actor = self._spawn(name)
-                actor.target = target
-                await self._resume_if_waiting_for_target(name)
-                actor.notify()
-                return self.state.status(name)
-        version = existing.version + 1 if existing is not None else 1
-        now = self.clock.now()
-        events: list[Event] = [
-            TaskDefined(
-                task=name, at=now, trigger=trigger, target=path, policy=policy, version=version
-            )
-        ]
-        if existing is not None:
-            events[:0] = redefinition_skips(self.state, name, trigger, now)
-        await self.append(events)
+        if events:
+            await self.append(events)
         actor = self._spawn(name)
         actor.target = target
-        if existing is not None:
-            await self._resume_if_waiting_for_target(name)
+        if existed:
+            await self._resume_if_paused_by_chronolog(name, redefined=bool(events))
         actor.notify()
-        return self.state.status(name)
+        return self.status(name)
 
-    async def _resume_if_waiting_for_target(self, name: str) -> None:
-        """Resume a task that chronolog paused because its target was missing."""
+    async def _resume_if_paused_by_chronolog(self, name: str, *, redefined: bool) -> None:
+        """Resume a task chronolog paused itself once ``add`` has remedied why.
+
+        A task paused because its target was missing is resumed by any
+        ``add``, which binds a callable. One that earlier versions paused
+        because its trigger was spent (a "finished" task) is resumed by an
+        ``add`` that changes its definition.
+        """
         status = self.state.status(name)
-        if status.paused and status.note.startswith(_MISSING_TARGET_NOTES):
+        if not status.paused:
+            return
+        if status.note.startswith(MISSING_TARGET_NOTES):
             await self.resume(name, note="target given by add()")
+        elif redefined and status.note.startswith(_LEGACY_FINISHED_NOTES):
+            await self.resume(name, note="redefined by add()")
 
     async def pause(self, name: str, *, note: str = "") -> None:
-        """Stop scheduling ``name``; its pending occurrence is skipped (once)."""
-        if self.state.is_paused(name):
-            await trio.lowlevel.checkpoint()
-            return
-        now = self.clock.now()
-        await self.append(
-            [
-                TaskPaused(task=name, at=now, note=note),
-                *pending_skips(self.state, name, SkipReason.PAUSED, now),
-            ]
-        )
-        self._notify(name)
+        """Stop running ``name``. Its pending occurrence stays scheduled: it is
+        skipped (once) only if its due time comes while the task is still paused."""
+        await self._apply(name, pause_events(self.state, name, note, self.clock.now()))
 
     async def resume(self, name: str, *, note: str = "") -> None:
-        """Schedule ``name`` again from now on; the paused period is not caught up."""
-        if not self.state.is_paused(name):
+        """Run ``name`` again from now on; the paused period is not caught up."""
+        await self._apply(name, resume_events(self.state, name, note, self.clock.now()))
+
+    async def _apply(self, name: str, events: list[Event]) -> None:
+        """Append a command's events (a checkpoint even when there are none)."""
+        if not events:
             await trio.lowlevel.checkpoint()
             return
-        await self.append([TaskResumed(task=name, at=self.clock.now(), note=note)])
+        await self.append(events)
         self._notify(name)
 
     async def run_now(self, name: str) -> str:
-        """Run ``name`` once now (also when paused); returns the occurrence id.
+        """Run ``name`` once now (also when paused or finished); returns the occurrence id.
 
         A manual run is never de-duplicated and does not wait for, skip or
         replace a running run of the same task.
@@ -323,17 +317,16 @@ class Scheduler:
             problem = self.resolve_target(actor)
             if problem is not None:
                 raise ConfigError(f"cannot run task {name!r} now: {problem}")
-        occurrence = manual_occurrence(name)
-        now = self.clock.now()
+        occurrence, events = run_now_events(self.state, name, self.clock.now())
         # Reserved first, so the task's actor never takes the new Scheduled
         # for an occurrence of its own to start (two claims, one refused).
         actor.reserve(occurrence)
         try:
-            await self.append([Scheduled(task=name, at=now, occurrence=occurrence, due=now)])
+            await self.append(events)
         except BaseException:
             actor.release(occurrence)
             raise
-        await actor._start(occurrence, 1, reserved=True)
+        await actor.start(occurrence, 1, reserved=True)
         return occurrence
 
     async def cancel(self, name: str) -> int:
@@ -345,7 +338,7 @@ class Scheduler:
         return count
 
     async def remove(self, name: str) -> None:
-        """Delete ``name``: running runs are cancelled, the pending occurrence skipped."""
+        """Delete ``name``: running runs are cancelled, pending occurrences skipped."""
         self.state.status(name)
         actor = self._actors.get(name)
         if actor is not None:
@@ -353,13 +346,7 @@ class Scheduler:
             await actor.wait_idle()
         if name not in self.state:
             return
-        now = self.clock.now()
-        await self.append(
-            [
-                *pending_skips(self.state, name, SkipReason.REMOVED, now),
-                TaskRemoved(task=name, at=now),
-            ]
-        )
+        await self.append(remove_events(self.state, name, self.clock.now()))
         self._targets.pop(name, None)
         self._notify(name)
 
@@ -472,40 +459,71 @@ class Scheduler:
 
 _Choice = TypeVar("_Choice", bound=enum.Enum)
 
+#: How loudly each kind of skip is logged: a lost run is a warning, what a
+#: user asked for (a pause, a redefinition) is information.
+_SKIP_LEVELS: Final = {
+    SkipReason.MISSED: logging.WARNING,
+    SkipReason.OVERLAP: logging.INFO,
+    SkipReason.PAUSED: logging.INFO,
+    SkipReason.REDEFINED: logging.INFO,
+    SkipReason.REMOVED: logging.DEBUG,
+    SkipReason.CANCELLED: logging.DEBUG,
+}
 
-def pending_skips(state: State, name: str, reason: SkipReason, now: datetime) -> list[Event]:
-    """Skipped records for the task's occurrences that are scheduled, not running.
 
-    Shared with control commands that append to a log no scheduler holds.
+def log_decisions(records: Sequence[Event]) -> None:
+    """Tell Python logging (the ``chronolog.scheduler`` logger) what the records decided.
+
+    A failed run and a task paused because its target cannot be imported
+    are warnings. Skips are counted per task and reason, so an outage of a
+    per-second task is one line, not one per due time.
     """
-    return [
-        Skipped(task=name, at=now, occurrence=run.occurrence, reason=reason)
-        for run in state.open_occurrences(name)
-        if run.outcome is Outcome.SCHEDULED
-    ]
-
-
-def redefinition_skips(state: State, name: str, trigger: Trigger, now: datetime) -> list[Event]:
-    """Skipped records for the scheduled occurrences a new definition does not keep.
-
-    The one kept is the new ``trigger``'s very next due time: a change of
-    policy or target at 02:59 keeps tonight's 03:00 run. Any other scheduled
-    due time is skipped, even one the new trigger produces later, because the
-    actor plans from the next due time onwards and must not sleep past
-    earlier ones of the new trigger. Manual and file-change occurrences
-    belong to no trigger and are kept. (Shared with control commands that
-    append to a log no scheduler holds.)
-    """
-    prefix = name + "@"
-    upcoming = trigger.next_after(now) if isinstance(trigger, Cron | Every | At) else None
-    return [
-        Skipped(task=name, at=now, occurrence=entry.occurrence, reason=SkipReason.REDEFINED)
-        for entry in state._open_entries(name)
-        if entry.outcome is Outcome.SCHEDULED
-        and entry.due is not None
-        and entry.occurrence.startswith(prefix)
-        and entry.due != upcoming
-    ]
+    skips: dict[tuple[str, SkipReason], list[Skipped]] | None = None
+    for record in records:
+        kind = type(record)
+        if kind is Skipped:
+            assert isinstance(record, Skipped)
+            if skips is None:
+                skips = {}
+            skips.setdefault((record.task, record.reason), []).append(record)
+        elif kind is Failed:
+            assert isinstance(record, Failed)
+            if logger.isEnabledFor(logging.WARNING):
+                then = (
+                    f"; attempt {record.attempt + 1} at {record.retry_at.isoformat()}"
+                    if record.retry_at is not None
+                    else ""
+                )
+                logger.warning(
+                    "task %r: attempt %d of %s failed: %s%s",
+                    record.task,
+                    record.attempt,
+                    record.occurrence,
+                    record.error,
+                    then,
+                )
+        elif kind is TaskPaused:
+            assert isinstance(record, TaskPaused)
+            if record.note.startswith(MISSING_TARGET_NOTES):
+                logger.warning("task %r is paused: %s", record.task, record.note)
+    if skips is None:
+        return
+    for (task, reason), skipped in skips.items():
+        level = _SKIP_LEVELS.get(reason, logging.INFO)
+        if not logger.isEnabledFor(level):
+            continue
+        if len(skipped) == 1:
+            logger.log(level, "task %r: %s skipped (%s)", task, skipped[0].occurrence, reason)
+        else:
+            logger.log(
+                level,
+                "task %r: %d occurrences skipped (%s), %s to %s",
+                task,
+                len(skipped),
+                reason,
+                skipped[0].occurrence,
+                skipped[-1].occurrence,
+            )
 
 
 def _choice(kind: type[_Choice], value: object, option: str) -> _Choice:
@@ -544,7 +562,6 @@ def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
     )
 
 
-@overload
 def open_scheduler(
     log: EventLog | str | os.PathLike[str],
     *,
@@ -554,42 +571,21 @@ def open_scheduler(
     node: str | None = None,
     result_max_bytes: int = 8192,
     history_limit: int = DEFAULT_HISTORY_LIMIT,
-) -> contextlib.AbstractAsyncContextManager[Scheduler]: ...
+) -> contextlib.AbstractAsyncContextManager[Scheduler]:
+    """Run a scheduler on ``log`` for the duration of an ``async with`` block::
 
+        async with open_scheduler("jobs.jsonl") as sched:
+            await sched.add(...)
 
-@overload
-def open_scheduler(
-    log: EventLog | str | os.PathLike[str],
-    *,
-    clock: Clock | None = None,
-    max_concurrent: int | None = None,
-    shutdown_grace: timedelta = timedelta(seconds=30),
-    node: str | None = None,
-    result_max_bytes: int = 8192,
-    history_limit: int = DEFAULT_HISTORY_LIMIT,
-    task_status: trio.TaskStatus[Scheduler],
-) -> Coroutine[Any, Any, None]: ...
-
-
-def open_scheduler(
-    log: EventLog | str | os.PathLike[str],
-    *,
-    clock: Clock | None = None,
-    max_concurrent: int | None = None,
-    shutdown_grace: timedelta = timedelta(seconds=30),
-    node: str | None = None,
-    result_max_bytes: int = 8192,
-    history_limit: int = DEFAULT_HISTORY_LIMIT,
-    task_status: trio.TaskStatus[Scheduler] | None = None,
-) -> contextlib.AbstractAsyncContextManager[Scheduler] | Coroutine[Any, Any, None]:
-    """Run a scheduler on ``log``: ``async with open_scheduler(log) as sched:``.
-
-    Or start it in a nursery, where it runs until the nursery is cancelled
-    (then it shuts down gracefully)::
-
-        sched = await nursery.start(open_scheduler, "jobs.jsonl")
+    ``log`` is an EventLog, or a path (``str``/``Path``): a name ending in
+    ``.sqlite``, ``.sqlite3`` or ``.db`` becomes a SQLiteLog, any other a
+    FileLog (JSON Lines). Opening replays the log; leaving the block stops
+    new occurrences, lets running ones finish within ``shutdown_grace``, then
+    cancels them (``Failed``, error "shutdown"). Pending occurrences stay
+    scheduled, so a scheduler restarted before their due time runs them on
+    time. To run one in a nursery instead, see `serve_scheduler`.
     """
-    manager = _open_scheduler(
+    return _open_scheduler(
         log,
         clock=clock,
         max_concurrent=max_concurrent,
@@ -598,16 +594,38 @@ def open_scheduler(
         result_max_bytes=result_max_bytes,
         history_limit=history_limit,
     )
-    if task_status is None:
-        return manager
-    return _serve_until_cancelled(manager, task_status)
 
 
-async def _serve_until_cancelled(
-    manager: contextlib.AbstractAsyncContextManager[Scheduler],
-    task_status: trio.TaskStatus[Scheduler],
+async def serve_scheduler(
+    log: EventLog | str | os.PathLike[str],
+    *,
+    clock: Clock | None = None,
+    max_concurrent: int | None = None,
+    shutdown_grace: timedelta = timedelta(seconds=30),
+    node: str | None = None,
+    result_max_bytes: int = 8192,
+    history_limit: int = DEFAULT_HISTORY_LIMIT,
+    task_status: trio.TaskStatus[Scheduler] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    async with manager as scheduler:
+    """Run a scheduler on ``log`` in a nursery, until that nursery is cancelled::
+
+        sched = await nursery.start(serve_scheduler, "jobs.jsonl")
+
+    ``nursery.start`` returns the `Scheduler` once it runs (typed as such).
+    Cancelling the nursery shuts it down gracefully, as leaving
+    `open_scheduler`'s block does: running jobs get ``shutdown_grace``,
+    outcomes are recorded, pending occurrences stay scheduled. The arguments
+    are `open_scheduler`'s.
+    """
+    async with open_scheduler(
+        log,
+        clock=clock,
+        max_concurrent=max_concurrent,
+        shutdown_grace=shutdown_grace,
+        node=node,
+        result_max_bytes=result_max_bytes,
+        history_limit=history_limit,
+    ) as scheduler:
         task_status.started(scheduler)
         await trio.sleep_forever()
 
@@ -623,16 +641,7 @@ async def _open_scheduler(
     result_max_bytes: int,
     history_limit: int,
 ) -> AsyncIterator[Scheduler]:
-    """Run a scheduler on ``log`` for the duration of the ``async with`` block.
-
-    ``log`` is an EventLog, or a path (``str``/``Path``): a name ending in
-    ``.sqlite``, ``.sqlite3`` or ``.db`` becomes a SQLiteLog, any other a
-    FileLog (JSON Lines). Opening replays the log; leaving the block stops
-    new occurrences, lets running ones finish within ``shutdown_grace``, then
-    cancels them (``Failed``, error "shutdown"). Pending occurrences stay
-    scheduled, so a scheduler restarted before their due time runs them on
-    time.
-    """
+    """`open_scheduler`'s body."""
     if max_concurrent is not None and max_concurrent < 1:
         raise ConfigError(f"max_concurrent must be at least 1, got {max_concurrent}")
     if result_max_bytes < 64:

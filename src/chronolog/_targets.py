@@ -22,10 +22,27 @@ if TYPE_CHECKING:
 
     from ._clock import Clock
 
-__all__ = ["describe_error", "import_target", "invoke", "jsonable_result", "target_path"]
+__all__ = [
+    "MISSING_TARGET_NOTES",
+    "describe_error",
+    "import_target",
+    "invoke",
+    "jsonable_result",
+    "missing_target_note",
+    "target_path",
+]
 
 #: How much of a traceback a ``Failed`` record keeps.
 TRACEBACK_MAX_CHARS: Final = 4000
+#: How the note of a task paused because its target cannot be found begins.
+_MISSING_TARGET: Final = "its target cannot be found: "
+#: How such notes begin (earlier versions wrote the import error alone).
+MISSING_TARGET_NOTES: Final = (_MISSING_TARGET, "cannot import", "target ", "module ")
+
+
+def missing_target_note(problem: str) -> str:
+    """The note of a task chronolog pauses because its target cannot be imported."""
+    return _MISSING_TARGET + problem
 
 
 def target_path(target: Callable[..., Any]) -> str:

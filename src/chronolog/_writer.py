@@ -30,7 +30,7 @@ import attrs
 import trio
 
 from ._errors import ClaimConflict, LogClosed
-from ._events import Skipped, Started
+from ._events import Completed, Failed, Skipped, Started
 from ._projection import OccurrenceState, Outcome
 from .log._base import EventLog, check_unappended
 
@@ -48,7 +48,7 @@ logger = logging.getLogger("chronolog.writer")
 
 _SETTLED: Final = frozenset({Outcome.COMPLETED, Outcome.FAILED, Outcome.SKIPPED})
 #: Records the writer checks against the state before writing them.
-_CHECKED: Final = frozenset({Started, Skipped})
+_CHECKED: Final = frozenset({Started, Completed, Failed, Skipped})
 
 
 @attrs.frozen
@@ -457,65 +457,62 @@ class LogWriter:
 
 
 class _ClaimCheck:
-    """Which submissions of one batch may be written, as far as claims go.
+    """Which submissions of one batch may be written: their claims and settlements.
+
+    A ``Started`` may start only what `State.may_start` allows (one claim
+    per attempt); a ``Completed`` or ``Failed`` must end the attempt that is
+    running (one settlement per attempt). A ``Skipped`` for an occurrence that
+    is running or has settled meanwhile is dropped from its submission, the
+    rest of which stands: it was planned from an earlier state (a pause or a
+    redefinition racing a claim, an overlap skip racing a pause skip).
 
     Answers against the state as it will be once the submissions admitted so
-    far are folded in. Cheap in the common case: a ``Started`` whose task has
-    no earlier record in the batch is checked against the live state itself.
-    Only a ``Started`` that follows a record of its own task in the same
-    batch needs a scratch copy of the state with the admitted records folded
-    into it; the copy is made once per batch (and once more after each
-    rejection it saw, which it cannot undo).
+    far are folded in. A record whose task has no earlier record in the batch
+    is checked against the live state itself. One that follows a record of
+    its own task is checked against a scratch state: copies of only the
+    tasks the batch touches, with the admitted records folded in (rebuilt
+    after a rejection, which it cannot undo).
     """
 
-    __slots__ = ("_admitted", "_scratch", "_state", "_touched")
+    __slots__ = ("_admitted", "_covered", "_scratch", "_state", "_touched")
 
     def __init__(self, state: State) -> None:
         self._state = state
         self._admitted: list[Event] = []
         self._touched: set[str] = set()
         self._scratch: State | None = None
+        #: The tasks the scratch holds.
+        self._covered: set[str] = set()
 
     def admit(self, submission: _Submission) -> ClaimConflict | None:
-        """Admit ``submission`` if every ``Started`` in it may start, else say why not.
-
-        A ``Skipped`` for an occurrence that started in the meantime is
-        dropped from the submission, the rest of it stands: it was planned
-        from a state in which the occurrence had not started yet (a pause
-        racing a claim), and a running occurrence cannot be skipped.
-        """
+        """Admit ``submission`` if every claim and settlement in it holds, else say why not."""
         events = submission.events
-        if self._scratch is None and not self._needs_scratch(events):
-            state = self._state
-            for event in events:
-                if type(event) is Started and not state.may_start(
-                    event.task, event.occurrence, event.attempt
-                ):
-                    return _claim_conflict(state, event, len(events))
-            if any(type(event) is Skipped for event in events):
-                events = submission.events = [e for e in events if not _stale_skip(state, e)]
-        else:
-            scratch = self._scratch_state()
-            kept: list[Event] = []
-            for event in events:
-                if type(event) is Started and not scratch.may_start(
-                    event.task, event.occurrence, event.attempt
-                ):
-                    conflict = _claim_conflict(scratch, event, len(events))
-                    # The scratch now holds part of a rejected submission.
+        scratch: State | None = None
+        if self._scratch is not None or self._needs_scratch(events):
+            scratch = self._scratch_for(events)
+        checked = self._state if scratch is None else scratch
+        kept: list[Event] = []
+        for event in events:
+            kind = type(event)
+            if kind in _CHECKED:
+                conflict = _conflict(checked, event, len(events))
+                if conflict is not None:
+                    # The scratch may now hold part of a rejected submission.
                     self._scratch = None
                     return conflict
-                if _stale_skip(scratch, event):
+                if kind is Skipped and _stale_skip(checked, event):
                     continue
+            if scratch is not None:
                 scratch._fold(event)
-                kept.append(event)
-            events = submission.events = kept
-        self._admitted.extend(events)
-        self._touched.update(event.task for event in events)
+            kept.append(event)
+        if len(kept) != len(events):
+            submission.events = kept
+        self._admitted.extend(kept)
+        self._touched.update(event.task for event in kept)
         return None
 
     def _needs_scratch(self, events: list[Event]) -> bool:
-        """Does a ``Started`` follow a record of its own task in this batch?"""
+        """Does a checked record follow a record of its own task in this batch?"""
         touched = self._touched
         seen: set[str] = set()
         for event in events:
@@ -525,22 +522,62 @@ class _ClaimCheck:
             seen.add(task)
         return False
 
-    def _scratch_state(self) -> State:
+    def _scratch_for(self, events: list[Event]) -> State:
+        """The scratch state, holding (at least) the tasks of ``events``."""
         scratch = self._scratch
         if scratch is None:
-            scratch = self._scratch = self._state.copy()
+            scratch = self._scratch = self._state.isolate(*self._touched)
+            self._covered = set(self._touched)
             for event in self._admitted:
                 scratch._fold(event)
+        for event in events:
+            # A task the batch has not touched yet: the live state's is current.
+            if event.task not in self._covered:
+                self._covered.add(event.task)
+                scratch.adopt(self._state, event.task)
         return scratch
 
 
+def _conflict(state: State, event: Event, size: int) -> ClaimConflict | None:
+    """The error for a claim or settlement that ``state`` does not allow, else None."""
+    if type(event) is Started:
+        if state.may_start(event.task, event.occurrence, event.attempt):
+            return None
+        return _claim_conflict(state, event, size)
+    if type(event) is Completed or type(event) is Failed:
+        if state.may_settle(event.task, event.occurrence, event.attempt):
+            return None
+        return ClaimConflict(
+            f"attempt {event.attempt} of occurrence {event.occurrence!r} of task "
+            f"{event.task!r} cannot end with {type(event).__name__}: it is not running "
+            f"({_standing(state, event.task, event.occurrence)}), so its outcome was recorded "
+            f"already or it never started. Its submission of {size} "
+            f"event{'' if size == 1 else 's'} was not written"
+        )
+    return None
+
+
+def _standing(state: State, task: str, occurrence: str) -> str:
+    if task not in state:
+        return f"there is no task {task!r}"
+    for run in state.history(task):
+        if run.occurrence == occurrence:
+            return f"it is {run.outcome}"
+    return "it is not open"
+
+
 def _stale_skip(state: State, event: Event) -> bool:
-    """Is ``event`` a ``Skipped`` for an occurrence that is running now?"""
-    return (
-        type(event) is Skipped
-        and event.task in state
-        and state.occurrence_state(event.task, event.occurrence) is OccurrenceState.RUNNING
-    )
+    """Is ``event`` a ``Skipped`` for an occurrence that is running or has settled?"""
+    if type(event) is not Skipped:
+        return False
+    if event.task not in state:
+        return True  # removed meanwhile: its occurrences were settled with it
+    standing = state.occurrence_state(event.task, event.occurrence, event.due)
+    if standing is OccurrenceState.RUNNING or standing is OccurrenceState.SETTLED:
+        return True
+    # A skip of an occurrence that is not open says when it was due; one
+    # without a due time was planned for an open occurrence that settled since.
+    return standing is OccurrenceState.NEW and event.due is None
 
 
 def _claim_conflict(state: State, started: Started, size: int) -> ClaimConflict:

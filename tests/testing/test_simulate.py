@@ -327,7 +327,10 @@ async def test_setup_and_add_declare_tasks_again_after_each_restart(
         assert "not importable" in status_c.note
     assert declared == [START, START]
     with pytest.raises(
-        AssertionError, match=r"(?s)4 due time.* lost.*task 'c', due .*not importable"
+        # 12:05 stays scheduled through the pause and is skipped when it comes;
+        # the due times after it are lost: the pause was not the user's.
+        AssertionError,
+        match=r"(?s)3 due time.* lost.*task 'c', due .*paused at .*not importable",
     ):
         assert_nothing_lost(sim.log, until=START + timedelta(minutes=20))
     assert_nothing_lost(sim.log, until=START + timedelta(minutes=20), task="b")

@@ -69,6 +69,7 @@ OUTCOME_STYLES: Final = {
     "retry_pending": "magenta",
     "scheduled": "blue",
     "paused": "yellow",
+    "finished": "green",
     "idle": "dim",
 }
 
@@ -261,6 +262,7 @@ def task_json(status: TaskStatus) -> dict[str, Any]:
         "task": status.name,
         "state": status.state,
         "paused": status.paused,
+        "finished": status.finished,
         "note": status.note,
         "trigger": describe_trigger(status.trigger),
         "target": status.target,

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from .._config import resolve_job
-from .._control import ControlError
-from .._direct import (
+from .._command_rules import (
     define_events,
     pause_events,
     remove_events,
     resume_events,
     run_now_events,
 )
+from .._config import resolve_job
+from .._control import ControlError
 from .._events import TaskDefined
 from .._jobs import declare, target_text
 from .._triggers import Manual
@@ -45,8 +45,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from datetime import datetime
 
+    from .._command_rules import IfExists
     from .._config import Job
-    from .._scheduler import IfExists, Scheduler
+    from .._scheduler import Scheduler
     from ..log import EventLog
 
 __all__ = ["COMMANDS", "Request", "apply_direct", "apply_live", "parse_request"]

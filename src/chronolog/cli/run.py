@@ -33,9 +33,9 @@ from .._config import duration_text, load_job_file
 from .._control import ControlError, check_socket_path, serve_control, socket_path
 from .._direct import event_log_at
 from .._errors import ChronologError, ConfigError
-from .._events import Failed, Scheduled, Started
+from .._events import Failed, Scheduled, Skipped, Started
 from .._jobs import reconcile, startup_events, target_text
-from .._scheduler import open_scheduler
+from .._scheduler import log_decisions, open_scheduler
 from ._common import BadUsage, json_option, translate_errors
 from ._output import describe_event, describe_policy, describe_trigger, event_json, print_json
 from ._requests import apply_live, parse_request
@@ -76,6 +76,7 @@ class Service:
         self.stop_requested = trio.Event()
         # One change at a time: a reload and a control command must not interleave.
         self._changes = trio.Lock()
+        self._stops = 0
 
     async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
         """Answer one control request (the control socket's handler)."""
@@ -133,48 +134,73 @@ class Service:
             "restart_needed": restart_needed,
         }
 
-    async def watch_signals(self, signals: AsyncIterator[int]) -> None:
+    async def on_signal(self, signum: int) -> None:
         """SIGHUP reloads; SIGINT/SIGTERM stop gracefully, and cancel runs the second time."""
-        stops = 0
+        name = signal.Signals(signum).name
+        if signum == signal.SIGHUP:
+            logger.info("%s: reloading %s", name, self.job_file_path)
+            # On a problem _reload() said why, and the running configuration stays.
+            with contextlib.suppress(ChronologError):
+                await self.reload()
+            return
+        self._stops += 1
+        if self._stops == 1:
+            logger.info(
+                "%s: stopping; running jobs get up to %s to finish (send it again to "
+                "cancel them now)",
+                name,
+                duration_text(self.job_file.shutdown_grace),
+            )
+            self.stop_requested.set()
+        elif self._stops == 2:
+            logger.warning("%s again: cancelling the running jobs now", name)
+            for task in self.scheduler.state.task_names():
+                await self.scheduler.cancel(task)
+        else:
+            logger.warning("%s: already stopping, the running jobs are cancelled", name)
+
+
+class _SignalRouter:
+    """Signals from the first moment of `chronolog run` on.
+
+    Until the service runs (the log is opened, replayed and brought in line
+    with the job file), SIGINT or SIGTERM cancels the start-up and the
+    command exits; SIGHUP has nothing to reload yet (the file was just read).
+    From then on the `Service` answers them.
+    """
+
+    def __init__(self) -> None:
+        self.startup = trio.CancelScope()
+        self.service: Service | None = None
+
+    async def route(self, signals: AsyncIterator[int]) -> None:
         async for signum in signals:
-            name = signal.Signals(signum).name
-            if signum == signal.SIGHUP:
-                logger.info("%s: reloading %s", name, self.job_file_path)
-                # On a problem _reload() said why, and the running configuration stays.
-                with contextlib.suppress(ChronologError):
-                    await self.reload()
-                continue
-            stops += 1
-            if stops == 1:
-                logger.info(
-                    "%s: stopping; running jobs get up to %s to finish (send it again to "
-                    "cancel them now)",
-                    name,
-                    duration_text(self.job_file.shutdown_grace),
-                )
-                self.stop_requested.set()
-            elif stops == 2:
-                logger.warning("%s again: cancelling the running jobs now", name)
-                for task in self.scheduler.state.task_names():
-                    await self.scheduler.cancel(task)
+            service = self.service
+            if service is not None:
+                await service.on_signal(signum)
+            elif signum == signal.SIGHUP:
+                logger.info("SIGHUP while starting: the job file was just read; ignored")
             else:
-                logger.warning("%s: already stopping, the running jobs are cancelled", name)
+                logger.info(
+                    "%s while starting: stopping before any job runs", signal.Signals(signum).name
+                )
+                self.startup.cancel()
 
 
 async def report_events(log: EventLog, *, after_seq: int, as_json: bool) -> None:
     """Say what happens, until the log is closed: outcomes at INFO, plans at DEBUG.
 
-    With ``as_json`` every record also goes to stdout, one JSON object per line.
+    Failures and skips are left to the scheduler's own log lines
+    (`chronolog.scheduler`), which count a burst of skips as one line. With
+    ``as_json`` every record also goes to stdout, one JSON object per line.
     """
     async for record in log.follow(after_seq=after_seq):
         if as_json:
             sys.stdout.write(json.dumps(event_json(record), ensure_ascii=False) + "\n")
             sys.stdout.flush()
-        level = logging.INFO
-        if isinstance(record, Scheduled | Started):
-            level = logging.DEBUG
-        elif isinstance(record, Failed):
-            level = logging.WARNING
+        if isinstance(record, Failed | Skipped):
+            continue
+        level = logging.DEBUG if isinstance(record, Scheduled | Started) else logging.INFO
         if logger.isEnabledFor(level):
             logger.log(level, "%s: %s", record.task, describe_event(record))
 
@@ -182,31 +208,59 @@ async def report_events(log: EventLog, *, after_seq: int, as_json: bool) -> None
 async def serve(
     job_file: JobFile, *, job_file_path: Path, log_path: Path, as_json: bool = False
 ) -> None:
-    """Run ``job_file`` on ``log_path`` until SIGINT or SIGTERM (the ``run`` command's body)."""
+    """Run ``job_file`` on ``log_path`` until SIGINT or SIGTERM (the ``run`` command's body).
+
+    Signals are answered from the first moment: a stop signal during the
+    start-up (a slow replay, a log that takes time to open) ends the command
+    before any job runs.
+    """
+    router = _SignalRouter()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async with trio.open_nursery() as routing:
+            routing.start_soon(router.route, signals)
+            try:
+                with router.startup:
+                    await _serve_log(
+                        job_file,
+                        router,
+                        job_file_path=job_file_path,
+                        log_path=log_path,
+                        as_json=as_json,
+                    )
+            finally:
+                routing.cancel_scope.cancel()
+    if router.startup.cancelled_caught:
+        logger.info("stopped before it started; %s is as it was", log_path)
+    else:
+        logger.info("stopped; %s is closed", log_path)
+
+
+async def _serve_log(
+    job_file: JobFile,
+    router: _SignalRouter,
+    *,
+    job_file_path: Path,
+    log_path: Path,
+    as_json: bool,
+) -> None:
     clock = SystemClock()
     log = event_log_at(log_path)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        await log.open()
-        try:
-            state = await trio.to_thread.run_sync(log.load_state)
-            async with trio.open_nursery() as reporting:
-                reporting.start_soon(
-                    lambda: report_events(log, after_seq=state.seq, as_json=as_json)
-                )
-                await log.append(startup_events(state, job_file, clock.now()))
-                await _schedule(
-                    log, job_file, signals, job_file_path=job_file_path, log_path=log_path
-                )
-                await log.aclose()  # the reporter reads to the end of the log, then stops
-        finally:
-            await log.aclose()
-    logger.info("stopped; %s is closed", log_path)
+    await log.open()
+    try:
+        state = await trio.to_thread.run_sync(log.load_state, abandon_on_cancel=True)
+        async with trio.open_nursery() as reporting:
+            reporting.start_soon(lambda: report_events(log, after_seq=state.seq, as_json=as_json))
+            log_decisions(await log.append(startup_events(state, job_file, clock.now())))
+            await _schedule(log, job_file, router, job_file_path=job_file_path, log_path=log_path)
+            await log.aclose()  # the reporter reads to the end of the log, then stops
+    finally:
+        await log.aclose()
 
 
 async def _schedule(
     log: EventLog,
     job_file: JobFile,
-    signals: AsyncIterator[int],
+    router: _SignalRouter,
     *,
     job_file_path: Path,
     log_path: Path,
@@ -222,7 +276,8 @@ async def _schedule(
             service = Service(scheduler, job_file, job_file_path=job_file_path)
             await reconcile(scheduler, job_file, result_max_bytes=job_file.result_max_bytes)
             await serving.start(serve_control, control, service.handle)
-            serving.start_soon(service.watch_signals, signals)
+            # From here on a stop is graceful: the start-up scope no longer applies.
+            router.service = service
             count = len(scheduler.state.task_names())
             logger.info(
                 "running %d task%s from %s on %s (control socket %s)",

@@ -52,7 +52,8 @@ def status_table(state: State) -> Table:
     for status in state.tasks():
         state_cell = Text(status.state, style=OUTCOME_STYLES.get(status.state, ""))
         if status.note and status.paused:
-            state_cell.append(f" ({status.note})", style="dim")
+            # Cut: a long note must not widen the column past the table.
+            state_cell.append(f" ({shorten(status.note, 40)})", style="dim")
         table.add_row(
             Text(status.name),
             state_cell,

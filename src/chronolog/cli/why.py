@@ -477,8 +477,9 @@ def _skipped(case: _Case, record: Skipped) -> tuple[Verdict, str]:
         )
         return (
             Verdict.SKIPPED_PAUSED,
-            f"the task was paused{when}{note} while this occurrence was pending: pausing "
-            f"skips the pending occurrence once. {after}",
+            f"the task was paused{when}{note} and still paused when this came due, so it "
+            f"was skipped at {when_text(record.at)}, once (a resume before its due time "
+            f"would have kept it). {after}",
         )
     if record.reason is SkipReason.REDEFINED:
         new = case.lifecycle_after(record.seq, TaskDefined)
@@ -687,7 +688,8 @@ def _unrecorded(case: _Case) -> tuple[Verdict, str]:
         return (
             Verdict.PAUSED,
             f"nothing was scheduled: the task {since} and still paused when this came due; "
-            f"a paused task schedules nothing, and a resume does not catch up.",
+            f"a paused task plans nothing new (only the occurrence pending when it was paused "
+            f"is skipped, once), and a resume does not catch up.",
         )
     return (
         Verdict.NO_RECORD,

@@ -32,6 +32,7 @@ from .._ids import time_occurrence
 from .._invariants import Rule, check_invariants
 from .._projection import Outcome, State, fold_into, replay
 from .._scheduler import Scheduler
+from .._targets import MISSING_TARGET_NOTES
 from .._triggers import At, Cron, Every
 from .._zones import load_zone
 from ..log import EventLog
@@ -64,9 +65,6 @@ _DUPLICATION_RULES: Final = frozenset(
         Rule.SKIPPED_AFTER_SETTLED,
     }
 )
-#: Notes chronolog writes when it pauses a task whose target it cannot find:
-#: the due times after such a pause are lost, not paused on purpose.
-_MISSING_TARGET_NOTES: Final = ("cannot import", "target ", "module ")
 #: assert_nothing_lost refuses to enumerate more due times than this.
 _MAX_EXPECTED: Final = 2_000_000
 #: Due times walked per interval before the total is estimated.
@@ -261,10 +259,11 @@ def assert_nothing_lost(log: LogLike, *, until: datetime, task: str | None = Non
     """Every due time up to ``until`` ran or was skipped with a reason.
 
     For each task with a time trigger (``Cron``, ``Every``, ``At``), every
-    fire time of the trigger in force -- from the task's definition or last
-    resume, while it existed and was not paused -- up to ``until`` must have
-    an occurrence in the log that started, or was skipped (missed, overlap,
-    paused, ...). A due time is not lost yet while it is still scheduled, or
+    fire time of the trigger in force -- after the task's definition, or at
+    or after its last resume, while it existed and was not paused; for an
+    ``At``, its instant even when that was past at the definition -- up to
+    ``until`` must have an occurrence in the log that started, or was skipped
+    (missed, overlap, paused, ...). A due time is not lost yet while it is still scheduled, or
     while an earlier occurrence of its task is still running or waiting for
     its retry (the task is busy, and catch-up settles it later). A pause
     chronolog made because a target could not be imported does not excuse
@@ -376,15 +375,22 @@ def _active_intervals(
                 paused[name] = record.policy.paused
             definitions[name] = record
             if not paused[name]:
-                open_since[name] = (record, opening(name, record.at))
+                begin = record.at
+                if isinstance(record.trigger, At) and record.trigger.when <= begin:
+                    # A one-off defined after its instant is still due: catch-up
+                    # decides whether it runs, and it must say so in the log.
+                    begin = record.trigger.when - _MICROSECOND
+                open_since[name] = (record, opening(name, begin))
         elif isinstance(record, TaskPaused):
             paused[name] = True
-            if not record.note.startswith(_MISSING_TARGET_NOTES):
+            if not record.note.startswith(MISSING_TARGET_NOTES):
                 close(name, record.at)
         elif isinstance(record, TaskResumed):
             paused[name] = False
             if name in definitions and name not in open_since:
-                open_since[name] = (definitions[name], opening(name, record.at))
+                # A due time at the very instant of the resume is to run.
+                begin = record.at - _MICROSECOND
+                open_since[name] = (definitions[name], opening(name, begin))
         elif isinstance(record, TaskRemoved):
             close(name, record.at)
             definitions.pop(name, None)
@@ -404,6 +410,11 @@ def _explain_lost(timeline: Timeline, task: str, due: datetime, trigger: Trigger
     after = [r for r in records if r.at >= due]
     lines = [f"task {task!r}, due {instant(due)}{local_hint(due, trigger)}: no occurrence "
              f"{time_occurrence(task, due)!r} started or was skipped"]  # fmt: skip
+    pauses = [r for r in before if isinstance(r, TaskPaused | TaskResumed)]
+    if pauses and isinstance(pauses[-1], TaskPaused):
+        lines.append(
+            f"  the task was paused at {instant(pauses[-1].at)}: {pauses[-1].note or 'no note'}"
+        )
     if before:
         lines.append(f"  last record of the task before it: {describe_record(before[-1])}")
     if after:

@@ -1,0 +1,270 @@
+"""Commands as events: the one place that says what add, pause, resume, remove
+and run-now record.
+
+Each builder is pure: a `State`, the command's arguments and the time in, the
+list of events to append out (empty when the command changes nothing). The
+live `Scheduler` appends exactly these through its writer; the command line
+appends them to a log no scheduler holds. So a command means the same
+whether a scheduler runs or not, and a test of a rule needs no event loop.
+
+The rules (see ``docs/how-to/choose-policies.md``):
+
+* **add** is idempotent: an identical definition records nothing. A changed
+  one records a new ``TaskDefined`` version and keeps every scheduled
+  occurrence whose due time the new trigger still produces (a changed
+  timeout, target or retry keeps tonight's run); only the others are
+  ``Skipped(redefined)``. An ``Every`` without an anchor keeps the stored
+  grid while its interval and bounds are unchanged.
+* **pause** records ``TaskPaused`` and nothing else: the pending occurrence
+  stays scheduled. If its due time comes while the task is still paused, the
+  task's actor skips it (``paused``), once; a resume before then costs
+  nothing.
+* **resume** counts due times from the resume on (the paused period is not
+  caught up); occurrences whose due time passed while the task was paused
+  are ``Skipped(paused)`` then, if nothing skipped them yet.
+* **add** and **resume** also record the task's next occurrence, in the same
+  write, so the status they return already shows ``next_run``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Final, Literal
+
+import msgspec
+
+from ._errors import ConfigError, DuplicateTask
+from ._events import (
+    Failed,
+    Scheduled,
+    Skipped,
+    SkipReason,
+    TaskDefined,
+    TaskPaused,
+    TaskRemoved,
+    TaskResumed,
+)
+from ._ids import manual_occurrence, validate_task_name
+from ._projection import Outcome
+from ._triggers import At, Cron, Every
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._events import Event
+    from ._policies import Policy
+    from ._projection import State
+    from ._triggers import Trigger
+
+__all__ = [
+    "IfExists",
+    "define_events",
+    "pause_events",
+    "pending_skips",
+    "produces",
+    "redefinition_skips",
+    "remove_events",
+    "resume_events",
+    "run_now_events",
+]
+
+IfExists = Literal["update", "error", "keep"]
+
+_TIME_TRIGGERS: Final = (Cron, Every, At)
+_JUST_BEFORE: Final = timedelta(microseconds=1)
+
+
+def produces(trigger: Trigger, due: datetime) -> bool:
+    """Whether ``trigger`` fires at ``due`` (only time-based triggers fire at times)."""
+    return isinstance(trigger, _TIME_TRIGGERS) and trigger.next_after(due - _JUST_BEFORE) == due
+
+
+def define_events(
+    state: State,
+    name: str,
+    trigger: Trigger,
+    target: str,
+    policy: Policy,
+    now: datetime,
+    if_exists: IfExists = "update",
+) -> list[Event]:
+    """Define or re-declare task ``name`` (see the module docstring for the rules).
+
+    Raises `DuplicateTask` for a changed definition under
+    ``if_exists="error"``; ``"keep"`` records nothing for an existing task.
+    """
+    validate_task_name(name)
+    trigger = trigger.for_task(name)  # hashed cron fields (H) take the task name
+    if if_exists not in ("update", "error", "keep"):
+        raise ConfigError(f"if_exists must be 'update', 'error' or 'keep', got {if_exists!r}")
+    existing = state.definition(name) if name in state else None
+    if isinstance(trigger, Every) and trigger.anchor is None:
+        kept = existing.trigger if existing is not None else None
+        if (
+            isinstance(kept, Every)
+            and kept.interval == trigger.interval
+            and (kept.start, kept.end) == (trigger.start, trigger.end)
+        ):
+            trigger = kept  # never reset an anchor by re-declaring
+        else:
+            # Whole seconds: due times and occurrence ids read better.
+            trigger = trigger.anchored(now.replace(microsecond=0))
+    if existing is None:
+        defined = TaskDefined(task=name, at=now, trigger=trigger, target=target, policy=policy)
+        return _planned(state, name, [defined], now)
+    if (existing.trigger, existing.target, existing.policy) == (trigger, target, policy):
+        return []
+    if if_exists == "error":
+        raise DuplicateTask(
+            f"task {name!r} exists with another definition; to change it use "
+            f"if_exists='update' (--if-exists update on the command line), or pick another name"
+        )
+    if if_exists == "keep":
+        return []
+    events: list[Event] = redefinition_skips(state, name, trigger, now)
+    events.append(
+        TaskDefined(
+            task=name,
+            at=now,
+            trigger=trigger,
+            target=target,
+            policy=policy,
+            version=existing.version + 1,
+        )
+    )
+    return _planned(state, name, events, now)
+
+
+def redefinition_skips(state: State, name: str, trigger: Trigger, now: datetime) -> list[Event]:
+    """``Skipped(redefined)`` for the scheduled occurrences ``trigger`` does not produce.
+
+    Every other scheduled occurrence is kept, however far ahead: the actor
+    plans the new trigger's earlier due times before it. Manual and
+    file-change occurrences belong to no trigger and are always kept.
+    """
+    prefix = name + "@"
+    return [
+        Skipped(task=name, at=now, occurrence=run.occurrence, reason=SkipReason.REDEFINED)
+        for run in state.open_occurrences(name)
+        if run.outcome is Outcome.SCHEDULED
+        and run.due is not None
+        and run.occurrence.startswith(prefix)
+        and not produces(trigger, run.due)
+    ]
+
+
+def pause_events(state: State, name: str, note: str, now: datetime) -> list[Event]:
+    """Pause ``name`` (nothing if it is paused already). Its pending occurrence stays."""
+    state.status(name)  # UnknownTask, with the closest name
+    if state.is_paused(name):
+        return []
+    return [TaskPaused(task=name, at=now, note=note)]
+
+
+def resume_events(state: State, name: str, note: str, now: datetime) -> list[Event]:
+    """Resume ``name`` (nothing if it is not paused), and plan its next occurrence.
+
+    Due times that passed while it was paused and that nothing has settled
+    yet (no scheduler was running to skip them) are skipped as ``paused``
+    first, while the task is still paused.
+    """
+    state.status(name)
+    if not state.is_paused(name):
+        return []
+    prefix = name + "@"
+    skips: list[Event] = [
+        Skipped(task=name, at=now, occurrence=run.occurrence, reason=SkipReason.PAUSED)
+        for run in state.open_occurrences(name)
+        if run.outcome is Outcome.SCHEDULED
+        and run.due is not None
+        and run.due < now
+        and run.occurrence.startswith(prefix)
+    ]
+    resumed = TaskResumed(task=name, at=now, note=note)
+    # Counting from the resume, only an At can still be due before it: its
+    # instant came while the task was paused.
+    planned = _preview(state, name, [*skips, resumed]).next_occurrence(name)
+    if planned is not None and not planned.scheduled and planned.due < now:
+        skips.append(
+            Skipped(
+                task=name,
+                at=now,
+                occurrence=planned.occurrence,
+                reason=SkipReason.PAUSED,
+                due=planned.due,
+            )
+        )
+    return _planned(state, name, [*skips, resumed], now)
+
+
+def remove_events(state: State, name: str, now: datetime) -> list[Event]:
+    """Remove ``name``: its pending occurrences are skipped, then it goes.
+
+    A run the state still shows as running has no process behind it any
+    more (a scheduler cancels its runs before it removes their task, and
+    nothing runs while no scheduler holds the log): it is recorded as
+    interrupted, without retry.
+    """
+    state.status(name)
+    events: list[Event] = [
+        Failed(
+            task=name,
+            at=now,
+            occurrence=run.occurrence,
+            attempt=run.attempts,
+            error="interrupted",
+            error_type="Interrupted",
+        )
+        for run in state.open_occurrences(name)
+        if run.outcome is Outcome.RUNNING
+    ]
+    events += pending_skips(state, name, SkipReason.REMOVED, now)
+    events.append(TaskRemoved(task=name, at=now))
+    return events
+
+
+def pending_skips(state: State, name: str, reason: SkipReason, now: datetime) -> list[Event]:
+    """``Skipped(reason)`` for each of the task's occurrences that is scheduled
+    or waiting for a retry (not running)."""
+    return [
+        Skipped(task=name, at=now, occurrence=run.occurrence, reason=reason)
+        for run in state.open_occurrences(name)
+        if run.outcome is Outcome.SCHEDULED or run.outcome is Outcome.RETRY_PENDING
+    ]
+
+
+def run_now_events(state: State, name: str, now: datetime) -> tuple[str, list[Event]]:
+    """A manual occurrence of ``name``, due now: its id and its ``Scheduled`` record.
+
+    Manual ids are unique, so a manual run is never de-duplicated; it runs
+    also when the task is paused or finished.
+    """
+    state.status(name)
+    occurrence = manual_occurrence(name)
+    return occurrence, [Scheduled(task=name, at=now, occurrence=occurrence, due=now)]
+
+
+def _preview(state: State, name: str, events: list[Event]) -> State:
+    """What ``state`` knows of task ``name`` once ``events`` are appended (seqs as the
+    log would give them)."""
+    preview = state.isolate(name)
+    seq = state.seq
+    for event in events:
+        seq += 1
+        preview._fold(msgspec.structs.replace(event, seq=seq))
+    return preview
+
+
+def _planned(state: State, name: str, events: list[Event], now: datetime) -> list[Event]:
+    """``events``, then a ``Scheduled`` for the task's next occurrence if it has no
+    record yet. Nothing is planned for a paused task."""
+    preview = _preview(state, name, events)
+    if name not in preview or preview.is_paused(name):
+        return events
+    planned = preview.next_occurrence(name)
+    if planned is None or planned.scheduled:
+        return events
+    return [
+        *events,
+        Scheduled(task=name, at=now, occurrence=planned.occurrence, due=planned.due),
+    ]
