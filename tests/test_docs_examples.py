@@ -8,8 +8,10 @@ the page to it. Examples run on simulated time, so a whole day of schedules
 takes milliseconds.
 
 Lines ``$ chronolog next ...`` of ```console blocks are run through the
-command line, and their output must be what the page shows; the few commands
-that are shown but not run are listed in ``NOT_RUN``, each with the reason.
+command line, and their output must be what the page shows (an output that
+starts with ``Error:`` is a command that must fail with exit code 2); the few
+commands that are shown but not run are listed in ``NOT_RUN``, each with the
+reason.
 
 The tutorial runs programs on the real clock, so it is walked through as a
 reader would, on a simulated wall clock standing in for the system one.
@@ -53,6 +55,7 @@ PAGES = (
     "how-to/daylight-saving-time.md",
     "how-to/choose-policies.md",
     "how-to/run-at-high-rates.md",
+    "reference/triggers.md",
 )
 EXAMPLE_MARK = "# docs-example:"
 SETUP_MARK = "# docs-setup"
@@ -143,12 +146,13 @@ def run_script(code: str, name: str) -> str:
     return printed.getvalue()
 
 
-def run_command(command: str) -> str:
-    """Run a ``chronolog ...`` command line; what it printed (it must succeed)."""
+def run_command(command: str, *, fails: bool = False) -> str:
+    """Run a ``chronolog ...`` command line; what it printed (it must succeed, or fail
+    with a usage error when ``fails``)."""
     program, *arguments = shlex.split(command)
     assert Path(program).name == "chronolog", command
     result = CliRunner().invoke(chronolog_command, arguments, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == (2 if fails else 0), result.output
     return result.output
 
 
@@ -203,7 +207,7 @@ def test_every_command_of_the_other_pages_prints_what_they_show() -> None:
             if command in NOT_RUN:
                 continue
             assert command.startswith("chronolog next "), f"{page}: cannot check {command!r}"
-            assert run_command(command) == shown, command
+            assert run_command(command, fails=shown.startswith("Error:")) == shown, command
             checked += 1
     assert checked
 
