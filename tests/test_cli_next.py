@@ -221,6 +221,15 @@ def test_exhausted() -> None:
             "Error: --after 'soon' is not an ISO 8601 time",
         ),
         (["0 0 * * L"], "Error: cron day-of-week field 'L' uses a lone 'L'"),
+        (
+            ["0 3 * * *", "--after", "9999-12-31T23:59[Pacific/Pago_Pago]"],
+            "Error: --after '9999-12-31T23:59[Pacific/Pago_Pago]' is outside the years 1-9999 "
+            "in UTC; pick a time a day or more inside them\n",
+        ),
+        (
+            ["0 3 * * *", "--after", "9999-12-31T23:59-11:00"],
+            "Error: --after '9999-12-31T23:59-11:00' is outside the years 1-9999",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:

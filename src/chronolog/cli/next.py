@@ -210,6 +210,19 @@ def _parse_after(text: str, tz: str) -> tuple[datetime, str | None]:
     time in that zone, read with chronolog's one rule for instants: inside a
     gap it means the end of the gap; when it happens twice, its first pass.
     """
+    try:
+        when, note = _read_after(text, tz)
+        when.astimezone(UTC).astimezone(load_zone(tz))
+    except OverflowError:
+        where = "UTC" if tz == "UTC" else f"UTC or in {tz}"
+        raise InvalidTrigger(
+            f"--after {text!r} is outside the years 1-9999 in {where}; "
+            f"pick a time a day or more inside them"
+        ) from None
+    return when, note
+
+
+def _read_after(text: str, tz: str) -> tuple[datetime, str | None]:
     zoned = _ZONED.fullmatch(text.strip())
     if zoned is None:
         when = _parse_time(text)
