@@ -294,6 +294,7 @@ _Item = _Values | _Hashed | _LastDay | _NearestWeekday | _NthWeekday
 # -- the schedule ---------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # shared: hashed minutes pick among 60 tables, not one per task
 def _next_table(values: frozenset[int], size: int) -> tuple[int, ...]:
     """``table[i]`` = the smallest value >= i in ``values``, or -1; one extra slot."""
     table = [-1] * (size + 1)
@@ -320,6 +321,57 @@ def _nearest_weekday(day: int, length: int, first_weekday: int) -> int:
     if weekday == 0:
         return day - 2 if day == length else day + 1
     return day
+
+
+@lru_cache(maxsize=4096)
+def _shared(values: frozenset[int]) -> frozenset[int]:
+    """One frozenset per distinct set of values, however many schedules hold it."""
+    return values
+
+
+@lru_cache(maxsize=1024)
+def _month_table(months: frozenset[int]) -> tuple[bool, ...]:
+    return tuple(month in months for month in range(13))
+
+
+@lru_cache(maxsize=1024)
+def _day_masks(
+    days: frozenset[int],
+    last_days: frozenset[int],
+    nearest_weekdays: frozenset[int],
+    last_weekday: bool,
+    weekdays: frozenset[int],
+    nth_weekdays: frozenset[tuple[int, int]],
+    day_or: bool,
+) -> tuple[int, ...]:
+    """Which days match, for each length of month and weekday of its 1st (see CronSchedule)."""
+    masks = [0] * (32 * 7)
+    for length in range(28, 32):
+        for first_weekday in range(7):
+            by_date = 0
+            for day in days:
+                if day <= length:
+                    by_date |= 1 << day
+            for offset in last_days:
+                if offset < length:
+                    by_date |= 1 << (length - offset)
+            for day in nearest_weekdays:
+                by_date |= 1 << _nearest_weekday(day, length, first_weekday)
+            if last_weekday:
+                by_date |= 1 << _nearest_weekday(length, length, first_weekday)
+            by_weekday = 0
+            for day in range(1, length + 1):
+                weekday = (first_weekday + day - 1) % 7
+                nth = (day - 1) // 7 + 1
+                if (
+                    weekday in weekdays
+                    or (weekday, nth) in nth_weekdays
+                    or (day + 7 > length and (weekday, 0) in nth_weekdays)
+                ):
+                    by_weekday |= 1 << day
+            mask = by_date | by_weekday if day_or else by_date & by_weekday
+            masks[length * 7 + first_weekday] = mask
+    return tuple(masks)
 
 
 class CronSchedule:
@@ -421,38 +473,13 @@ class CronSchedule:
         self._first_minute = min(minutes)
         self._first_second = min(seconds)
         self._last_time_of_day = max(hours) * 3600 + max(minutes) * 60 + max(seconds)
-        self._month_ok = tuple(m in months for m in range(13))
+        self._month_ok = _month_table(months)
         # _day_masks[length * 7 + weekday of the 1st]: bit d is set when day d
-        # of such a month matches. Every day rule depends on nothing else.
-        masks = [0] * (32 * 7)
-        for length in range(28, 32):
-            for first_weekday in range(7):
-                masks[length * 7 + first_weekday] = self._month_mask(length, first_weekday)
-        self._day_masks = tuple(masks)
-
-    def _month_mask(self, length: int, first_weekday: int) -> int:
-        by_date = 0
-        for day in self.days:
-            if day <= length:
-                by_date |= 1 << day
-        for offset in self.last_days:
-            if offset < length:
-                by_date |= 1 << (length - offset)
-        for day in self.nearest_weekdays:
-            by_date |= 1 << _nearest_weekday(day, length, first_weekday)
-        if self.last_weekday:
-            by_date |= 1 << _nearest_weekday(length, length, first_weekday)
-        by_weekday = 0
-        for day in range(1, length + 1):
-            weekday = (first_weekday + day - 1) % 7
-            nth = (day - 1) // 7 + 1
-            if (
-                weekday in self.weekdays
-                or (weekday, nth) in self.nth_weekdays
-                or (day + 7 > length and (weekday, 0) in self.nth_weekdays)
-            ):
-                by_weekday |= 1 << day
-        return by_date | by_weekday if self.day_or else by_date & by_weekday
+        # of such a month matches. Shared by every schedule with the same day
+        # rules (a thousand tasks 'H * * * *' have one).
+        self._day_masks = _day_masks(
+            days, last_days, nearest_weekdays, last_weekday, weekdays, nth_weekdays, day_or
+        )
 
     def __repr__(self) -> str:
         if self.key is not None:
@@ -654,7 +681,7 @@ class CronSyntax:
                     nth.add((item.weekday, item.nth))
             if field is _DOW:
                 values = {value % 7 for value in values}
-            value_sets.append(frozenset(values))
+            value_sets.append(_shared(frozenset(values)))
             resolved_fields.append(",".join(words))
         seconds, minutes, hours, days, months, weekdays = (
             value_sets[5],
@@ -703,7 +730,7 @@ def _syntax_cached(expr: str) -> CronSyntax:
     return syntax
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16_384)
 def _schedule(expr: str, key: str | None) -> CronSchedule:
     return _syntax_cached(expr).build(key)
 

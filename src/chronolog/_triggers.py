@@ -196,7 +196,7 @@ class CompiledCron:
             index = 0
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16_384)  # one per task with hashed fields: keep thousands
 def _compile(expr: str, tz: str, key: str | None) -> CompiledCron:
     schedule = parse_cron(expr, key)
     load_zone(tz)
