@@ -57,8 +57,9 @@ from chronolog import (
 )
 from chronolog._clock import SystemClock
 from chronolog._compaction import compact_log
-from chronolog._events import encode_header, encode_lines
+from chronolog._events import encode_header
 from chronolog._writer import LogWriter
+from chronolog.log.file import seal_records
 from chronolog.testing import SimulatedClock
 from runtime import dispatch_burst  # benchmarks/ is on sys.path when run as a script
 
@@ -161,15 +162,19 @@ def _write_history(kind: str, stem: Path, count: int) -> tuple[EventLog, list[Ev
     chunk: list[Event] = []
     last: list[Event] = []
     if kind == "file":
+        # The current format: each record with its checksum (and a batch of its own).
         path = stem.with_suffix(".jsonl")
+        running = 0
         with path.open("wb") as file:
-            file.write(encode_header())
+            file.write(encode_header(checksums=True))
             for record in _history(count):
                 chunk.append(record)
                 if len(chunk) == 50_000:
-                    file.write(encode_lines(chunk))
+                    data, running = seal_records(chunk, running)
+                    file.write(data)
                     last, chunk = chunk, []
-            file.write(encode_lines(chunk))
+            data, running = seal_records(chunk, running)
+            file.write(data)
         return FileLog(path), (last + chunk)[-1:]
 
     async def fill(log: SQLiteLog) -> None:

@@ -1,13 +1,27 @@
-"""Replay speed and memory on large file logs. Prints one JSON document.
+"""Replay speed and memory on large file logs, with and without checksums. Prints JSON.
 
 Measured in one run, so the ratios hold on a noisy shared machine:
 
 * ``decode_per_s``: raw msgspec decoding of every line of a 1,000,000-event
   file log in a bare loop (the file already read into memory);
-* ``replay_per_s``: ``replay(FileLog(path).read())``, i.e. reading the file,
-  decoding and folding, end to end;
-* ``replay_to_decode``: their ratio, the median over alternating rounds
-  (target: >= 0.5);
+* ``replay_per_s``: ``replay(FileLog(path).read())`` of that log as format
+  version 1 wrote it (no checksums), i.e. reading the file, decoding and
+  folding, end to end; ``replay_to_decode``: its ratio to decoding, the
+  median over alternating rounds (target: >= 0.5);
+* the cost of the log vouching for itself (issue 14), each the median over
+  the rounds of the ratio to the same round's replay of the version 1 log:
+  ``checksums_cost`` -- the same replay of the log in format version 3, whose
+  records carry the checksum chain that reading checks;
+  ``strict_open_cost`` -- what opening for writing does now,
+  ``load_state()`` (checksums, and the strict fold that refuses a log that
+  breaks a rule), against what it did before, ``load_state()`` of the
+  version 1 log without strictness. Target for both: at most 0.10.
+  ``*_cost_best`` compares the fastest round of each side instead: on a
+  shared machine the least disturbed measure of what the work itself costs;
+* the garbage collector runs with the thresholds ``chronolog run`` sets
+  (``gc_thresholds``), after a full collection before each measured side:
+  with the default thresholds, when a full collection falls varies the
+  time of one side by up to 2x, which hides the differences measured here;
 * ``peak_rss_mib``: peak resident memory of a separate process that replays
   a log of 1,000,000 runs of one task (3,000,000 events), and how much of it
   the replay added over the interpreter with chronolog imported (target:
@@ -19,6 +33,7 @@ Usage: python benchmarks/replay.py [--events N] [--runs N] [--rounds N] [--dir D
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -28,7 +43,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -46,10 +61,14 @@ from chronolog._events import (
 from chronolog._ids import time_occurrence
 from chronolog._projection import replay
 from chronolog._triggers import Cron
+from chronolog.cli.run import SERVICE_GC_THRESHOLDS
 from chronolog.log import FileLog
+from chronolog.log.file import seal_records
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from chronolog._projection import State
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -107,52 +126,122 @@ def runs(tasks: int, count: int) -> Iterator[Event]:
         )
 
 
-def write_log(path: Path, events: Iterator[Event], limit: int) -> int:
-    """Write a FileLog-format file directly (header + JSON Lines); returns events written."""
+def write_log(path: Path, events: Iterator[Event], limit: int, *, checksums: bool = False) -> int:
+    """Write a FileLog-format file directly; returns events written.
+
+    Format version 1 (header + JSON Lines) by default; with ``checksums``,
+    version 3: each record a batch of its own, with its checksum.
+    """
     written = 0
+    running = 0
+
+    def encode(batch: list[Event]) -> bytes:
+        nonlocal running
+        if not checksums:
+            return encode_lines(batch)
+        data, running = seal_records(batch, running)
+        return data
+
     with path.open("wb") as file:
-        file.write(encode_header())
+        file.write(encode_header(checksums=checksums))
         batch: list[Event] = []
         for event in events:
             batch.append(event)
             written += 1
             if len(batch) == 10_000:
-                file.write(encode_lines(batch))
+                file.write(encode(batch))
                 batch.clear()
             if written == limit:
                 break
-        file.write(encode_lines(batch))
+        file.write(encode(batch))
     return written
 
 
-def measure_rates(path: Path, rounds: int) -> dict[str, float]:
-    """Decode and replay rates, alternated over ``rounds``; the median ratio.
+def _timed(action: Callable[[], State]) -> tuple[float, State]:
+    gc.collect()
+    started = time.perf_counter()
+    state = action()
+    return time.perf_counter() - started, state
+
+
+def measure_rates(plain: Path, sealed: Path, rounds: int) -> dict[str, Any]:
+    """Decode and replay rates, alternated over ``rounds``; the median ratios.
 
     Shared machines speed up and slow down by tens of percent from one
-    second to the next, so each round measures both sides back to back and
-    the ratio reported is the median of the rounds' ratios.
+    second to the next, so each round measures every side back to back and
+    the ratios reported are the medians of the rounds' ratios.
     """
-    lines = path.read_bytes().splitlines()[1:]
-    decode_seconds: list[float] = []
-    replay_seconds: list[float] = []
-    count = 0
+    lines = plain.read_bytes().splitlines()[1:]
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*SERVICE_GC_THRESHOLDS)
+    try:
+        return _measure_rates(lines, plain, sealed, rounds)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _measure_rates(lines: list[bytes], plain: Path, sealed: Path, rounds: int) -> dict[str, Any]:
+    seconds: dict[str, list[float]] = {
+        "decode": [],
+        "replay": [],
+        "replay_checksummed": [],
+        "open_before": [],
+        "open_strict": [],
+    }
+    states: dict[str, State] = {}
+    sides: dict[str, Callable[[], State]] = {
+        "replay": lambda: replay(FileLog(plain).read()),
+        "replay_checksummed": lambda: replay(FileLog(sealed).read()),
+        "open_before": lambda: FileLog(plain).load_state(strict=False),
+        "open_strict": lambda: FileLog(sealed).load_state(),
+    }
     for _ in range(rounds):
+        gc.collect()
         started = time.perf_counter()
         for line in lines:
             decode_event(line)
-        decode_seconds.append(time.perf_counter() - started)
+        seconds["decode"].append(time.perf_counter() - started)
+        for name, action in sides.items():
+            elapsed, states[name] = _timed(action)
+            seconds[name].append(elapsed)
+    assert len({state.seq for state in states.values()}) == 1
+    assert states["open_strict"] == states["open_before"] == states["replay"]
+    count = states["replay"].seq
 
-        started = time.perf_counter()
-        state = replay(FileLog(path).read())
-        replay_seconds.append(time.perf_counter() - started)
-        count = state.seq
-    ratios = [d / r for d, r in zip(decode_seconds, replay_seconds, strict=True)]
+    def ratios(over: str, under: str) -> list[float]:
+        return [a / b for a, b in zip(seconds[over], seconds[under], strict=True)]
+
+    def cost(over: str, under: str) -> float:
+        return round(statistics.median(ratios(over, under)) - 1, 3)
+
+    def best(over: str, under: str) -> float:
+        return round(min(seconds[over]) / min(seconds[under]) - 1, 3)
+
+    to_decode = ratios("decode", "replay")
     return {
         "rounds": rounds,
-        "decode_per_s": round(count / statistics.median(decode_seconds)),
-        "replay_per_s": round(count / statistics.median(replay_seconds)),
-        "replay_to_decode": round(statistics.median(ratios), 3),
-        "replay_to_decode_range": [round(min(ratios), 3), round(max(ratios), 3)],
+        "gc_thresholds": list(gc.get_threshold()),
+        "decode_per_s": round(count / statistics.median(seconds["decode"])),
+        "replay_per_s": round(count / statistics.median(seconds["replay"])),
+        "replay_to_decode": round(statistics.median(to_decode), 3),
+        "replay_to_decode_range": [round(min(to_decode), 3), round(max(to_decode), 3)],
+        "replay_checksummed_per_s": round(
+            count / statistics.median(seconds["replay_checksummed"])
+        ),
+        "checksums_cost": cost("replay_checksummed", "replay"),
+        "checksums_cost_best": best("replay_checksummed", "replay"),
+        "checksums_cost_range": [
+            round(min(ratios("replay_checksummed", "replay")) - 1, 3),
+            round(max(ratios("replay_checksummed", "replay")) - 1, 3),
+        ],
+        "open_before_per_s": round(count / statistics.median(seconds["open_before"])),
+        "open_strict_per_s": round(count / statistics.median(seconds["open_strict"])),
+        "strict_open_cost": cost("open_strict", "open_before"),
+        "strict_open_cost_best": best("open_strict", "open_before"),
+        "strict_open_cost_range": [
+            round(min(ratios("open_strict", "open_before")) - 1, 3),
+            round(max(ratios("open_strict", "open_before")) - 1, 3),
+        ],
     }
 
 
@@ -200,8 +289,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=options.dir) as directory:
         mixed = Path(directory) / "mixed.jsonl"
         events = write_log(mixed, runs(tasks=20, count=options.events), options.events)
-        rates = measure_rates(mixed, options.rounds)
+        sealed = Path(directory) / "sealed.jsonl"
+        write_log(sealed, runs(tasks=20, count=options.events), options.events, checksums=True)
+        rates = measure_rates(mixed, sealed, options.rounds)
         mixed.unlink()
+        sealed.unlink()
         single = Path(directory) / "single.jsonl"
         single_events = write_log(single, runs(tasks=1, count=options.runs), 10**12)
         memory = measure_memory(single)
@@ -215,6 +307,7 @@ def main() -> None:
                 "events": events,
                 **rates,
                 "target_replay_to_decode": 0.5,
+                "target_cost": 0.1,
                 "single_task_events": single_events,
                 "single_task_file_mib": round(size_mib, 1),
                 **memory,

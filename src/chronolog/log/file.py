@@ -32,7 +32,6 @@ import errno
 import hashlib
 import itertools
 import logging
-import operator
 import os
 import stat
 import time
@@ -86,11 +85,11 @@ from ._lock import (
 from ._os import check_directory_of, fsync_directory, os_error
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Iterator
+    from collections.abc import AsyncGenerator, Iterable, Iterator
 
     from .._events import Event
 
-__all__ = ["FileLog"]
+__all__ = ["FileLog", "TornTail", "encode_sealed", "seal_records"]
 
 logger = logging.getLogger("chronolog.log")
 
@@ -426,11 +425,17 @@ class FileLog(SequencedLog):
             release_lock(lock)
 
     def _report(self, repair: _Repair) -> None:
+        # Named as the log was: beside the name given, unless that is a symlink
+        # elsewhere (the bytes lie beside the file itself).
+        kept_at = self._path.with_name(repair.kept_at.name)
+        with contextlib.suppress(OSError):
+            if not os.path.samefile(kept_at.parent, repair.kept_at.parent):
+                kept_at = repair.kept_at
         message = (
             f"{self._path} ended with a torn batch ({repair.length} bytes after byte "
             f"offset {repair.offset}: a crash interrupted a write before its last record "
             f"was complete, so the append never returned). "
-            f"Those bytes were moved to {repair.kept_at}, and the log now ends with "
+            f"Those bytes were moved to {kept_at}, and the log now ends with "
             f"its last complete record."
         )
         logger.warning("%s", message)
@@ -1029,6 +1034,7 @@ class _Cursor:
         self._checksums = False
         #: The running checksum at `offset` (logs with checksums).
         self._running = 0
+        self._pending_running = 0
 
     def _start(self, after_seq: int, limit: int | None) -> bool:
         """Read the header and find where to begin; False while there is no header."""
@@ -1109,19 +1115,31 @@ class _Cursor:
             records = decode_lines(lines)
         except msgspec.DecodeError:
             return self._decode_each(lines)
+        decode = self._sealed if self._checksums else self._unsealed
+        found = decode(lines, records)
+        if found is None:
+            return self._decode_each(lines)
+        records, taken = found
+        # Contiguous seqs, checked in C (two lists compared): this runs for
+        # every record of every replay.
+        previous = self._previous_seq
+        if list(map(_seq_of, records)) != list(range(previous + 1, previous + 1 + len(records))):
+            return self._decode_each(lines)
+        if self._checksums:
+            # Only now, with the records of these lines vouched for: the
+            # running checksum after them.
+            self._running = self._pending_running
+        self.offset += taken
+        if records:
+            self._previous_seq = records[-1].seq
+        return records, taken
+
+    def _unsealed(self, lines: bytes, records: list[Event]) -> tuple[list[Event], int] | None:
+        """The records of the whole batches of lines without checksums, and their bytes."""
         # decode_lines skips blank lines and accepts values spanning lines or
         # sharing one; a count mismatch sends those to the exact decoder.
         if len(records) != lines.count(b"\n"):
-            return self._decode_each(lines)
-        # Contiguous seqs, checked in C (map/all): strictly increasing, and
-        # as many records as the seqs span. This runs for every record of
-        # every replay.
-        previous = self._previous_seq
-        seqs = [previous, *map(_seq_of, records)]
-        if seqs[-1] - previous != len(records) or not all(
-            map(operator.lt, seqs, itertools.islice(seqs, 1, None))
-        ):
-            return self._decode_each(lines)
+            return None
         taken = len(lines)
         whole = len(records)
         # The last batch has not ended in these lines: hold it back.
@@ -1131,19 +1149,38 @@ class _Cursor:
                 break
             whole -= 1
             taken = start
-        if self._checksums:
-            # One crc32 over every whole line: the chain the last one carries
-            # holds only if every byte before it is as it was written.
-            running = check_lines(lines, taken, self._running)
-            if running is None:
-                return self._decode_each(lines)
-            self._running = running
-        if whole < len(records):
-            records = records[:whole]
-        self.offset += taken
-        if records:
-            self._previous_seq = records[-1].seq
-        return records, taken
+        return records[:whole] if whole < len(records) else records, taken
+
+    def _sealed(self, lines: bytes, records: list[Event]) -> tuple[list[Event], int] | None:
+        """The records of the whole batches of lines with checksums, and their bytes.
+
+        One crc32 over every whole line: the chain the last one carries holds
+        only if every byte before it is as the writer wrote it -- one record
+        per line, no blank line -- so, unlike lines without checksums, the
+        lines need not be counted: the seq on the last whole line says how
+        many records they hold.
+        """
+        taken = len(lines)
+        # The last batch has not ended in these lines: hold it back.
+        while taken:
+            start = lines.rfind(b"\n", 0, taken - 1) + 1
+            if lines[start] != _CONTINUED:
+                break
+            taken = start
+        if taken == 0:
+            return [], 0
+        running = check_lines(lines, taken, self._running)
+        if running is None:
+            return None
+        try:
+            last = _seq_decoder.decode(lines[lines.rfind(b"\n", 0, taken - 1) + 1 : taken]).seq
+        except msgspec.DecodeError:
+            return None
+        whole = last - self._previous_seq
+        if not 0 < whole <= len(records) or records[whole - 1].seq != last:
+            return None
+        self._pending_running = running
+        return records[:whole] if whole < len(records) else records, taken
 
     def _decode_each(self, lines: bytes) -> tuple[list[Event], int]:
         """Decode and check line by line; raise `LogCorrupted` at the first bad line."""
@@ -1376,17 +1413,20 @@ def _encode_batch(records: list[Event], running: int) -> tuple[bytes, int]:
     return bytes(buffer), running
 
 
-def encode_sealed(records: list[Event], *, chain: int = 0) -> bytes:
+def encode_sealed(records: list[Event]) -> bytes:
     """A version 3 log file's content holding ``records``, each a batch of its own.
 
     For tools and tests that write a log without a writer (the benchmarks):
     the header, then the records with their checksum chain.
     """
-    data, _ = _encode_batch_each(records, chain)
+    data, _ = seal_records(records, 0)
     return _HEADER + data
 
 
-def _encode_batch_each(records: list[Event], running: int) -> tuple[bytes, int]:
+def seal_records(records: Iterable[Event], running: int) -> tuple[bytes, int]:
+    """``records`` as version 3 lines, each a batch of its own, going on from the
+    running checksum ``running``; and the running checksum after them. Write
+    `encode_sealed`'s header first, then these, chunk after chunk."""
     buffer = bytearray()
     for record in records:
         start = len(buffer)
