@@ -39,6 +39,7 @@ __all__ = [
     "lock_replacement",
     "real_path_of",
     "release_lock",
+    "sidecar_of",
     "take_lock",
 ]
 
@@ -77,10 +78,22 @@ def real_path_of(log_path: Path) -> Path:
     return Path(os.path.realpath(log_path))
 
 
-def lock_path_of(log_path: Path) -> Path:
-    """The sidecar file that names a writer of ``log_path``: ``<real path>.lock``."""
+def sidecar_of(log_path: Path, suffix: str) -> Path:
+    """The sidecar file ``<log><suffix>`` beside the log file itself.
+
+    Spelled as ``log_path`` is when the file is there under that name (so a
+    message shows ``jobs.jsonl.lock`` for ``jobs.jsonl``); by its real path
+    when ``log_path`` is a symlink (or ``/proc/self/fd/N``) to a file elsewhere.
+    """
     real = real_path_of(log_path)
-    return real.with_name(real.name + ".lock")
+    if real.name == log_path.name and real.parent == real_path_of(log_path.parent):
+        return log_path.with_name(log_path.name + suffix)
+    return real.with_name(real.name + suffix)
+
+
+def lock_path_of(log_path: Path) -> Path:
+    """The sidecar file that names a writer of ``log_path``: ``<log>.lock``."""
+    return sidecar_of(log_path, ".lock")
 
 
 def take_lock(log_fd: int, log_path: Path, kind: str) -> WriterLock:

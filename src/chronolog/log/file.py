@@ -80,6 +80,7 @@ from ._lock import (
     lock_replacement,
     real_path_of,
     release_lock,
+    sidecar_of,
     take_lock,
 )
 from ._os import check_directory_of, fsync_directory, os_error
@@ -284,8 +285,7 @@ class FileLog(SequencedLog):
     def snapshot_path(self) -> Path:
         """The sidecar file that holds the log's snapshot: ``<log>.snapshot``,
         beside the log's real path (symlinks resolved)."""
-        real = self._real_path if self._fd is not None else real_path_of(self._path)
-        return real.with_name(real.name + ".snapshot")
+        return sidecar_of(self._path, ".snapshot")
 
     @property
     def is_open(self) -> bool:
