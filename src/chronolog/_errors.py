@@ -50,7 +50,9 @@ class DuplicateTask(ChronologError, ValueError):
 
 
 class LogCorrupted(ChronologError, ValueError):
-    """A log holds bytes that are not a valid record where a record must be."""
+    """A log holds bytes that are not a valid record where a record must be (or
+    that do not match their checksum, or a record is missing) -- or, for a
+    writer, records that break a rule of the log."""
 
 
 class LogLocked(ChronologError, RuntimeError):
