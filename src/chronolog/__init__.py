@@ -104,6 +104,8 @@ from ._projection import (
 from ._projection import (
     replay as replay,
 )
+from ._run_context import RunContext as RunContext
+from ._run_context import current_run as current_run
 from ._scheduler import (
     Scheduler as Scheduler,
 )

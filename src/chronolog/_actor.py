@@ -41,6 +41,7 @@ from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
 from ._policies import CatchUp, Overlap
 from ._projection import OccurrenceState, OpenEntry, Outcome
+from ._run_context import RunContext, enter_run, leave_run
 from ._targets import (
     describe_error,
     invoke,
@@ -102,16 +103,23 @@ def _log_trouble(error: Exception) -> type[Exception] | None:
 
 
 @trio.lowlevel.enable_ki_protection
-async def _call_job(target: Callable[[], Any], clock: Clock) -> Any:
-    """Run a job with Ctrl-C protection, so a real KeyboardInterrupt never lands in job code.
+async def _call_job(target: Callable[[], Any], clock: Clock, context: RunContext) -> Any:
+    """Run a job in its run context, with Ctrl-C protection.
 
-    Trio raises a Ctrl-C's KeyboardInterrupt inside whatever unprotected code
-    is running; in job code it would read as the job's own exception and
-    fail that one run. Protected, it goes to the main task (the application,
-    or `chronolog run`'s signal handling) and stops the program as it
-    should, while a ``KeyboardInterrupt`` the job raises itself is its own.
+    ``context`` is what `chronolog.current_run` answers inside the job (and
+    in the tasks and threads it starts). The protection means a real Ctrl-C
+    never lands in job code: Trio raises a Ctrl-C's KeyboardInterrupt inside
+    whatever unprotected code is running, where it would read as the job's
+    own exception and fail that one run. Protected, it goes to the main task
+    (the application, or `chronolog run`'s signal handling) and stops the
+    program as it should, while a ``KeyboardInterrupt`` the job raises
+    itself is its own.
     """
-    return await invoke(target, clock)
+    token = enter_run(context)
+    try:
+        return await invoke(target, clock)
+    finally:
+        leave_run(token)
 
 
 def _job_exit(error: BaseException) -> tuple[str, str, str]:
@@ -920,9 +928,17 @@ class TaskActor:
             # is cheaper than two): cancel_runs() records a reason before it
             # cancels, so a scope cancelled without one ran out of time.
             scope.relative_deadline = policy.timeout.total_seconds()
+        context = RunContext(
+            task=self.name,
+            occurrence=occurrence,
+            attempt=attempt,
+            due=scheduler.state.open_due(self.name, occurrence),
+            node=scheduler.node,
+            keeper=scheduler.processes,
+        )
         with scope:
             try:
-                result = await _call_job(target, clock)
+                result = await _call_job(target, clock, context)
             except Exception as exc:
                 error = describe_error(exc)
             except BaseException as exc:

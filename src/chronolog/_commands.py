@@ -4,8 +4,14 @@ A command runs with ``trio.run_process`` in a session of its own, so a
 Ctrl-C in the terminal of ``chronolog run`` reaches the scheduler (which
 gives runs their shutdown grace) and not every child at once; cancelling a
 run (timeout, ``chronolog cancel``, shutdown) terminates the command's whole
-process group: SIGTERM, then SIGKILL if it is still there after
-`KILL_AFTER`.
+process group: SIGTERM, then SIGKILL to whatever of the group is still there
+after `KILL_AFTER_SECONDS`. The scheduler's `ProcessKeeper` sees to it that
+no group outlives the scheduler, even one killed with ``kill -9``, and that
+a restarted scheduler retries nothing while a group of it still runs.
+
+The command gets the run's context in its environment (``CHRONOLOG_TASK``,
+``CHRONOLOG_OCCURRENCE``, ``CHRONOLOG_ATTEMPT``, ``CHRONOLOG_DUE``): the
+occurrence id is a key that makes its effects idempotent.
 
 Output is read as it comes and only its tail is kept, so a chatty command
 costs bounded memory. The run's result holds the exit code, the duration and
@@ -28,13 +34,13 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
+from ._processes import KILL_AFTER_SECONDS
+from ._run_context import run_context_or_none
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = ["KILL_AFTER_SECONDS", "CommandFailed", "CommandSpec", "run_command"]
-
-#: Seconds between SIGTERM and SIGKILL when a running command is cancelled.
-KILL_AFTER_SECONDS: Final = 5.0
 #: How long the pipes may stay open after the command exited (a background
 #: child can hold them); the tails are taken as they are then.
 _DRAIN_SECONDS: Final = 1.0
@@ -125,7 +131,11 @@ class _Tail:
 
 
 async def _terminate_group(process: trio.Process) -> None:
-    """Cancel a command: SIGTERM to its process group, SIGKILL if it lingers."""
+    """Cancel a command: SIGTERM to its process group, SIGKILL to what lingers.
+
+    The group is done when no process of it is left, not only its leader: a
+    child that ignores SIGTERM must not run on beside the next attempt.
+    """
     for sig, wait in ((signal.SIGTERM, KILL_AFTER_SECONDS), (signal.SIGKILL, None)):
         try:
             os.killpg(process.pid, sig)
@@ -135,7 +145,20 @@ async def _terminate_group(process: trio.Process) -> None:
             return
         with trio.move_on_after(wait):
             await process.wait()
+            # No event says when the last of a group is gone: poll for it.
+            while _group_alive(process.pid):  # noqa: ASYNC110
+                await trio.sleep(0.02)
             return
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fit(result: dict[str, Any], max_bytes: int) -> dict[str, Any]:
@@ -152,10 +175,10 @@ def _fit(result: dict[str, Any], max_bytes: int) -> dict[str, Any]:
         result[longer] = text[max(excess, len(text) // 8, 1) :]
 
 
-def _environment(extra: Mapping[str, str]) -> dict[str, str] | None:
-    if not extra:
+def _environment(extra: Mapping[str, str], run: Mapping[str, str]) -> dict[str, str] | None:
+    if not extra and not run:
         return None  # inherit
-    return {**os.environ, **extra}
+    return {**os.environ, **extra, **run}
 
 
 async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, Any]:
@@ -168,6 +191,7 @@ async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, 
     limit = max(max_bytes, 64)
     stdout, stderr = _Tail(limit), _Tail(limit)
     command: str | tuple[str, ...] = spec.shell if spec.shell is not None else spec.argv or ()
+    run = run_context_or_none()
     began = trio.current_time()
     cannot_start: OSError | None = None
     async with trio.open_nursery() as nursery:
@@ -178,7 +202,7 @@ async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, 
                     command,
                     shell=spec.shell is not None,
                     cwd=spec.cwd,
-                    env=_environment(dict(spec.env)),
+                    env=_environment(dict(spec.env), run.environment() if run else {}),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -191,6 +215,14 @@ async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, 
             # Raised here rather than inside the nursery, so it is not wrapped in a group.
             cannot_start = exc
         else:
+            keeper = run.keeper if run is not None else None
+            entry = (
+                keeper.started(
+                    process.pid, task=run.task, occurrence=run.occurrence, attempt=run.attempt
+                )
+                if keeper is not None and run is not None
+                else None
+            )
             readers = trio.CancelScope()
 
             async def read_output() -> None:
@@ -201,9 +233,13 @@ async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, 
                         streams.start_soon(stdout.drain, process.stdout)
                         streams.start_soon(stderr.drain, process.stderr)
 
-            nursery.start_soon(read_output)
-            await process.wait()
-            readers.deadline = trio.current_time() + _DRAIN_SECONDS
+            try:
+                nursery.start_soon(read_output)
+                await process.wait()
+                readers.deadline = trio.current_time() + _DRAIN_SECONDS
+            finally:
+                if keeper is not None:
+                    keeper.ended(entry)
     if cannot_start is not None:
         reason = cannot_start.strerror or str(cannot_start)
         raise CommandFailed(

@@ -699,6 +699,22 @@ class State:
         entry = None if task is None else task.open.get(occurrence)
         return entry is not None and _claim_is_free(entry[2], attempt)
 
+    def open_due(self, name: str, occurrence: str) -> datetime | None:
+        """When open ``occurrence`` is due (None if it is not open, or has no due time)."""
+        task = self._tasks.get(name)
+        entry = None if task is None else task.open.get(occurrence)
+        if entry is None or entry[0] is None:
+            return None
+        return entry[0].due
+
+    def attempt_started(self, name: str, occurrence: str) -> datetime | None:
+        """When the running attempt of ``occurrence`` started (None if none runs)."""
+        task = self._tasks.get(name)
+        entry = None if task is None else task.open.get(occurrence)
+        if entry is None or type(entry[2]) is not Started:
+            return None
+        return entry[2].at
+
     def may_settle(self, name: str, occurrence: str, attempt: int) -> bool:
         """True when ``attempt`` of ``occurrence`` is running, so its outcome may be recorded.
 

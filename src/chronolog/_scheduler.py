@@ -18,6 +18,7 @@ import math
 import os
 import socket
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
@@ -39,6 +40,7 @@ from ._errors import ChronologError, ConfigError
 from ._events import Failed, Skipped, SkipReason, TaskPaused
 from ._ids import validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
+from ._processes import ProcessKeeper, registry_of
 from ._projection import DEFAULT_HISTORY_LIMIT, Outcome
 from ._targets import MISSING_TARGET_NOTES, import_target, target_path
 from ._writer import LogWriter
@@ -123,6 +125,9 @@ class Scheduler:
         self.started_at = clock.now()
         #: Runs waiting to record their outcome until the log takes writes.
         self._log_waiters: set[Sleeper] = set()
+        #: The process groups of command targets: none outlives this scheduler.
+        path = getattr(log, "path", None)
+        self.processes = ProcessKeeper(registry_of(path) if isinstance(path, Path) else None)
 
     # -- plumbing for actors ---------------------------------------------------
 
@@ -418,7 +423,18 @@ class Scheduler:
     # -- lifecycle -----------------------------------------------------------
 
     async def _recover(self) -> None:
-        """Record runs that a previous process left running as interrupted."""
+        """Record runs that a previous process left running as interrupted.
+
+        First, command groups an earlier scheduler left alive are ended and
+        waited for: no retry may start beside an attempt that still runs. An
+        interrupted attempt's duration is how long it ran before it was
+        ended, where that is known (a command's), else zero.
+        """
+        with self.clock.hold_still():
+            leftovers = await trio.to_thread.run_sync(
+                self.processes.end_leftovers, self.clock.now()
+            )
+        ended = {(left.occurrence, left.attempt): left.ended for left in leftovers}
         now = self.clock.now()
         events: list[Event] = []
         for name in self.state.task_names():
@@ -429,12 +445,18 @@ class Scheduler:
                 retry_at = None
                 if run.attempts < policy.retry.max_attempts:
                     retry_at = now + policy.retry.delay_before(run.attempts + 1)
+                started = self.state.attempt_started(name, run.occurrence)
+                stopped = ended.get((run.occurrence, run.attempts))
+                duration = timedelta(0)
+                if started is not None and stopped is not None and stopped > started:
+                    duration = min(stopped, now) - started
                 events.append(
                     Failed(
                         task=name,
                         at=now,
                         occurrence=run.occurrence,
                         attempt=run.attempts,
+                        duration=max(duration, timedelta(0)),
                         error="interrupted",
                         error_type="Interrupted",
                         retry_at=retry_at,
@@ -742,6 +764,7 @@ async def _serve(
     with trio.CancelScope(shield=True):
         async with trio.open_nursery() as writer_nursery:
             await writer_nursery.start(writer.run)
+            scheduler: Scheduler | None = None
             try:
                 async with trio.open_nursery() as run_nursery:
                     scheduler = Scheduler(
@@ -766,3 +789,8 @@ async def _serve(
                         actor_nursery.cancel_scope.cancel()
             finally:
                 writer.close()
+                if scheduler is not None:
+                    # Every run has ended: what is left of its commands (children
+                    # they left behind) ends with the scheduler.
+                    with clock.hold_still():
+                        await trio.to_thread.run_sync(scheduler.processes.close)
