@@ -35,6 +35,10 @@ def test_times_and_durations() -> None:
         duration_text(timedelta(seconds=s))
         for s in (0.25, 3.5, 12.25, 60, 250, 3600, 7380, 86_400, 97_200)
     ] == ["250 ms", "3.5 s", "12.2 s", "1 min", "4 min 10 s", "1 h", "2 h 3 min", "1 d", "1 d 3 h"]
+    hashed = Cron("H 3 * * *").for_task("backup")
+    assert describe_trigger(hashed) == (
+        f"cron 'H 3 * * *' in UTC (H for 'backup': {hashed.resolved_expr!r})"
+    )
     assert describe_trigger(Cron("30 2 * * *", tz="Europe/Berlin")) == (
         "cron '30 2 * * *' in Europe/Berlin"
     )

@@ -405,6 +405,16 @@ def test_what_is_wrong_with_a_job(body: str, expected: str) -> None:
     assert expected in problems_of(job(body))
 
 
+def test_a_hashed_cron_field_is_checked_with_the_jobs_name_as_key() -> None:
+    """H(29-31) in February: possible for a name that picks 29, not for one that picks 31."""
+    body = "cron = '0 0 H(29-31) 2 *'\ncall = 'json:dumps'"
+    (valid,) = parse_job_file(job(body, name="a")).jobs
+    assert valid.trigger == Cron("0 0 H(29-31) 2 *", key="a")
+    assert "jobs[0].cron (job 'f'): cron expression '0 0 H(29-31) 2 *' (with key 'f': " in (
+        problems_of(job(body, name="f"))
+    )
+
+
 def test_a_bad_task_name_and_a_duplicate_name() -> None:
     assert "jobs[0].name (job ' a'): task name ' a' is empty or has leading/trailing spaces" in (
         problems_of(job("manual = true\ncall = 'json:dumps'", name=" a"))

@@ -643,7 +643,9 @@ def _resolve_trigger(
         if kind == "cron":
             assert entry.cron is not None
             tz = entry.tz or defaults.tz or "UTC"
-            return Cron(entry.cron, tz=tz, start=entry.start, end=entry.end)
+            # Bound to the job's name as the scheduler will bind it, so that an
+            # H the name makes impossible (H(29-31) in February) is found here.
+            return Cron(entry.cron, tz=tz, start=entry.start, end=entry.end).for_task(entry.name)
         if kind == "every":
             assert entry.every is not None
             return Every(entry.every, start=entry.start, end=entry.end)

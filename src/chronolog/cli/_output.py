@@ -173,6 +173,9 @@ def describe_trigger(trigger: Trigger) -> str:
     """``cron '30 2 * * *' in Europe/Berlin``, ``every 5 min``, ``at 2026-...Z``, ..."""
     if isinstance(trigger, Cron):
         text = f"cron {trigger.expr!r} in {trigger.tz}"
+        if trigger.key is not None:
+            # What H picked for this task: the expression as it fires.
+            text += f" (H for {trigger.key!r}: {trigger.resolved_expr!r})"
         bounds = (trigger.start, trigger.end)
     elif isinstance(trigger, Every):
         text = f"every {duration_text(trigger.interval)}"
