@@ -90,6 +90,23 @@ def of_type(log: MemoryLog, kind: type, task: str | None = None) -> list[Any]:
     return [r for r in log.read() if isinstance(r, kind) and (task is None or r.task == task)]
 
 
+async def step_until(sim: SimulatedClock, condition: Callable[[], bool], what: str) -> None:
+    """Step simulated time until ``condition`` holds, for at most ten real seconds.
+
+    The file system works in real time: a file watcher polls every simulated
+    second, and the OS reports a change when it does. Each step gives it a
+    real millisecond, so a loaded machine, which reports late, still does
+    within the bound.
+    """
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await sim.advance(timedelta(milliseconds=200))
+        time.sleep(0.001)  # noqa: ASYNC251 - real time for the OS, on purpose
+    raise AssertionError(f"gave up waiting for {what}")
+
+
 class Calls:
     """A target that records when it ran, and can be told to fail or to hang."""
 
@@ -447,17 +464,7 @@ async def test_a_file_watch_runs_on_each_content_change(
         pass
 
     async def runs_reach(count: int) -> None:
-        # The file system works in real time: step simulated time until the
-        # watcher (polling every simulated second) has seen the change, giving
-        # the OS a real millisecond per step to report it (a loaded machine
-        # reports late), for at most ten real seconds.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if len(of_type(log, Started)) >= count:
-                return
-            await sim.advance(timedelta(milliseconds=200))
-            time.sleep(0.001)  # noqa: ASYNC251 - real time for the OS, on purpose
-        raise AssertionError(f"only {len(of_type(log, Started))} runs, expected {count}")
+        await step_until(sim, lambda: len(of_type(log, Started)) >= count, f"{count} runs")
 
     async with scheduler(log, sim) as sched:
         await sched.add("ingest", FileWatch(str(watched), poll=timedelta(seconds=1)), ingest)
@@ -740,22 +747,13 @@ async def test_a_deleted_watched_file_is_a_status_not_a_crash(
     log = MemoryLog()
     other = Calls(sim)
 
-    async def step_until(condition: Callable[[], bool]) -> None:
-        # The file system works in real time: step simulated time until the
-        # watcher (polling every simulated second) has looked again.
-        for _ in range(10_000):
-            if condition():
-                return
-            await sim.advance(timedelta(milliseconds=200))
-        raise AssertionError("the watcher never saw the change")
-
     async with scheduler(log, sim) as sched:
         await sched.add("ingest", FileWatch(str(watched), poll=timedelta(seconds=1)), Calls(sim))
         await sched.add("other", Every(timedelta(minutes=1)), other)
-        await step_until(lambda: len(of_type(log, Started, "ingest")) == 1)
+        await step_until(sim, lambda: len(of_type(log, Started, "ingest")) == 1, "a run")
         assert sched.status("ingest").problem is None
         watched.unlink()
-        await step_until(lambda: sched.status("ingest").problem is not None)
+        await step_until(sim, lambda: sched.status("ingest").problem is not None, "a problem")
         status = sched.status("ingest")
         assert status.problem == (
             f"file {watched} does not exist; it fires again once the file can be read"
@@ -765,7 +763,7 @@ async def test_a_deleted_watched_file_is_a_status_not_a_crash(
         # The log does not record the observation: a replay has no problem.
         assert replay(log.read()).status("ingest").problem is None
         watched.write_text("b")
-        await step_until(lambda: len(of_type(log, Started, "ingest")) == 2)
+        await step_until(sim, lambda: len(of_type(log, Started, "ingest")) == 2, "a second run")
         assert sched.status("ingest").problem is None
         await sim.advance(timedelta(minutes=2))
     assert other.times  # the other task ran on as usual
