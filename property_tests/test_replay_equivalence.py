@@ -35,7 +35,7 @@ def test_every_claim_in_a_valid_log_is_free_when_made(log: list[Event]) -> None:
     for record in log:
         if isinstance(record, Started):
             assert state.may_start(record.task, record.occurrence, record.attempt), record
-        state._fold(record)
+        state.fold(record)
         if isinstance(record, Started):
             # The claim is taken: the same attempt may never start again.
             assert not state.may_start(record.task, record.occurrence, record.attempt)

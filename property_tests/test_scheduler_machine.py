@@ -463,7 +463,7 @@ def unaccounted_due_times(records: list[Event], *, until: datetime) -> list[str]
             due = trigger.next_after(due)
 
     for record in records:
-        state._fold(record)
+        state.fold(record)
         task = record.task
         if task in state and not state.is_paused(task):
             stretch = (state.definition(task).trigger, state.origin(task))

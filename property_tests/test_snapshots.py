@@ -33,7 +33,7 @@ def test_every_reachable_state_round_trips(log: list[Event]) -> None:
     state = State()
     assert decode_state(encode_state(state)) == state
     for record in log:
-        state._fold(record)
+        state.fold(record)
         document = encode_state(state)
         again = decode_state(document)
         assert again == state

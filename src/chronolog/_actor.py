@@ -28,14 +28,14 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import msgspec
 import trio
 
 from ._alarms import Sleeper
-from ._command_rules import produces
+from ._command_rules import pause_events, produces, remove_events
 from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
@@ -52,14 +52,16 @@ from ._triggers import At, Cron, Every, FileWatch, Manual
 from ._watch import FileSeen, watch_file
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from ._alarms import Alarms
     from ._clock import Clock
     from ._events import Event, TaskDefined
-    from ._scheduler import Scheduler
+    from ._processes import ProcessKeeper
+    from ._projection import State
     from ._triggers import Trigger
 
-__all__ = ["TaskActor"]
+__all__ = ["Host", "TaskActor"]
 
 logger = logging.getLogger("chronolog.scheduler")
 
@@ -138,6 +140,47 @@ def _job_exit(error: BaseException) -> tuple[str, str, str]:
     return describe_error(error)
 
 
+class Host(Protocol):
+    """What an actor needs of the scheduler that owns it (`Scheduler` is one).
+
+    The actor reads the live state and the clock, and changes things only by
+    appending events -- the same ones the command rules give a command -- so
+    it never calls back into the command API.
+    """
+
+    state: State
+    clock: Clock
+    node: str
+    alarms: Alarms
+    capacity: trio.CapacityLimiter | None
+    run_nursery: trio.Nursery
+    processes: ProcessKeeper
+    result_max_bytes: int
+
+    @property
+    def stopping(self) -> bool:
+        """True once the scheduler shuts down: nothing new starts."""
+
+    @property
+    def started_at(self) -> datetime:
+        """When the scheduler started: earlier due times came while none ran."""
+
+    async def append(self, events: Sequence[Event], *, shield: bool = False) -> list[Event]:
+        """Append through the log writer; the stored records, once durable and folded."""
+
+    def append_now(self, events: Sequence[Event]) -> list[Event] | None:
+        """`append` without a task switch where the log allows it, else None."""
+
+    async def wait_for_log(self, until: datetime) -> None:
+        """Sleep until ``until``, or until the log takes writes again."""
+
+    def target_for(self, name: str) -> Callable[[], Any] | str:
+        """Task ``name``'s callable, or a sentence saying why there is none."""
+
+    def actor_ended(self, actor: TaskActor) -> None:
+        """``actor``'s loop returned."""
+
+
 class _Slot:
     """Who holds a ``max_concurrent`` slot: one per run, from claim to end."""
 
@@ -162,10 +205,11 @@ class TaskActor:
     __slots__ = (
         "_ahead",
         "_changed",
+        "_host",
         "_idle",
         "_next_memo",
+        "_remove_when_idle",
         "_run_end_matters",
-        "_scheduler",
         "_sleeper",
         "_waiting_retries",
         "cancel_reasons",
@@ -175,10 +219,12 @@ class TaskActor:
         "target",
     )
 
-    def __init__(self, scheduler: Scheduler, name: str) -> None:
+    def __init__(self, host: Host, name: str) -> None:
         self.name = name
         self.target: Callable[[], Any] | None = None
-        self._scheduler = scheduler
+        self._host = host
+        #: Remove the task once no run of it is left (``remove_after_run``).
+        self._remove_when_idle = False
         self._changed = trio.Event()
         # Cancel scopes of this task's runs in this process, by occurrence,
         # and why each was cancelled (the error its Failed record gets).
@@ -213,7 +259,7 @@ class TaskActor:
         """Something about this task changed: plan again."""
         self._changed.set()
         self._changed = trio.Event()
-        self._scheduler.alarms.wake(self._sleeper)
+        self._host.alarms.wake(self._sleeper)
 
     def cancel_runs(self, reason: str) -> int:
         for occurrence, scope in self.runs.items():
@@ -242,9 +288,9 @@ class TaskActor:
         """Plan and fire until the task is removed or the scheduler stops."""
         # One frame for the whole loop (no wrapper): an idle actor's memory.
         try:
-            scheduler = self._scheduler
+            host = self._host
             backoff = _MIN_BACKOFF
-            while not scheduler.stopping and self.name in scheduler.state:
+            while not host.stopping and self.name in host.state:
                 changed = self._changed
                 trouble: type[Exception] | None = None
                 error: Exception | None = None
@@ -273,7 +319,7 @@ class TaskActor:
                     del error
                     # Woken by changes from now on only: a failed claim's clean-up
                     # has just set `changed`, which would make this a busy loop.
-                    await self._sleep_until(scheduler.clock.now() + backoff, self._changed)
+                    await self._sleep_until(host.clock.now() + backoff, self._changed)
                     backoff = min(backoff * 2, _MAX_BACKOFF)
                 else:
                     # An error in one task never stops another: pause this one.
@@ -282,7 +328,7 @@ class TaskActor:
                     del error
                     await self._pause_or_wait(note, changed)
         finally:
-            self._scheduler.actor_ended(self)
+            self._host.actor_ended(self)
 
     async def _pause_or_wait(self, note: str, changed: trio.Event) -> None:
         """Pause the task with ``note``; if even that fails, wait and plan again."""
@@ -296,19 +342,19 @@ class TaskActor:
         if failed is not None:
             logger.error("task %r could not be paused", self.name, exc_info=failed)
             del failed
-            await self._sleep_until(self._scheduler.clock.now() + _MAX_BACKOFF, changed)
+            await self._sleep_until(self._host.clock.now() + _MAX_BACKOFF, changed)
 
     async def _step(self, changed: trio.Event) -> None:
-        scheduler = self._scheduler
-        state = scheduler.state
+        host = self._host
+        state = host.state
         # Ask the State directly: a TaskStatus view per step costs far more.
         definition = state.definition(self.name)
         trigger = definition.trigger
         # Read once per step: every branch below that awaits returns, so the
         # entries stay current for the checks that follow.
-        entries = state._open_entries(self.name)
+        entries = state.open_entries(self.name)
         recorded = self._recorded_manual_runs(entries)
-        if recorded and (self.target is not None or scheduler.resolve_target(self) is None):
+        if recorded and (self.target is not None or self._bind_target() is None):
             # Manual runs recorded while no scheduler ran (`chronolog run-now`
             # on a stopped service, or a crash right after run_now recorded
             # one): start them as run_now would, paused or not.
@@ -319,13 +365,13 @@ class TaskActor:
             await self._while_paused(entries, changed)
             return
         if self.target is None:
-            problem = scheduler.resolve_target(self)
+            problem = self._bind_target()
             if problem is not None:
                 # After a restart an application declares its tasks again
                 # right away: give add() a moment to bind the callable before
                 # pausing the task.
                 woke_by_change = not await self._sleep_until(
-                    scheduler.clock.now() + TARGET_GRACE, changed
+                    host.clock.now() + TARGET_GRACE, changed
                 )
                 if not woke_by_change and self.target is None:
                     await self._pause(missing_target_note(problem))
@@ -338,8 +384,8 @@ class TaskActor:
             # Scheduled under an earlier definition (a command raced with our
             # plan, or the log was written by another process): the trigger in
             # force does not produce them.
-            now = scheduler.clock.now()
-            await scheduler.append(
+            now = host.clock.now()
+            await host.append(
                 [
                     Skipped(task=self.name, at=now, occurrence=o, reason=SkipReason.REDEFINED)
                     for o in stale
@@ -350,7 +396,7 @@ class TaskActor:
         if pending is None:
             if isinstance(trigger, Manual):
                 await self._wait_for_command(changed)  # only run_now starts a manual task
-            elif state._has_open(self.name):
+            elif state.has_open(self.name):
                 await changed.wait()  # a run or a retry is still under way
             else:
                 # Finished: the trigger has no due time left (the status says
@@ -362,7 +408,7 @@ class TaskActor:
         del entries, recorded, stale
         if not pending.scheduled:
             record = self._scheduled(pending)
-            await scheduler.append([record])
+            await host.append([record])
             pending = _Pending(pending.occurrence, pending.due, 1, True, record.at)
         jitter = definition.policy.jitter
         while True:
@@ -387,8 +433,8 @@ class TaskActor:
         before its due time costs nothing. Reached while still paused, it is
         ``Skipped(paused)`` -- once: nothing new is planned until the resume.
         """
-        scheduler = self._scheduler
-        now = scheduler.clock.now()
+        host = self._host
+        now = host.clock.now()
         prefix = self.name + "@"
         waiting = [
             entry
@@ -400,7 +446,7 @@ class TaskActor:
         ]
         due = [entry.occurrence for entry in waiting if entry.due is not None and entry.due <= now]
         if due:
-            await scheduler.append(
+            await host.append(
                 [
                     Skipped(task=self.name, at=now, occurrence=o, reason=SkipReason.PAUSED)
                     for o in due
@@ -469,7 +515,7 @@ class TaskActor:
 
     def _next_occurrence(self) -> _Pending | None:
         """`State.next_occurrence` for this task, with this process's runs left out."""
-        state = self._scheduler.state
+        state = self._host.state
         trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
             return None
@@ -493,10 +539,10 @@ class TaskActor:
             # sleep that is needed is by far the common case.)
             self._run_end_matters = False
             try:
-                await self._scheduler.alarms.sleep_until(when, self._sleeper)
+                await self._host.alarms.sleep_until(when, self._sleeper)
             finally:
                 self._run_end_matters = True
-        return not changed.is_set() and not self._scheduler.stopping
+        return not changed.is_set() and not self._host.stopping
 
     async def _wait_for_command(self, changed: trio.Event) -> None:
         """Wait for a change that no run's end makes (a command, a redefinition)."""
@@ -510,8 +556,8 @@ class TaskActor:
 
     async def _fire(self, pending: _Pending) -> _Pending | None:
         """Start ``pending`` as the policies say; the occurrence scheduled with its claim."""
-        scheduler = self._scheduler
-        state = scheduler.state
+        host = self._host
+        state = host.state
         self._ahead = None
         if state.is_paused(self.name):
             # Paused as it woke (in the same instant): plan again, which skips it.
@@ -521,13 +567,13 @@ class TaskActor:
             await self.start(pending.occurrence, pending.attempt)
             return None
         policy = state.definition(self.name).policy
-        now = scheduler.clock.now()
+        now = host.clock.now()
         due = pending.due
         missed = self._later_due_times(due, now)
         if (
             missed
             # It came while no scheduler ran ...
-            or due < scheduler.started_at
+            or due < host.started_at
             # ... or it was past already when it was planned (a one-off defined
             # after its instant, a restart after an outage with no record).
             or pending.planned_at is None
@@ -552,7 +598,7 @@ class TaskActor:
         occurrence waited) are left out: nothing can run them. A tuple: the
         common answer, none, is then the empty tuple, which is no new object.
         """
-        state = self._scheduler.state
+        state = self._host.state
         trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
             return ()
@@ -575,8 +621,8 @@ class TaskActor:
 
     async def _catch_up(self, due_times: list[datetime], now: datetime) -> None:
         """Several due times passed at once: the catch-up policy picks what runs."""
-        scheduler = self._scheduler
-        policy = scheduler.state.definition(self.name).policy
+        host = self._host
+        policy = host.state.definition(self.name).policy
         grace = policy.misfire_grace
         fresh = [d for d in due_times if grace is None or now - d <= grace]
         if policy.catch_up is CatchUp.NONE:
@@ -592,7 +638,7 @@ class TaskActor:
         events: list[Event] = []
         for due in skipped:
             occurrence = time_occurrence(self.name, due)
-            standing = scheduler.state.occurrence_state(self.name, occurrence, due)
+            standing = host.state.occurrence_state(self.name, occurrence, due)
             if standing in (OccurrenceState.NEW, OccurrenceState.SCHEDULED):
                 events.append(
                     Skipped(
@@ -605,10 +651,10 @@ class TaskActor:
                 )
         for due in run:
             occurrence = time_occurrence(self.name, due)
-            if scheduler.state.may_schedule(self.name, occurrence, due):
+            if host.state.may_schedule(self.name, occurrence, due):
                 events.append(Scheduled(task=self.name, at=now, occurrence=occurrence, due=due))
         if events:
-            await scheduler.append(events)
+            await host.append(events)
         for due in run:
             occurrence = time_occurrence(self.name, due)
             if len(run) > 1:
@@ -616,15 +662,15 @@ class TaskActor:
             await self._start_with_overlap(occurrence, due)
 
     async def _start_with_overlap(self, occurrence: str, due: datetime | None) -> None:
-        scheduler = self._scheduler
-        policy = scheduler.state.definition(self.name).policy
+        host = self._host
+        policy = host.state.definition(self.name).policy
         if self.runs and policy.overlap is not Overlap.ALLOW:
             if policy.overlap is Overlap.SKIP:
-                await scheduler.append(
+                await host.append(
                     [
                         Skipped(
                             task=self.name,
-                            at=scheduler.clock.now(),
+                            at=host.clock.now(),
                             occurrence=occurrence,
                             reason=SkipReason.OVERLAP,
                         )
@@ -661,15 +707,15 @@ class TaskActor:
         return not self.runs
 
     async def _skip_while_queued(self, waiting_due: datetime) -> None:
-        scheduler = self._scheduler
-        state = scheduler.state
+        host = self._host
+        state = host.state
         trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
             return
         due = trigger.next_after(waiting_due)
         while due is not None:
-            await scheduler.clock.sleep_until(due)
-            now = scheduler.clock.now()
+            await host.clock.sleep_until(due)
+            now = host.clock.now()
             # All that passed at once (a clock jump) in one write, bounded.
             passed: list[datetime] = []
             while due is not None and due <= now and len(passed) < _MAX_MISSED_PER_STEP:
@@ -688,7 +734,7 @@ class TaskActor:
                 if state.may_schedule(self.name, occurrence, passed_due)
             ]
             if skips:
-                await scheduler.append(skips)
+                await host.append(skips)
 
     async def start(self, occurrence: str, attempt: int, *, reserved: bool = False) -> None:
         """Claim ``attempt`` of ``occurrence``, then run it in the scheduler's nursery.
@@ -700,7 +746,7 @@ class TaskActor:
         of dispatching a run. ``reserved``: the caller has already called
         :meth:`reserve` for it (``run_now``).
         """
-        scheduler = self._scheduler
+        host = self._host
         if not reserved:
             if occurrence in self.runs:
                 # Already under way in this process (run_now, or a retry):
@@ -711,17 +757,15 @@ class TaskActor:
         slot: _Slot | None = None
         handed_over = False
         try:
-            if scheduler.capacity is not None:
+            if host.capacity is not None:
                 # max_concurrent: the run waits here for a slot (late, never lost).
                 candidate = _Slot()
-                await scheduler.capacity.acquire_on_behalf_of(candidate)
+                await host.capacity.acquire_on_behalf_of(candidate)
                 slot = candidate
             # A shutdown that began while the run waited for a slot: nothing
             # starts now (the occurrence stays scheduled for the next start).
-            if not scheduler.stopping and await self._claim(
-                occurrence, attempt, self._plan_ahead()
-            ):
-                scheduler.run_nursery.start_soon(self._run, occurrence, attempt, slot)
+            if not host.stopping and await self._claim(occurrence, attempt, self._plan_ahead()):
+                host.run_nursery.start_soon(self._run, occurrence, attempt, slot)
                 handed_over = True
         finally:
             if not handed_over:
@@ -746,18 +790,21 @@ class TaskActor:
         self._end_run(occurrence, None)
 
     def _end_run(self, occurrence: str, slot: _Slot | None) -> None:
-        if slot is not None and self._scheduler.capacity is not None:
-            self._scheduler.capacity.release_on_behalf_of(slot)
+        if slot is not None and self._host.capacity is not None:
+            self._host.capacity.release_on_behalf_of(slot)
         self.runs.pop(occurrence, None)
         self.cancel_reasons.pop(occurrence, None)
         if not self.runs and self._idle is not None:
             idle, self._idle = self._idle, None
             idle.set()
+        if not self.runs and self._remove_when_idle:
+            self._remove_when_idle = False
+            self._host.run_nursery.start_soon(self._remove)
         # An actor asleep until its next due time planned with this run in
         # `runs`; once the occurrence has settled, planning again would give
         # the same plan. A run that ends unsettled (a retry left to the actor,
         # a lost log) and an actor waiting for open runs to end must hear of it.
-        if self._run_end_matters or self._scheduler.state._is_open(self.name, occurrence):
+        if self._run_end_matters or self._host.state.is_open(self.name, occurrence):
             self.notify()
 
     def _plan_ahead(self) -> _Pending | None:
@@ -768,7 +815,7 @@ class TaskActor:
         a step of the actor per run: after the claim, the actor finds its
         next occurrence scheduled and goes straight to sleep.
         """
-        state = self._scheduler.state
+        state = self._host.state
         name = self.name
         if name not in state or state.is_paused(name):
             return None
@@ -777,7 +824,7 @@ class TaskActor:
             return None  # the claim takes the last run
         # A retry waiting for this actor comes first when it is due first: the
         # actor must wake for it, not sleep on to the occurrence after.
-        pending = self._pending(state._open_entries(name))
+        pending = self._pending(state.open_entries(name))
         if pending is None or pending.scheduled:
             return None
         return pending
@@ -786,7 +833,7 @@ class TaskActor:
         """The ``Scheduled`` record of a pending occurrence the actor planned."""
         return Scheduled(
             task=self.name,
-            at=self._scheduler.clock.now() if now is None else now,
+            at=self._host.clock.now() if now is None else now,
             occurrence=pending.occurrence,
             due=pending.due,
         )
@@ -799,10 +846,10 @@ class TaskActor:
         is stopping, or the log broke), so the caller must stop, not pick the
         same occurrence again.
         """
-        scheduler = self._scheduler
-        now = scheduler.clock.now()
+        host = self._host
+        now = host.clock.now()
         started = Started(
-            task=self.name, at=now, occurrence=occurrence, attempt=attempt, node=scheduler.node
+            task=self.name, at=now, occurrence=occurrence, attempt=attempt, node=host.node
         )
         events: list[Event] = [started]
         if ahead is not None:
@@ -811,8 +858,8 @@ class TaskActor:
         try:
             # At once where the log allows (in memory): no task switch. Its
             # caller goes on to sleep or wait, so it yields soon anyway.
-            if scheduler.append_now(events) is None:
-                await scheduler.append(events)
+            if host.append_now(events) is None:
+                await host.append(events)
         except ClaimConflict:
             logger.debug("task %r: %s already claimed", self.name, occurrence)
             await trio.lowlevel.checkpoint()  # a refused claim never makes a busy loop
@@ -822,7 +869,7 @@ class TaskActor:
 
     async def _run(self, occurrence: str, attempt: int, slot: _Slot | None) -> None:
         """Run a claimed attempt, and its retries, each claimed in turn."""
-        clock = self._scheduler.clock
+        clock = self._host.clock
         try:
             while True:
                 try:
@@ -880,13 +927,13 @@ class TaskActor:
         """
         if self.cancel_reasons.get(occurrence, "shutdown") == "shutdown":
             return
-        scheduler = self._scheduler
+        host = self._host
         try:
-            await scheduler.append(
+            await host.append(
                 [
                     Skipped(
                         task=self.name,
-                        at=scheduler.clock.now(),
+                        at=host.clock.now(),
                         occurrence=occurrence,
                         reason=SkipReason.CANCELLED,
                     )
@@ -915,9 +962,9 @@ class TaskActor:
         self, occurrence: str, attempt: int, scope: trio.CancelScope
     ) -> datetime | None:
         """Run the target once; record the outcome; return when to retry, if at all."""
-        scheduler = self._scheduler
-        clock = scheduler.clock
-        policy = scheduler.state.definition(self.name).policy
+        host = self._host
+        clock = host.clock
+        policy = host.state.definition(self.name).policy
         target = self.target
         assert target is not None
         started = clock.now()
@@ -932,9 +979,9 @@ class TaskActor:
             task=self.name,
             occurrence=occurrence,
             attempt=attempt,
-            due=scheduler.state.open_due(self.name, occurrence),
-            node=scheduler.node,
-            keeper=scheduler.processes,
+            due=host.state.open_due(self.name, occurrence),
+            node=host.node,
+            keeper=host.processes,
         )
         with scope:
             try:
@@ -971,7 +1018,7 @@ class TaskActor:
                 occurrence=occurrence,
                 attempt=attempt,
                 duration=duration,
-                result=jsonable_result(result, scheduler.result_max_bytes),
+                result=jsonable_result(result, host.result_max_bytes),
             )
         else:
             message, error_type, trace = error
@@ -989,7 +1036,8 @@ class TaskActor:
         if not await self._record_outcome(occurrence, record):
             return None
         if error is None and policy.remove_after_run:
-            scheduler.remove_soon(self.name)
+            # Removed once this task has no run left in this process.
+            self._remove_when_idle = True
         return retry_at
 
     async def _record_outcome(self, occurrence: str, record: Completed | Failed) -> bool:
@@ -1001,14 +1049,14 @@ class TaskActor:
         restart then finds the attempt's ``Started`` alone and records it as
         interrupted.
         """
-        scheduler = self._scheduler
-        clock = scheduler.clock
+        host = self._host
+        clock = host.clock
         backoff = _MIN_BACKOFF
         while True:
             events: list[Event] = [record]
             try:
-                if scheduler.append_now(events) is None:
-                    await scheduler.append(events, shield=True)
+                if host.append_now(events) is None:
+                    await host.append(events, shield=True)
             except OSError as exc:
                 logger.warning(
                     "task %r: cannot record how %s ended (%s); trying again in %s",
@@ -1024,13 +1072,13 @@ class TaskActor:
                 return False
             else:
                 return True
-            if scheduler.stopping and occurrence in self.cancel_reasons:
+            if host.stopping and occurrence in self.cancel_reasons:
                 return False  # the shutdown grace is over
             # Its own scope, not one honouring an earlier cancel(): that would
             # turn this wait into a busy loop. Shutdown cancels it.
             with trio.CancelScope() as waiting:
                 self.runs[occurrence] = waiting
-                await scheduler.wait_for_log(clock.now() + backoff)
+                await host.wait_for_log(clock.now() + backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
             record = msgspec.structs.replace(record, at=clock.now())
 
@@ -1038,8 +1086,8 @@ class TaskActor:
 
     async def _watch_file(self, trigger: FileWatch, changed: trio.Event) -> None:
         """Run on every change of the watched file's content, until the task changes."""
-        scheduler = self._scheduler
-        _, last_hash = scheduler.state.last_file_change(self.name)
+        host = self._host
+        _, last_hash = host.state.last_file_change(self.name)
         async with trio.open_nursery() as nursery:
 
             async def stop_on_change() -> None:
@@ -1053,7 +1101,7 @@ class TaskActor:
                     trigger.path,
                     poll=trigger.poll,
                     last_hash=last_hash,
-                    clock=scheduler.clock,
+                    clock=host.clock,
                 )
             )
             try:
@@ -1062,7 +1110,7 @@ class TaskActor:
                 self.problem = None
 
     async def _follow_changes(self, changes: trio.MemoryReceiveChannel[FileSeen]) -> None:
-        scheduler = self._scheduler
+        host = self._host
         async for seen in changes:
             if seen.content_hash is None:
                 # Not a crash, and nothing to record: the task waits for the
@@ -1071,10 +1119,10 @@ class TaskActor:
                 logger.warning("task %r: %s", self.name, self.problem)
                 continue
             self.problem = None
-            previous, _ = scheduler.state.last_file_change(self.name)
+            previous, _ = host.state.last_file_change(self.name)
             occurrence = file_change_occurrence(self.name, previous, seen.content_hash)
-            now = scheduler.clock.now()
-            await scheduler.append(
+            now = host.clock.now()
+            await host.append(
                 [
                     Scheduled(
                         task=self.name,
@@ -1088,8 +1136,36 @@ class TaskActor:
             await self._start_with_overlap(occurrence, None)
 
     async def _pause(self, note: str) -> None:
-        scheduler = self._scheduler
-        if self.name in scheduler.state and not scheduler.state.is_paused(self.name):
-            await scheduler.pause(self.name, note=note)
+        """Pause the task, as `Scheduler.pause` would (nothing if it is paused or gone)."""
+        host = self._host
+        events: list[Event] = []
+        if self.name in host.state:
+            events = pause_events(host.state, self.name, note, host.clock.now())
+        if events:
+            await host.append(events)
+            self.notify()
         else:
             await trio.lowlevel.checkpoint()
+
+    async def _remove(self) -> None:
+        """Remove the task, as `Scheduler.remove` would, once its runs are over
+        (``remove_after_run``)."""
+        host = self._host
+        if self.name not in host.state:
+            return
+        try:
+            await host.append(remove_events(host.state, self.name, host.clock.now()))
+        except OSError as exc:
+            # Not worth more than a warning: the task ran and its trigger is
+            # spent, so it only stays defined (and finished).
+            logger.warning("task %r ran but could not be removed: %s", self.name, exc)
+            return
+        self.notify()
+
+    def _bind_target(self) -> str | None:
+        """Bind the task's callable; a sentence saying why not, if it cannot be."""
+        target = self._host.target_for(self.name)
+        if isinstance(target, str):
+            return target
+        self.target = target
+        return None

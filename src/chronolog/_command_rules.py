@@ -251,7 +251,7 @@ def _preview(state: State, name: str, events: list[Event]) -> State:
     seq = state.seq
     for event in events:
         seq += 1
-        preview._fold(msgspec.structs.replace(event, seq=seq))
+        preview.fold(msgspec.structs.replace(event, seq=seq))
     return preview
 
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from ._processes import KILL_AFTER_SECONDS
+from ._processes import KILL_AFTER_SECONDS, group_alive
 from ._run_context import run_context_or_none
 
 if TYPE_CHECKING:
@@ -146,19 +146,9 @@ async def _terminate_group(process: trio.Process) -> None:
         with trio.move_on_after(wait):
             await process.wait()
             # No event says when the last of a group is gone: poll for it.
-            while _group_alive(process.pid):  # noqa: ASYNC110
+            while group_alive(process.pid):  # noqa: ASYNC110
                 await trio.sleep(0.02)
             return
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fit(result: dict[str, Any], max_bytes: int) -> dict[str, Any]:

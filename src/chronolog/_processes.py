@@ -39,7 +39,7 @@ from typing import Any, Final
 
 import attrs
 
-__all__ = ["KILL_AFTER_SECONDS", "Leftover", "ProcessKeeper", "registry_of"]
+__all__ = ["KILL_AFTER_SECONDS", "Leftover", "ProcessKeeper", "group_alive", "registry_of"]
 
 logger = logging.getLogger("chronolog.scheduler")
 
@@ -261,10 +261,11 @@ def _ours_and_alive(pgid: int, document: dict[str, Any]) -> bool:
     leader = _start_ticks(pgid)
     if leader is not None and leader != document.get("leader_start"):
         return False  # the leader's pid belongs to another process now
-    return _group_alive(pgid)
+    return group_alive(pgid)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` is left (one we may not signal counts)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -280,7 +281,7 @@ def _end_group(pgid: int) -> None:
             os.killpg(pgid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _group_alive(pgid):
+            if not group_alive(pgid):
                 return
             time.sleep(0.02)
 

@@ -528,17 +528,16 @@ class State:
         runs = [_view(name, occurrence, entry, None) for occurrence, entry in task.open.items()]
         return sorted(runs, key=lambda run: run.seq)
 
-    def _open_entries(self, name: str) -> list[OpenEntry]:
-        """`open_occurrences` in brief, in no particular order (for the scheduler)."""
+    def open_entries(self, name: str) -> list[OpenEntry]:
+        """`open_occurrences` in brief, in no particular order: what a scheduler's
+        actors ask on every step (cheaper than full `Run` views)."""
         return [_brief(occurrence, entry) for occurrence, entry in self._task(name).open.items()]
 
-    def _has_open(self, name: str) -> bool:
+    def has_open(self, name: str) -> bool:
+        """Whether ``name`` has an occurrence scheduled, running or waiting for a retry."""
         return bool(self._task(name).open)
 
-    def _open_count(self, name: str) -> int:
-        return len(self._task(name).open)
-
-    def _is_open(self, name: str, occurrence: str) -> bool:
+    def is_open(self, name: str, occurrence: str) -> bool:
         """Whether ``occurrence`` is scheduled, running or waiting for a retry."""
         task = self._tasks.get(name)
         return task is not None and occurrence in task.open
@@ -743,9 +742,14 @@ class State:
 
     # -- the fold ------------------------------------------------------------
 
-    def _fold(self, record: Event) -> None:
-        """Apply one record in place. Records that break a rule change nothing
-        but ``seq``: the fold is total, and the invariant checker reports them."""
+    def fold(self, record: Event) -> None:
+        """Fold one record into this state, in place (`apply` is the copying form).
+
+        For a state you own: one from `replay`, `isolate` or `copy`. A live
+        scheduler's state is folded by its log writer alone, right after the
+        record is written. Records that break a rule change nothing but
+        ``seq``: the fold is total, and the invariant checker reports them.
+        """
         self.seq = record.seq
         _HANDLERS[type(record)](self, record)
 
@@ -925,7 +929,7 @@ _HANDLERS: Final[dict[type, Callable[[State, Any], None]]] = {
 def apply(state: State, record: Event) -> State:
     """One step of the fold: a new State with ``record`` applied (``state`` is untouched)."""
     after = state.copy()
-    after._fold(record)
+    after.fold(record)
     return after
 
 

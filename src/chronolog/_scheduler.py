@@ -176,34 +176,17 @@ class Scheduler:
         finally:
             self._log_waiters.discard(sleeper)
 
-    def resolve_target(self, actor: TaskActor) -> str | None:
-        """Bind the actor's callable; a sentence saying why not, if it cannot be."""
-        target = self._targets.get(actor.name)
-        if target is None:
-            path = self.state.definition(actor.name).target
-            try:
-                target = import_target(path)
-            except LookupError as exc:
-                return f"{exc}"
-        actor.target = target
-        return None
-
-    def remove_soon(self, name: str) -> None:
-        """Remove ``name`` after its run has been recorded (``remove_after_run``)."""
-
-        async def remove() -> None:
-            actor = self._actors.get(name)
-            if actor is not None:
-                await actor.wait_idle()
-            if name in self.state:
-                try:
-                    await self.remove(name)
-                except OSError as exc:
-                    # Not worth stopping the scheduler for: the task ran and its
-                    # trigger is spent, so it only stays defined (and idle).
-                    logger.warning("task %r ran but could not be removed: %s", name, exc)
-
-        self.run_nursery.start_soon(remove)
+    def target_for(self, name: str) -> Callable[[], Any] | str:
+        """The callable task ``name`` runs: the one ``add`` gave, else the one its
+        recorded import path names; or a sentence saying why there is none."""
+        target = self._targets.get(name)
+        if target is not None:
+            return target
+        path = self.state.definition(name).target
+        try:
+            return import_target(path)
+        except LookupError as exc:
+            return f"{exc}"
 
     def _spawn(self, name: str) -> TaskActor:
         actor = self._actors.get(name)
@@ -214,9 +197,10 @@ class Scheduler:
         return actor
 
     def actor_ended(self, actor: TaskActor) -> None:
-        """``actor``'s loop has returned: forget it if its task is gone."""
+        """``actor``'s loop has returned: forget it (and its callable) if its task is gone."""
         if self._actors.get(actor.name) is actor and actor.name not in self.state:
             del self._actors[actor.name]
+            self._targets.pop(actor.name, None)
 
     # -- commands ------------------------------------------------------------
 
@@ -319,9 +303,10 @@ class Scheduler:
         self.state.status(name)  # UnknownTask for a name that does not exist
         actor = self._spawn(name)
         if actor.target is None:
-            problem = self.resolve_target(actor)
-            if problem is not None:
-                raise ConfigError(f"cannot run task {name!r} now: {problem}")
+            target = self.target_for(name)
+            if isinstance(target, str):
+                raise ConfigError(f"cannot run task {name!r} now: {target}")
+            actor.target = target
         occurrence, events = run_now_events(self.state, name, self.clock.now())
         # Reserved first, so the task's actor never takes the new Scheduled
         # for an occurrence of its own to start (two claims, one refused).

@@ -420,7 +420,7 @@ class LogWriter:
             submission.fail(error)
 
     def _fold_and_settle(self, accepted: list[_Submission], records: list[Event]) -> None:
-        fold = self._state._fold
+        fold = self._state.fold
         for record in records:
             fold(record)
         self._records += len(records)
@@ -503,7 +503,7 @@ class _ClaimCheck:
                 if kind is Skipped and _stale_skip(checked, event):
                     continue
             if scratch is not None:
-                scratch._fold(event)
+                scratch.fold(event)
             kept.append(event)
         if len(kept) != len(events):
             submission.events = kept
@@ -529,7 +529,7 @@ class _ClaimCheck:
             scratch = self._scratch = self._state.isolate(*self._touched)
             self._covered = set(self._touched)
             for event in self._admitted:
-                scratch._fold(event)
+                scratch.fold(event)
         for event in events:
             # A task the batch has not touched yet: the live state's is current.
             if event.task not in self._covered:
