@@ -57,7 +57,6 @@ from chronolog import (
     open_scheduler,
     replay,
 )
-from chronolog._command_rules import produces
 from chronolog._ids import time_occurrence
 from chronolog.testing import SimulatedClock
 
@@ -431,7 +430,7 @@ def redefinitions_that_skipped_kept_due_times(records: list[Event]) -> list[str]
                 if isinstance(r, TaskDefined) and r.task == record.task
             )
         due = due_of.get(record.occurrence)
-        if due is not None and produces(definition.trigger, due):
+        if due is not None and definition.trigger.fires_at(due):
             wrong.append(f"seq {record.seq}: {record.occurrence} skipped, yet produced")
     return wrong
 

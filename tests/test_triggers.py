@@ -673,3 +673,32 @@ def test_walls_that_exist_are_read_as_python_reads_them() -> None:
     for wall in (datetime(2025, 3, 30, 1, 59, 59), datetime(2025, 3, 30, 3), datetime(2025, 7, 1)):
         aware = wall.replace(tzinfo=BERLIN_ZONE)
         assert At(aware).when == aware.astimezone(UTC)
+
+
+def test_fires_at_and_previous_before_at_exact_instants() -> None:
+    backup = Cron("30 2 * * *", tz="Europe/Berlin")
+    gap_night = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:30 does not exist: 03:00 CEST
+    assert backup.fires_at(gap_night)
+    assert not backup.fires_at(datetime(2026, 3, 29, 1, 30, tzinfo=UTC))
+    assert backup.previous_before(gap_night) == datetime(2026, 3, 28, 1, 30, tzinfo=UTC)
+    assert backup.previous_before(gap_night + timedelta(microseconds=1)) == gap_night
+    bounded = Cron("0 * * * *", start=datetime(2026, 1, 1, 5, tzinfo=UTC))
+    assert bounded.previous_before(datetime(2026, 1, 1, 5, tzinfo=UTC)) is None
+    assert bounded.previous_before(datetime(2026, 1, 1, 5, 1, tzinfo=UTC)) == datetime(
+        2026, 1, 1, 5, tzinfo=UTC
+    )
+    anchor = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    every = Every(timedelta(minutes=7), anchor=anchor, end=anchor + timedelta(minutes=21))
+    assert every.fires_at(anchor + timedelta(minutes=14))
+    assert not every.fires_at(anchor + timedelta(minutes=15))
+    assert every.previous_before(anchor + timedelta(days=1)) == anchor + timedelta(minutes=21)
+    assert every.previous_before(anchor + timedelta(minutes=7)) == anchor
+    once = At(anchor)
+    assert (once.fires_at(anchor), once.previous_before(anchor)) == (True, None)
+    assert once.previous_before(anchor + timedelta(microseconds=1)) == anchor
+    assert not Manual().fires_at(anchor)
+    assert FileWatch("x").previous_before(anchor) is None
+    never_again = Cron("0 0 1 1 *", end=datetime(2020, 1, 1, tzinfo=UTC))
+    assert never_again.previous_before(datetime(2026, 1, 1, tzinfo=UTC)) == datetime(
+        2020, 1, 1, tzinfo=UTC
+    )

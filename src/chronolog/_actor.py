@@ -35,7 +35,7 @@ import msgspec
 import trio
 
 from ._alarms import Sleeper
-from ._command_rules import pause_events, produces, remove_events
+from ._command_rules import pause_events, remove_events
 from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
@@ -494,7 +494,7 @@ class TaskActor:
             and entry.due is not None
             and entry.planned_seq < definition.seq
             and entry.occurrence.startswith(prefix)
-            and not produces(trigger, entry.due)
+            and not trigger.fires_at(entry.due)
         ]
 
     def _pending(self, entries: list[OpenEntry]) -> _Pending | None:

@@ -28,8 +28,7 @@ The rules (see ``docs/how-to/choose-policies.md``):
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
@@ -46,7 +45,7 @@ from ._events import (
 )
 from ._ids import manual_occurrence, validate_task_name
 from ._projection import Outcome
-from ._triggers import At, Cron, Every
+from ._triggers import Every
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -61,7 +60,6 @@ __all__ = [
     "define_events",
     "pause_events",
     "pending_skips",
-    "produces",
     "redefinition_skips",
     "remove_events",
     "resume_events",
@@ -69,14 +67,6 @@ __all__ = [
 ]
 
 IfExists = Literal["update", "error", "keep"]
-
-_TIME_TRIGGERS: Final = (Cron, Every, At)
-_JUST_BEFORE: Final = timedelta(microseconds=1)
-
-
-def produces(trigger: Trigger, due: datetime) -> bool:
-    """Whether ``trigger`` fires at ``due`` (only time-based triggers fire at times)."""
-    return isinstance(trigger, _TIME_TRIGGERS) and trigger.next_after(due - _JUST_BEFORE) == due
 
 
 def define_events(
@@ -149,7 +139,7 @@ def redefinition_skips(state: State, name: str, trigger: Trigger, now: datetime)
         if run.outcome is Outcome.SCHEDULED
         and run.due is not None
         and run.occurrence.startswith(prefix)
-        and not produces(trigger, run.due)
+        and not trigger.fires_at(run.due)
     ]
 
 

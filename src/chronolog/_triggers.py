@@ -286,6 +286,14 @@ class Cron(msgspec.Struct, frozen=True, tag="cron", tag_field="kind", omit_defau
         fire = _compile(self.expr, self.tz, self.key).next_after_second(after, until)
         return None if fire is None else _from_seconds(fire)
 
+    def fires_at(self, t: datetime) -> bool:
+        """Whether this trigger fires at instant ``t``."""
+        return _fires_at(self, t)
+
+    def previous_before(self, t: datetime) -> datetime | None:
+        """The last fire strictly before ``t`` (within its bounds), or None."""
+        return _previous_by_search(self, _check_t(t), self.start)
+
 
 class Every(msgspec.Struct, frozen=True, tag="every", tag_field="kind", omit_defaults=True):
     """Fires every ``interval`` on the grid ``anchor + k * interval`` (``k`` any integer).
@@ -343,6 +351,23 @@ class Every(msgspec.Struct, frozen=True, tag="every", tag_field="kind", omit_def
             return None
         return _from_micros(fire)
 
+    def fires_at(self, t: datetime) -> bool:
+        """Whether this trigger fires at instant ``t``."""
+        return _fires_at(self, t)
+
+    def previous_before(self, t: datetime) -> datetime | None:
+        """The last fire strictly before ``t`` (within its bounds), or None."""
+        before = _micros(_check_t(t)) - 1
+        if self.end is not None:
+            before = min(before, _micros(self.end))
+        anchor = self.anchor if self.anchor is not None else self.start
+        origin = 0 if anchor is None else _micros(anchor)
+        step = self.interval // _MICROSECOND
+        fire = origin + ((before - origin) // step) * step
+        if self.start is not None and fire < _micros(self.start):
+            return None
+        return _from_micros(fire)
+
 
 class At(msgspec.Struct, frozen=True, tag="at", tag_field="kind"):
     """Fires once, at ``when`` (aware; a wall time in a DST gap means the end of the gap)."""
@@ -358,6 +383,14 @@ class At(msgspec.Struct, frozen=True, tag="at", tag_field="kind"):
 
     def next_after(self, t: datetime) -> datetime | None:
         return self.when if self.when > _check_t(t) else None
+
+    def fires_at(self, t: datetime) -> bool:
+        """Whether this trigger fires at instant ``t``."""
+        return _fires_at(self, t)
+
+    def previous_before(self, t: datetime) -> datetime | None:
+        """Its instant, if that is strictly before ``t``; else None."""
+        return self.when if self.when < _check_t(t) else None
 
 
 class FileWatch(msgspec.Struct, frozen=True, tag="file_watch", tag_field="kind"):
@@ -387,6 +420,16 @@ class FileWatch(msgspec.Struct, frozen=True, tag="file_watch", tag_field="kind")
         _check_t(t)
         return None
 
+    def fires_at(self, t: datetime) -> bool:
+        """Always False: a file change is observed, not predicted."""
+        _check_t(t)
+        return False
+
+    def previous_before(self, t: datetime) -> datetime | None:
+        """Always None: a file change is observed, not predicted."""
+        _check_t(t)
+        return None
+
 
 class Manual(msgspec.Struct, frozen=True, tag="manual", tag_field="kind"):
     """Never fires by itself; runs only through ``run_now``."""
@@ -400,5 +443,64 @@ class Manual(msgspec.Struct, frozen=True, tag="manual", tag_field="kind"):
         _check_t(t)
         return None
 
+    def fires_at(self, t: datetime) -> bool:
+        """Always False: a manual task fires only when asked."""
+        _check_t(t)
+        return False
+
+    def previous_before(self, t: datetime) -> datetime | None:
+        """Always None: a manual task fires only when asked."""
+        _check_t(t)
+        return None
+
 
 Trigger = Cron | Every | At | FileWatch | Manual
+
+#: How far back `previous_before` looks for a cron fire: one Gregorian cycle,
+#: after which every calendar repeats (a cron that did not fire in it never did).
+_SEARCH_BACK: Final = timedelta(days=146_097)
+#: The earliest instant a search starts from (``datetime.min`` has no room below).
+_EARLIEST: Final = datetime(1, 1, 2, tzinfo=UTC)
+
+
+def _fires_at(trigger: Cron | Every | At, t: datetime) -> bool:
+    instant = _check_t(t)
+    if instant <= _EARLIEST:
+        return False
+    return trigger.next_after(instant - _MICROSECOND) == instant
+
+
+def _previous_by_search(
+    trigger: Cron | Every | At, t: datetime, start: datetime | None
+) -> datetime | None:
+    """The last fire of ``trigger`` before ``t``, found with ``next_after`` alone.
+
+    Steps back from ``t`` in doubling steps until a fire lies between the
+    step and ``t``, then bisects for the last one: about two ``next_after``
+    calls per halving, some sixty in all for a fire a century back.
+    """
+    lowest = max(t - _SEARCH_BACK if t - _EARLIEST > _SEARCH_BACK else _EARLIEST, _EARLIEST)
+    if start is not None:
+        lowest = max(lowest, start - _MICROSECOND)
+    if t <= lowest:
+        return None
+    step = timedelta(seconds=1)
+    while True:
+        cursor = max(t - step, lowest)
+        fire = trigger.next_after(cursor)
+        if fire is not None and fire < t:
+            break
+        if cursor == lowest:
+            return None
+        step *= 2
+    # next_after(cursor) < t: bisect for the largest `low` that still sees a
+    # fire before t; the fire after it is the last one.
+    low, high = _micros(cursor), _micros(t)
+    while high - low > 1:
+        middle = (low + high) // 2
+        found = trigger.next_after(_EPOCH + timedelta(microseconds=middle))
+        if found is not None and found < t:
+            low = middle
+        else:
+            high = middle
+    return trigger.next_after(_EPOCH + timedelta(microseconds=low))

@@ -207,7 +207,7 @@ def _trigger_duplicates(timeline: Timeline) -> list[str]:
             if isinstance(trigger, Cron):
                 wall = due.astimezone(load_zone(trigger.tz)).replace(tzinfo=None)
                 walls[(run.task, trigger.tz, wall)].append(run)
-            if trigger.next_after(due - _MICROSECOND) != due:
+            if not trigger.fires_at(due):
                 unproduced.append((run, trigger, due))
     for index, (run, trigger, due) in enumerate(unproduced):
         local = local_hint(due, trigger)
@@ -226,8 +226,9 @@ def _trigger_duplicates(timeline: Timeline) -> list[str]:
                 + _records_text(timeline, sorted({*run.seqs, *twin.seqs}))
             )
             continue
-        # Searching back for the previous fire is slow: only for listed problems.
-        before = _previous_fire(trigger, due) if index < _MAX_LISTED else None
+        # Searching back for the previous fire costs tens of next_after calls:
+        # only for the problems the message lists.
+        before = trigger.previous_before(due) if index < _MAX_LISTED else None
         after = trigger.next_after(due)
         problems.append(
             f"occurrence {run.occurrence!r} of task {run.task!r} ran for due time "
@@ -236,20 +237,6 @@ def _trigger_duplicates(timeline: Timeline) -> list[str]:
             f"{instant(before)} and {instant(after)})\n" + _records_text(timeline, run.seqs)
         )
     return problems
-
-
-def _previous_fire(trigger: Cron | Every | At, due: datetime) -> datetime | None:
-    """The trigger's last fire time before ``due`` (searching back up to a year)."""
-    probe = due - timedelta(days=1)
-    for _ in range(366):
-        found: datetime | None = None
-        cursor = probe
-        while (following := trigger.next_after(cursor)) is not None and following < due:
-            found = cursor = following
-        if found is not None:
-            return found
-        probe -= timedelta(days=1)
-    return None
 
 
 # -- nothing lost ---------------------------------------------------------------
