@@ -83,6 +83,14 @@ class SchedulerStatistics:
     lateness_p90: timedelta | None
     lateness_p99: timedelta | None
     """Percentiles of how late runs started after their due time (recent runs)."""
+    records: int = 0
+    """Records written by this scheduler; over ``batches``, the mean batch size."""
+    largest_batch: int = 0
+    """Most records written by one write."""
+    append_time: timedelta = timedelta(0)
+    """Time spent writing to the log in all; over ``batches``, the mean append latency."""
+    queued: int = 0
+    """Groups of events waiting for the log writer now."""
 
 
 class Scheduler:
@@ -403,6 +411,10 @@ class Scheduler:
             lateness_p50=_percentile(lateness, 0.5),
             lateness_p90=_percentile(lateness, 0.9),
             lateness_p99=_percentile(lateness, 0.99),
+            records=writer.records,
+            largest_batch=writer.largest_batch,
+            append_time=timedelta(seconds=writer.append_seconds),
+            queued=writer.queued,
         )
 
     # -- lifecycle -----------------------------------------------------------
