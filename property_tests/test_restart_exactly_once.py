@@ -27,10 +27,10 @@ from chronolog import (
     Skipped,
     Started,
     check_invariants,
+    occurrence_id,
     open_scheduler,
     replay,
 )
-from chronolog._ids import time_occurrence
 from chronolog.testing import SimulatedClock
 
 START = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
@@ -115,6 +115,6 @@ def test_crashes_and_restarts_lose_nothing_and_repeat_nothing(
     due = START + INTERVAL
     latest = max((r.due for r in state.history("tick") if r.due is not None), default=START)
     while due <= latest:
-        occurrence = time_occurrence("tick", due)
+        occurrence = occurrence_id("tick", due)
         assert occurrence in accounted, f"lost {occurrence}"
         due += INTERVAL

@@ -54,10 +54,10 @@ from chronolog import (
     TaskPaused,
     TaskResumed,
     check_invariants,
+    occurrence_id,
     open_scheduler,
     replay,
 )
-from chronolog._ids import time_occurrence
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
@@ -457,7 +457,7 @@ def unaccounted_due_times(records: list[Event], *, until: datetime) -> list[str]
         trigger, origin = stretch
         due = trigger.next_after(origin)
         while due is not None and due < end:
-            if (task, time_occurrence(task, due)) not in mentioned:
+            if (task, occurrence_id(task, due)) not in mentioned:
                 lost.append(f"{task} due {due.isoformat()} (stretch from {origin.isoformat()})")
             due = trigger.next_after(due)
 

@@ -30,6 +30,7 @@ import trio.testing
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from chronolog import occurrence_id
 from chronolog._errors import ClaimConflict
 from chronolog._events import (
     Completed,
@@ -42,7 +43,6 @@ from chronolog._events import (
     TaskDefined,
     TaskPaused,
 )
-from chronolog._ids import time_occurrence
 from chronolog._projection import State, replay
 from chronolog._triggers import Manual
 from chronolog._writer import LogWriter
@@ -130,7 +130,7 @@ def task_lives(draw: st.DrawFn, task: str) -> list[Event]:
     events: list[Event] = [TaskDefined(task=task, at=at, trigger=Manual(), target="jobs:run")]
     for n in range(draw(st.integers(1, 3))):
         due = T0 + timedelta(hours=n)
-        occurrence = time_occurrence(task, due)
+        occurrence = occurrence_id(task, due)
         events.append(Scheduled(task=task, at=at, occurrence=occurrence, due=due))
         if draw(st.booleans()):
             events.append(TaskPaused(task=task, at=at, note=f"note {n}"))
@@ -275,7 +275,7 @@ def test_interleaved_submissions_are_written_whole_and_in_order(
 
 # -- property 2: claim races -------------------------------------------------------
 
-OCCURRENCES = [time_occurrence("job", T0 + timedelta(hours=n)) for n in range(4)]
+OCCURRENCES = [occurrence_id("job", T0 + timedelta(hours=n)) for n in range(4)]
 
 
 @given(

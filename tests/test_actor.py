@@ -35,10 +35,10 @@ from chronolog import (
     Started,
     TaskPaused,
     check_invariants,
+    occurrence_id,
     open_scheduler,
     replay,
 )
-from chronolog._ids import time_occurrence
 from chronolog.testing import SimulatedClock, assert_nothing_lost
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ async def test_a_pause_over_the_due_time_skips_it_once_when_it_comes(
         (skipped,) = of_type(log, Skipped)
         # Recorded when its due time came, not when the pause began.
         assert (skipped.occurrence, skipped.reason, skipped.at) == (
-            time_occurrence("tick", START + timedelta(minutes=10)),
+            occurrence_id("tick", START + timedelta(minutes=10)),
             SkipReason.PAUSED,
             START + timedelta(minutes=10),
         )
@@ -216,7 +216,7 @@ async def test_a_target_that_changes_only_its_import_path_keeps_the_pending_run(
         assert second.next_run == first.next_run == START + timedelta(minutes=10)
         await sim.advance(timedelta(minutes=8))
     assert [s.occurrence for s in of_type(log, Started)] == [
-        time_occurrence("report", START + timedelta(minutes=10))
+        occurrence_id("report", START + timedelta(minutes=10))
     ]
     assert of_type(log, Skipped) == []
 
@@ -254,7 +254,7 @@ async def test_a_one_off_already_past_when_added_goes_to_catch_up(
     if runs == 0:
         (skipped,) = of_type(log, Skipped)
         assert (skipped.occurrence, skipped.reason) == (
-            time_occurrence("once", past),
+            occurrence_id("once", past),
             SkipReason.MISSED,
         )
     assert of_type(log, TaskPaused) == []
@@ -329,7 +329,7 @@ async def test_one_due_time_missed_while_down_is_missed_not_late(
     (skipped,) = of_type(log, Skipped)
     assert (skipped.reason, skipped.occurrence) == (
         SkipReason.MISSED,
-        time_occurrence("daily", START + timedelta(hours=1)),
+        occurrence_id("daily", START + timedelta(hours=1)),
     )
 
 
@@ -476,11 +476,11 @@ async def test_notable_decisions_go_to_python_logging(
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert (
         "WARNING",
-        f"task 'fails': attempt 1 of {time_occurrence('fails', START + MINUTE)} failed: boom",
+        f"task 'fails': attempt 1 of {occurrence_id('fails', START + MINUTE)} failed: boom",
     ) in messages
     assert (
         "INFO",
-        f"task 'hourly': {time_occurrence('hourly', START + timedelta(hours=1))} "
+        f"task 'hourly': {occurrence_id('hourly', START + timedelta(hours=1))} "
         f"skipped (redefined)",
     ) in messages
     # Redefined at 12:02: every 3 h from then. Down from 12:02 to 22:02, the
@@ -488,8 +488,8 @@ async def test_notable_decisions_go_to_python_logging(
     missed = [m for level, m in messages if level == "WARNING" and "(missed)" in m]
     assert missed == [
         "task 'hourly': 2 occurrences skipped (missed), "
-        f"{time_occurrence('hourly', START + timedelta(hours=3, minutes=2))} to "
-        f"{time_occurrence('hourly', START + timedelta(hours=6, minutes=2))}"
+        f"{occurrence_id('hourly', START + timedelta(hours=3, minutes=2))} to "
+        f"{occurrence_id('hourly', START + timedelta(hours=6, minutes=2))}"
     ]
 
 
@@ -595,7 +595,7 @@ async def test_a_task_earlier_versions_paused_as_spent_is_finished_and_a_new_tri
     from chronolog import TaskDefined
 
     once = START - timedelta(hours=1)
-    occurrence = time_occurrence("once", once)
+    occurrence = occurrence_id("once", once)
     log = MemoryLog(
         [
             TaskDefined(

@@ -31,6 +31,7 @@ from chronolog import (
     TaskResumed,
     UnknownTask,
     check_invariants,
+    occurrence_id,
     replay,
 )
 from chronolog._command_rules import (
@@ -41,7 +42,6 @@ from chronolog._command_rules import (
     resume_events,
     run_now_events,
 )
-from chronolog._ids import time_occurrence
 
 if TYPE_CHECKING:
     from chronolog import Event, State, Trigger
@@ -86,7 +86,7 @@ def test_a_new_task_is_defined_with_its_first_occurrence_planned() -> None:
     scheduled = events[1]
     assert isinstance(scheduled, Scheduled)
     assert (scheduled.occurrence, scheduled.due, scheduled.at) == (
-        time_occurrence("backup", TONIGHT),
+        occurrence_id("backup", TONIGHT),
         TONIGHT,
         T0,
     )
@@ -107,7 +107,7 @@ def test_a_one_off_already_past_is_planned_not_dropped() -> None:
     events = history.define("once", At(past), T0)
     assert kinds(events) == ["TaskDefined", "Scheduled"]
     assert events[1] == Scheduled(
-        task="once", at=T0, occurrence=time_occurrence("once", past), due=past
+        task="once", at=T0, occurrence=occurrence_id("once", past), due=past
     )
     assert history.state.status("once").state == "scheduled"
 
@@ -148,7 +148,7 @@ def test_a_redefinition_that_keeps_the_trigger_keeps_the_pending_occurrence(
     assert state.status("backup").version == 2
     assert state.status("backup").next_run == TONIGHT
     assert state.next_occurrence("backup") == (
-        time_occurrence("backup", TONIGHT),
+        occurrence_id("backup", TONIGHT),
         TONIGHT,
         True,
         T0,
@@ -168,7 +168,7 @@ def test_a_new_trigger_keeps_the_due_times_it_produces_and_plans_its_earlier_one
     assert isinstance(events[1], Scheduled)
     assert events[1].due == first
     open_ids = [run.occurrence for run in history.state.open_occurrences("sync")]
-    assert open_ids == [time_occurrence("sync", TONIGHT), time_occurrence("sync", first)]
+    assert open_ids == [occurrence_id("sync", TONIGHT), occurrence_id("sync", first)]
 
 
 def test_a_new_trigger_skips_only_the_due_times_it_does_not_produce() -> None:
@@ -182,7 +182,7 @@ def test_a_new_trigger_skips_only_the_due_times_it_does_not_produce() -> None:
     skipped = events[0]
     assert isinstance(skipped, Skipped)
     assert (skipped.occurrence, skipped.reason, skipped.at) == (
-        time_occurrence("backup", TONIGHT),
+        occurrence_id("backup", TONIGHT),
         SkipReason.REDEFINED,
         later,
     )
@@ -246,7 +246,7 @@ def test_a_resume_after_the_due_time_skips_it_as_paused_and_plans_from_the_resum
     assert kinds(events) == ["Skipped", "TaskResumed", "Scheduled"]
     assert isinstance(events[0], Skipped)
     assert (events[0].occurrence, events[0].reason) == (
-        time_occurrence("backup", TONIGHT),
+        occurrence_id("backup", TONIGHT),
         SkipReason.PAUSED,
     )
     assert isinstance(events[2], Scheduled)
@@ -283,7 +283,7 @@ def test_run_now_works_on_a_finished_task() -> None:
     history = History()
     when = T0 + timedelta(minutes=1)
     history.define("once", At(when), T0)
-    occurrence = time_occurrence("once", when)
+    occurrence = occurrence_id("once", when)
     history.append([Started(task="once", at=when, occurrence=occurrence, attempt=1)])
     history.append([Completed(task="once", at=when, occurrence=occurrence, attempt=1)])
     assert history.state.status("once").state == "finished"
@@ -306,7 +306,7 @@ def test_a_manual_task_is_never_finished() -> None:
 def test_max_runs_reached_is_finished() -> None:
     history = History()
     history.define("twice", Every(timedelta(minutes=1), anchor=T0), T0, max_runs=1)
-    occurrence = time_occurrence("twice", T0 + timedelta(minutes=1))
+    occurrence = occurrence_id("twice", T0 + timedelta(minutes=1))
     history.append(
         [Started(task="twice", at=T0 + timedelta(minutes=1), occurrence=occurrence, attempt=1)]
     )
@@ -329,7 +329,7 @@ def test_a_redefined_task_that_was_removed_never_plans_a_settled_due_time() -> N
     history = History()
     when = T0 + timedelta(minutes=1)
     history.define("once", At(when), T0)
-    occurrence = time_occurrence("once", when)
+    occurrence = occurrence_id("once", when)
     history.append([Started(task="once", at=when, occurrence=occurrence, attempt=1)])
     history.append([Completed(task="once", at=when, occurrence=occurrence, attempt=1)])
     history.append(remove_events(history.state, "once", when))

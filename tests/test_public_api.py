@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import pathlib
 import tokenize
+import typing
+
+import msgspec
 
 import chronolog
 import chronolog.log
@@ -63,6 +66,7 @@ CHRONOLOG = [
     "apply",
     "check_invariants",
     "current_run",
+    "occurrence_id",
     "open_scheduler",
     "replay",
     "serve_scheduler",
@@ -80,6 +84,30 @@ def public_names(module: object) -> list[str]:
 
 def test_chronolog_public_names() -> None:
     assert public_names(chronolog) == CHRONOLOG
+    assert sorted(chronolog.__all__) == CHRONOLOG
+
+
+def test_errors_and_functions_say_chronolog_in_tracebacks_and_reprs() -> None:
+    assert repr(chronolog.InvalidTrigger) == "<class 'chronolog.InvalidTrigger'>"
+    for name in CHRONOLOG:
+        value = getattr(chronolog, name)
+        if (isinstance(value, type) and issubclass(value, BaseException)) or (
+            callable(value) and (type(value).__name__ == "function")
+        ):
+            assert value.__module__ == "chronolog", name
+
+
+def test_the_annotations_of_the_log_schema_still_resolve() -> None:
+    """Events, triggers and policies keep their defining module: resolving their
+    annotations (Hypothesis's from_type, cattrs, msgspec.inspect) needs it."""
+    structs = [
+        value
+        for value in map(vars(chronolog).get, CHRONOLOG)
+        if isinstance(value, type) and issubclass(value, msgspec.Struct)
+    ]
+    assert len(structs) > 10
+    for struct in structs:
+        typing.get_type_hints(struct)
 
 
 def test_chronolog_log_public_names() -> None:

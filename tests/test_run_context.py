@@ -17,10 +17,10 @@ from chronolog import (
     Retry,
     RunContext,
     current_run,
+    occurrence_id,
     open_scheduler,
 )
 from chronolog._commands import CommandSpec, run_command
-from chronolog._ids import time_occurrence
 from chronolog._run_context import enter_run, leave_run
 from chronolog.testing import SimulatedClock
 
@@ -50,7 +50,7 @@ async def test_an_async_job_sees_its_occurrence_and_attempt_across_retries(
     async with open_scheduler(MemoryLog(), clock=sim, node="web-1") as sched:
         await sched.add("upload", At(START + MINUTE), job, retry=Retry(max_attempts=3))
         await sim.advance(10 * MINUTE)
-    occurrence = time_occurrence("upload", START + MINUTE)
+    occurrence = occurrence_id("upload", START + MINUTE)
     assert [(c.task, c.occurrence, c.attempt, c.due, c.node) for c in seen] == [
         ("upload", occurrence, attempt, START + MINUTE, "web-1") for attempt in (1, 2, 3)
     ]

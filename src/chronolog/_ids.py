@@ -70,7 +70,12 @@ def _utc_iso(when: datetime) -> str:
 
 
 def time_occurrence(task: str, due: datetime) -> str:
-    """The id of the time-based occurrence of ``task`` due at ``due``."""
+    """The id of the time-based occurrence of ``task`` due at ``due`` (aware).
+
+    ``"{task}@{due in UTC, ISO 8601}"``: every process that computes it for
+    the same task and instant gets the same id, so the log recognises the
+    occurrence whoever asks (public as `chronolog.occurrence_id`).
+    """
     return f"{task}@{_utc_iso(due)}"
 
 

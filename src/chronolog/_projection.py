@@ -933,15 +933,28 @@ def apply(state: State, record: Event) -> State:
     return after
 
 
-def replay(records: Iterable[Event], *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> State:
-    """Fold a whole log into a fresh State (the same fold the live scheduler uses)."""
-    return fold_into(State(history_limit=history_limit), records)
+def replay(
+    records: Iterable[Event],
+    *,
+    start: State | None = None,
+    history_limit: int = DEFAULT_HISTORY_LIMIT,
+) -> State:
+    """Fold records into a State: the same fold the live scheduler uses.
+
+    From nothing, ``records`` is a whole log. From ``start`` -- a snapshot,
+    such as `EventLog.base_state()` of a compacted log -- it is the records
+    after it; ``start`` itself is left as it was (its copy is folded, and
+    ``history_limit`` is its own).
+    """
+    if start is None:
+        return fold_into(State(history_limit=history_limit), records)
+    return fold_into(start.copy(), records)
 
 
 def fold_into(state: State, records: Iterable[Event]) -> State:
-    """Fold ``records`` into ``state`` in place and return it: `replay` that
-    starts from a snapshot instead of from nothing."""
-    # The loop body is _fold inlined: replay is the hot path of every restart.
+    """Fold ``records`` into ``state`` in place and return it (`replay` copies first)."""
+    # The same as `state.fold(record)` for each record, with seq set once at
+    # the end: replay is the hot path of every restart.
     handlers = _HANDLERS
     record = None
     for record in records:

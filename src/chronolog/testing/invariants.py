@@ -30,7 +30,7 @@ from .._events import (
 )
 from .._ids import time_occurrence
 from .._invariants import Rule, check_invariants
-from .._projection import Outcome, State, fold_into, replay
+from .._projection import Outcome, State, replay
 from .._scheduler import Scheduler
 from .._targets import MISSING_TARGET_NOTES
 from .._triggers import At, Cron, Every
@@ -444,7 +444,7 @@ def assert_replay_consistent(log: LogLike, *, state: State | Scheduler | None = 
             raise ConfigError(
                 f"assert_replay_consistent(state=...) takes a State or a Scheduler, got {state!r}"
             )
-        replayed = replay(records) if base is None else fold_into(base, records)
+        replayed = replay(records, start=base)
         problems.extend(_state_differences(replayed, live))
     if problems:
         _fail(f"the log does not replay consistently: {len(problems)} problem(s)", problems)
