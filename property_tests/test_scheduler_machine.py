@@ -127,7 +127,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             target=trio.run, args=(self._loop,), kwargs={"clock": self.mock}
         )
         self._thread.start()
-        self._ready.wait()
+        assert self._ready.wait(30), "the scheduler's Trio loop did not start"
         self._call(self._open)
 
     # -- the background loop ----------------------------------------------------

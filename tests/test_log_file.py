@@ -43,6 +43,9 @@ from .log_contract import (
 )
 
 HEADER = encode_header(checksums=True)
+#: The longest any test here waits for another thread, in seconds: a wait
+#: that cannot end fails the test instead of hanging the suite.
+PATIENCE = 30.0
 
 
 class TestFileLog(PersistentEventLogContract):
@@ -809,7 +812,7 @@ async def test_an_append_cancelled_during_its_write_completes(
 
     def slow_fsync(fd: int) -> None:
         in_fsync.set()
-        release.wait()
+        assert release.wait(PATIENCE), "the test never released the fsync"
         real_fsync(fd)
 
     async with FileLog(path) as log:
@@ -824,7 +827,8 @@ async def test_an_append_cancelled_during_its_write_completes(
                     raise AssertionError("the cancellation is delivered here")
 
             nursery.start_soon(append)
-            await trio.to_thread.run_sync(in_fsync.wait)
+            # Bounded: without an fsync to wait in, this must fail, not hang.
+            assert await trio.to_thread.run_sync(in_fsync.wait, PATIENCE), "no fsync began"
             scope.cancel()
             release.set()
         assert scope.cancelled_caught

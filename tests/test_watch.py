@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 POLL = timedelta(milliseconds=20)
 NEVER = timedelta(hours=1)  # a poll that never comes during a test: only notifications can act
 GUARD = 5  # seconds; reached only when something hangs
-QUIET = 0.2  # seconds to listen for a report that must not come (10 polls)
+QUIET = 10  # looks at the file to wait through for a report that must not come
 
 A, B, C = b"alpha\n", b"bravo bravo\n", b"charlie\n"
 
@@ -53,35 +53,64 @@ def problem(sentence: str) -> FileSeen:
     return FileSeen(content_hash=None, problem=sentence)
 
 
+class Looks:
+    """Counts the watcher's looks at the file (it reads through ``_watch._look``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = _watch._look
+
+        def counted(path: str, shown: str) -> FileSeen:
+            seen = real(path, shown)
+            self.count += 1
+            return seen
+
+        monkeypatch.setattr(_watch, "_look", counted)
+
+
 class Watch:
     """A running watch_file, with helpers that wait for its reports."""
 
-    def __init__(self, changes: trio.MemoryReceiveChannel[FileSeen]) -> None:
+    def __init__(self, changes: trio.MemoryReceiveChannel[FileSeen], looks: Looks) -> None:
         self.changes = changes
+        self.looks = looks
 
     async def next(self) -> FileSeen:
         with trio.fail_after(GUARD):
             return await self.changes.receive()
 
-    async def quiet(self, seconds: float = QUIET) -> None:
-        with trio.move_on_after(seconds):
-            seen = await self.changes.receive()
-            pytest.fail(f"nothing should have been reported, got {seen}")
+    async def quiet(self, looks: int = QUIET) -> None:
+        """Nothing is reported while the watcher looks at the file ``looks`` more
+        times: counted, not timed, so a slow machine cannot make this pass."""
+        target = self.looks.count + looks
+        async with trio.open_nursery() as nursery:
+
+            async def no_report() -> None:
+                seen = await self.changes.receive()
+                pytest.fail(f"nothing should have been reported, got {seen}")
+
+            nursery.start_soon(no_report)
+            with trio.fail_after(GUARD):
+                # The count grows in the watcher's reading thread: poll it.
+                while self.looks.count < target:  # noqa: ASYNC110
+                    await trio.sleep(POLL.total_seconds() / 4)
+            nursery.cancel_scope.cancel()
 
 
 StartWatch = Callable[..., Awaitable[Watch]]
 
 
 @pytest.fixture
-async def watching(nursery: trio.Nursery) -> StartWatch:
+async def watching(nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch) -> StartWatch:
     """``await watching(path, last_hash=..., poll=...)`` starts a watch in the test's nursery."""
+    looks = Looks(monkeypatch)
 
     async def start(path: Path, *, last_hash: str | None, poll: timedelta = POLL) -> Watch:
         with trio.fail_after(GUARD):
             changes = await nursery.start(
                 functools.partial(watch_file, path, poll=poll, last_hash=last_hash)
             )
-        return Watch(changes)
+        return Watch(changes, looks)
 
     return start
 
