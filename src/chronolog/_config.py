@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn
 
 from ._commands import CommandSpec
 from ._errors import ConfigError, InvalidTrigger, closest_match
@@ -38,9 +39,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
 __all__ = [
+    "HOOK_KEYS",
+    "JOB_ENTRY",
+    "TARGET_NAME",
     "CallSpec",
+    "Hook",
+    "Hooks",
     "Job",
     "JobFile",
+    "NamedTarget",
     "Target",
     "duration_text",
     "load_job_file",
@@ -57,6 +64,12 @@ DEFAULT_RESULT_MAX_BYTES: Final = 8192
 TRIGGER_KEYS: Final = ("cron", "every", "at", "watch", "manual")
 #: At most this many problems are listed in one error message.
 _MAX_PROBLEMS: Final = 8
+#: The keys of a job (and of ``[defaults]``) that name a result hook.
+HOOK_KEYS: Final = ("on_failure", "on_success", "on_finish")
+#: How long a hook may run when its entry gives no ``timeout``.
+DEFAULT_HOOK_TIMEOUT: Final = timedelta(seconds=30)
+#: What a name in ``[targets]`` may look like (agents spell it).
+TARGET_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 
 _UNITS: Final = {
     "ms": timedelta(milliseconds=1),
@@ -173,10 +186,35 @@ class _PolicyEntry:
 
 
 @attrs.frozen(kw_only=True)
+class _HookEntry:
+    """``on_failure = { command = "..." }``: what a result hook runs, and for how long."""
+
+    command: str | list[str] | None = None
+    call: str | None = None
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    timeout: timedelta | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _TargetEntry:
+    """``[targets.NAME]``: a target the operator allows agents to schedule (``chronolog mcp``)."""
+
+    command: str | list[str] | None = None
+    call: str | None = None
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    description: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class _DefaultsEntry(_PolicyEntry):
     tz: str | None = None
     env: dict[str, str] | None = None
     cwd: str | None = None
+    on_failure: _HookEntry | None = None
+    on_success: _HookEntry | None = None
+    on_finish: _HookEntry | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -196,6 +234,14 @@ class _JobEntry(_PolicyEntry):
     call: str | None = None
     env: dict[str, str] | None = None
     cwd: str | None = None
+    on_failure: _HookEntry | None = None
+    on_success: _HookEntry | None = None
+    on_finish: _HookEntry | None = None
+
+
+#: The class a ``[[jobs]]`` entry is structured into: ``chronolog mcp`` derives the
+#: JSON Schemas of its tools from it, so the tools and the job file cannot drift apart.
+JOB_ENTRY: Final = _JobEntry
 
 
 class _Grace(timedelta):
@@ -210,6 +256,7 @@ class _FileEntry:
     result_max_bytes: int | None = None
     defaults: _DefaultsEntry = _DefaultsEntry()
     jobs: list[_JobEntry] = attrs.field(factory=list)
+    targets: dict[str, _TargetEntry] = attrs.field(factory=dict)
 
 
 def _strict(kind: type, name: str) -> Callable[[object, type], Any]:
@@ -279,7 +326,26 @@ def _make_converter() -> cattrs.Converter:
     # Fields typed exactly so (None means "not given"; TOML has no null).
     converter.register_structure_hook_func(lambda kind: kind == str | list[str] | None, _command)
     converter.register_structure_hook_func(lambda kind: kind == dict[str, str], _environment)
+    for table, example in (
+        (_HookEntry, '{ command = "notify.sh" }'),
+        (_TargetEntry, "[targets.NAME]"),
+    ):
+        converter.register_structure_hook(table, _table(table, example, converter))
     return converter
+
+
+def _table(
+    kind: type[Any], example: str, converter: cattrs.Converter
+) -> Callable[[object, type], Any]:
+    """Structure ``kind`` from a TOML table, and say so when the value is not one."""
+    structure = make_dict_structure_fn(kind, converter, _cattrs_forbid_extra_keys=True)
+
+    def hook(value: object, _: type) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a table such as {example}, got {_kind(value)} {value!r}")
+        return structure(value, kind)
+
+    return hook
 
 
 _SECOND: Final = timedelta(seconds=1)
@@ -303,6 +369,40 @@ Target = CommandSpec | CallSpec
 
 
 @attrs.frozen
+class Hook:
+    """A result hook: a command or a call run after a run's record is durable."""
+
+    target: Target
+    timeout: timedelta = DEFAULT_HOOK_TIMEOUT
+
+
+@attrs.frozen
+class Hooks:
+    """The result hooks of a job (``None``: that hook is not set)."""
+
+    on_failure: Hook | None = None
+    on_success: Hook | None = None
+    on_finish: Hook | None = None
+
+    def over(self, defaults: Hooks) -> Hooks:
+        """These hooks, each unset one taken from ``defaults``."""
+        return Hooks(
+            on_failure=self.on_failure or defaults.on_failure,
+            on_success=self.on_success or defaults.on_success,
+            on_finish=self.on_finish or defaults.on_finish,
+        )
+
+
+@attrs.frozen
+class NamedTarget:
+    """A target of the ``[targets]`` table: one an agent may schedule by its name."""
+
+    name: str
+    target: Target
+    description: str = ""
+
+
+@attrs.frozen
 class Job:
     """One task of a job file: what `Scheduler.add` needs, resolved and checked."""
 
@@ -310,6 +410,8 @@ class Job:
     trigger: Trigger
     target: Target
     policy: Policy
+    hooks: Hooks = attrs.Factory(Hooks)
+    """The job's own hooks; `JobFile.hooks_for` adds the ``[defaults]`` ones."""
 
 
 @attrs.frozen
@@ -323,6 +425,19 @@ class JobFile:
     max_concurrent: int | None
     result_max_bytes: int
     jobs: tuple[Job, ...]
+    default_hooks: Hooks = attrs.Factory(Hooks)
+    """The hooks of ``[defaults]``: of every task the file has no hook of its own for."""
+    targets: tuple[NamedTarget, ...] = ()
+    """The ``[targets]`` table, in the file's order."""
+
+    def hooks_for(self, task: str) -> Hooks:
+        """The hooks of ``task``: its job's, with ``[defaults]`` for the ones it has not
+        (a task the file does not declare, e.g. one added with ``chronolog add``, gets
+        the ``[defaults]`` ones)."""
+        for job in self.jobs:
+            if job.name == task:
+                return job.hooks.over(self.default_hooks)
+        return self.default_hooks
 
 
 def policy_arguments(policy: Policy) -> dict[str, Any]:
@@ -367,6 +482,8 @@ def _structure_errors(error: BaseException, path: str) -> Iterator[tuple[str, Ba
         with_notes, without = error.group_exceptions()
         for sub, note in with_notes:
             name = getattr(note, "name", None)
+            if name is None and isinstance(note.index, str):
+                name = note.index  # a key of a table such as [targets]
             step = f"[{note.index}]" if name is None else f".{name}"
             yield from _structure_errors(sub, path + step)
         for sub in without:
@@ -399,12 +516,14 @@ _CLASSES_BY_PATH: Final = {
     "defaults.retry": _RetryEntry,
     "jobs[]": _JobEntry,
     "jobs[].retry": _RetryEntry,
+    **{f"{where}.{key}": _HookEntry for where in ("defaults", "jobs[]") for key in HOOK_KEYS},
 }
 
 
 def _known_keys(path: str) -> list[str]:
     generic = re.sub(r"\[\d+\]", "[]", path.removeprefix("$").removeprefix("."))
-    cls = _CLASSES_BY_PATH.get(generic)
+    generic = re.sub(r"^targets\.[^.]+$", "targets.*", generic)
+    cls = _CLASSES_BY_PATH.get(generic, _TargetEntry if generic == "targets.*" else None)
     return [] if cls is None else [field.name for field in attrs.fields(cls)]
 
 
@@ -510,6 +629,8 @@ def _resolve_file(
         job = _resolve_job(job_entry, entry.defaults, problems, path=key, base=base)
         if job is not None:
             jobs.append(job)
+    default_hooks = _resolve_hooks(entry.defaults, problems, at="defaults", base=base)
+    targets = _resolve_named_targets(entry.targets, problems, base=base)
     problems.raise_if_any("job file" if path is None else str(path))
     result_max_bytes = entry.result_max_bytes or DEFAULT_RESULT_MAX_BYTES
     return JobFile(
@@ -523,6 +644,8 @@ def _resolve_file(
         max_concurrent=entry.max_concurrent,
         result_max_bytes=result_max_bytes,
         jobs=tuple(jobs),
+        default_hooks=default_hooks,
+        targets=targets,
     )
 
 
@@ -564,7 +687,8 @@ def resolve_job(
 
 
 def _known_job_keys(path: str) -> list[str]:
-    cls = _RetryEntry if _dotted(path) == "retry" else _JobEntry
+    key = _dotted(path)
+    cls = _RetryEntry if key == "retry" else _HookEntry if key in HOOK_KEYS else _JobEntry
     return [field.name for field in attrs.fields(cls)]
 
 
@@ -594,9 +718,67 @@ def _resolve_job(
         entry, defaults, problems, at=at, base=base, check_imports=check_imports
     )
     policy = _resolve_policy(entry, defaults, problems, at=at)
+    hooks = _resolve_hooks(entry, problems, at=path, base=base, check_imports=check_imports)
     if len(problems.found) > count or trigger is None or target is None or policy is None:
         return None
-    return Job(name=entry.name, trigger=trigger, target=target, policy=policy)
+    return Job(name=entry.name, trigger=trigger, target=target, policy=policy, hooks=hooks)
+
+
+def _resolve_hooks(
+    entry: _JobEntry | _DefaultsEntry,
+    problems: _Problems,
+    *,
+    at: str,
+    base: Path,
+    check_imports: bool = True,
+) -> Hooks:
+    """The hooks an entry gives itself (a hook with a problem is left out, and said)."""
+    hooks: dict[str, Hook] = {}
+    for key in HOOK_KEYS:
+        hook: _HookEntry | None = getattr(entry, key)
+        if hook is None:
+            continue
+        # A hook names its target as a job does; it gets no [defaults] env or cwd.
+        as_job = _JobEntry(
+            name=key, command=hook.command, call=hook.call, env=hook.env, cwd=hook.cwd
+        )
+        target = _resolve_target(
+            as_job,
+            _DefaultsEntry(),
+            problems,
+            at=functools.partial(_join, _join(at, key)),
+            base=base,
+            check_imports=check_imports,
+        )
+        if target is not None:
+            hooks[key] = Hook(target, hook.timeout or DEFAULT_HOOK_TIMEOUT)
+    return Hooks(**hooks)
+
+
+def _resolve_named_targets(
+    entries: Mapping[str, _TargetEntry], problems: _Problems, *, base: Path
+) -> tuple[NamedTarget, ...]:
+    """The ``[targets]`` table: each name checked, each target resolved as a job's."""
+    named: list[NamedTarget] = []
+    for name, entry in entries.items():
+        where = f"targets.{name}"
+        if not TARGET_NAME.fullmatch(name):
+            problems.add(
+                where,
+                "a target's name is 1 to 64 letters, digits, '_', '.' or '-', starting with "
+                "a letter or digit (agents spell it); e.g. [targets.send-report]",
+            )
+            continue
+        as_job = _JobEntry(
+            name=name, command=entry.command, call=entry.call, env=entry.env, cwd=entry.cwd
+        )
+        at = functools.partial(_join, where)
+        target = _resolve_target(
+            as_job, _DefaultsEntry(), problems, at=at, base=base, check_imports=True
+        )
+        if target is not None:
+            named.append(NamedTarget(name, target, (entry.description or "").strip()))
+    return tuple(named)
 
 
 def _resolve_trigger(
