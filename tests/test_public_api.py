@@ -115,6 +115,14 @@ def test_chronolog_log_public_names() -> None:
     assert sorted(chronolog.log.__all__) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
 
 
+def test_chronolog_metrics_public_names() -> None:
+    """``chronolog.metrics`` needs the ``metrics`` extra; it is imported only when used."""
+    import chronolog.metrics
+
+    assert public_names(chronolog.metrics) == ["SchedulerCollector", "serve_metrics"]
+    assert sorted(chronolog.metrics.__all__) == ["SchedulerCollector", "serve_metrics"]
+
+
 TESTING = [
     "Attempt",
     "ClockJump",

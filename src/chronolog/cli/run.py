@@ -37,6 +37,7 @@ from .._events import Failed, Scheduled, Skipped, Started
 from .._jobs import reconcile, startup_events, target_text
 from .._scheduler import log_decisions, open_scheduler
 from ._common import BadUsage, json_option, translate_errors
+from ._observers import check_metrics_address, follow_hooks, start_metrics
 from ._output import describe_event, describe_policy, describe_trigger, event_json, print_json
 from ._requests import apply_live, parse_request
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from .._config import JobFile
+    from .._metrics import SchedulerCollector
     from .._scheduler import Scheduler
     from ..log import EventLog
 
@@ -206,7 +208,12 @@ async def report_events(log: EventLog, *, after_seq: int, as_json: bool) -> None
 
 
 async def serve(
-    job_file: JobFile, *, job_file_path: Path, log_path: Path, as_json: bool = False
+    job_file: JobFile,
+    *,
+    job_file_path: Path,
+    log_path: Path,
+    as_json: bool = False,
+    metrics: tuple[str, int] | None = None,
 ) -> None:
     """Run ``job_file`` on ``log_path`` until SIGINT or SIGTERM (the ``run`` command's body).
 
@@ -220,12 +227,15 @@ async def serve(
             routing.start_soon(router.route, signals)
             try:
                 with router.startup:
+                    # The metrics port is taken first: if it is in use, nothing starts.
+                    collector = None if metrics is None else await start_metrics(routing, *metrics)
                     await _serve_log(
                         job_file,
                         router,
                         job_file_path=job_file_path,
                         log_path=log_path,
                         as_json=as_json,
+                        collector=collector,
                     )
             finally:
                 routing.cancel_scope.cancel()
@@ -242,6 +252,7 @@ async def _serve_log(
     job_file_path: Path,
     log_path: Path,
     as_json: bool,
+    collector: SchedulerCollector | None = None,
 ) -> None:
     clock = SystemClock()
     log = event_log_at(log_path)
@@ -250,8 +261,23 @@ async def _serve_log(
         state = await trio.to_thread.run_sync(log.load_state, abandon_on_cancel=True)
         async with trio.open_nursery() as reporting:
             reporting.start_soon(lambda: report_events(log, after_seq=state.seq, as_json=as_json))
+            reporting.start_soon(
+                lambda: follow_hooks(
+                    log,
+                    after_seq=state.seq,
+                    job_file=lambda: router.service.job_file if router.service else job_file,
+                    clock=clock,
+                )
+            )
             log_decisions(await log.append(startup_events(state, job_file, clock.now())))
-            await _schedule(log, job_file, router, job_file_path=job_file_path, log_path=log_path)
+            await _schedule(
+                log,
+                job_file,
+                router,
+                job_file_path=job_file_path,
+                log_path=log_path,
+                collector=collector,
+            )
             await log.aclose()  # the reporter reads to the end of the log, then stops
     finally:
         await log.aclose()
@@ -264,6 +290,7 @@ async def _schedule(
     *,
     job_file_path: Path,
     log_path: Path,
+    collector: SchedulerCollector | None = None,
 ) -> None:
     control = socket_path(log_path)
     async with trio.open_nursery() as serving:
@@ -276,6 +303,8 @@ async def _schedule(
             service = Service(scheduler, job_file, job_file_path=job_file_path)
             await reconcile(scheduler, job_file, result_max_bytes=job_file.result_max_bytes)
             await serving.start(serve_control, control, service.handle)
+            if collector is not None:
+                await serving.start(collector.watch, scheduler)
             # From here on a stop is graceful: the start-up scope no longer applies.
             router.service = service
             count = len(scheduler.state.task_names())
@@ -355,6 +384,12 @@ def _check_output(job_file: JobFile, log_path: Path | None, as_json: bool) -> No
 @click.option("--check", is_flag=True, help="Validate the job file, show its jobs, start nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log when runs are planned and start.")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.option(
+    "--metrics",
+    "metrics_address",
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (needs chronolog[metrics]).",
+)
 @json_option
 @translate_errors
 def run_command(
@@ -364,6 +399,7 @@ def run_command(
     verbose: bool,
     quiet: bool,
     as_json: bool,
+    metrics_address: str | None = None,
 ) -> None:
     """Run the jobs of JOBS.toml until SIGINT or SIGTERM (SIGHUP reloads the file).
 
@@ -389,6 +425,7 @@ def run_command(
             f"to the job file"
         )
     check_socket_path(socket_path(log_path))  # before anything is opened or written
+    metrics = None if metrics_address is None else check_metrics_address(metrics_address)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_UTCFormatter())
     package_logger = logging.getLogger("chronolog")
@@ -406,7 +443,11 @@ def run_command(
     try:
         trio.run(
             lambda: serve(
-                job_file, job_file_path=job_file_path, log_path=log_path, as_json=as_json
+                job_file,
+                job_file_path=job_file_path,
+                log_path=log_path,
+                as_json=as_json,
+                metrics=metrics,
             )
         )
     except BaseExceptionGroup as group:
