@@ -9,12 +9,16 @@ after a restart, and who declared the task:
   declared by the job file (canonical JSON, so an unchanged command is an
   unchanged definition);
 * ``added:`` followed by either of them -- a task declared with
-  ``chronolog add``.
+  ``chronolog add``;
+* ``added-by-mcp:`` followed by either of them -- a task declared by an
+  agent through ``chronolog mcp`` (a prefix no import path can begin with,
+  so no job file's target is ever taken for an agent's).
 
 The job file owns the tasks it declares: a task whose record says it came
 from the job file, and which the file no longer has, is removed when
 ``chronolog run`` starts or reloads. Tasks declared with ``chronolog add``
-are kept; the last declaration of a name decides who owns it.
+are kept, as are those of agents; the last declaration of a name decides
+who owns it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ __all__ = [
     "JobTarget",
     "Reconciled",
     "declare",
+    "declared_by",
     "is_added",
     "parse_target",
     "reconcile",
@@ -54,25 +59,39 @@ __all__ = [
 logger = logging.getLogger("chronolog.run")
 
 ADDED_PREFIX: Final = "added:"
+MCP_PREFIX: Final = "added-by-mcp:"
 COMMAND_PREFIX: Final = "command:"
 
 Change = Literal["created", "changed", "unchanged"]
+#: Who declared a task that the job file does not own.
+Source = Literal["add", "mcp"]
+_PREFIXES: Final[dict[Source, str]] = {"add": ADDED_PREFIX, "mcp": MCP_PREFIX}
 
 
-def target_text(target: Target, *, added: bool) -> str:
-    """The string a ``TaskDefined`` record holds for ``target``."""
+def target_text(target: Target, *, added: bool, source: Source = "add") -> str:
+    """The string a ``TaskDefined`` record holds for ``target`` (``source``: who added it)."""
     text = target.path if isinstance(target, CallSpec) else COMMAND_PREFIX + target.to_json()
-    return ADDED_PREFIX + text if added else text
+    return _PREFIXES[source] + text if added else text
+
+
+def declared_by(text: str) -> Source | None:
+    """Who declared a task with this target string: ``"add"``, ``"mcp"``, or None (the
+    job file, or a program)."""
+    for source, prefix in _PREFIXES.items():
+        if text.startswith(prefix):
+            return source
+    return None
 
 
 def is_added(text: str) -> bool:
-    """Whether a target string was written by ``chronolog add``."""
-    return text.startswith(ADDED_PREFIX)
+    """Whether a target string was written by ``chronolog add`` (or an agent's ``mcp``)."""
+    return declared_by(text) is not None
 
 
 def parse_target(text: str) -> Target | None:
     """The target a record's string names, or None if it is no job of the command line."""
-    rest = text.removeprefix(ADDED_PREFIX)
+    source = declared_by(text)
+    rest = text if source is None else text.removeprefix(_PREFIXES[source])
     if rest.startswith(COMMAND_PREFIX + "{"):
         try:
             return CommandSpec.from_json(rest.removeprefix(COMMAND_PREFIX))
@@ -92,7 +111,13 @@ class JobTarget:
     """
 
     def __init__(
-        self, target: Target, *, added: bool, clock: Clock, result_max_bytes: int
+        self,
+        target: Target,
+        *,
+        added: bool,
+        clock: Clock,
+        result_max_bytes: int,
+        source: Source = "add",
     ) -> None:
         self.target = target
         self._clock = clock
@@ -101,7 +126,7 @@ class JobTarget:
         if isinstance(target, CallSpec):
             self._function = import_target(target.path)
         # What target_path() reads: "module:qualname" is the recorded string.
-        module, _, qualname = target_text(target, added=added).partition(":")
+        module, _, qualname = target_text(target, added=added, source=source).partition(":")
         self.__module__ = module
         self.__qualname__ = qualname
 
@@ -128,11 +153,16 @@ async def declare(
     added: bool,
     result_max_bytes: int,
     if_exists: IfExists = "update",
+    source: Source = "add",
 ) -> Declared:
     """Declare ``job`` on a running scheduler (idempotent, like `Scheduler.add`)."""
     before = scheduler.state.definition(job.name).version if job.name in scheduler.state else None
     target = JobTarget(
-        job.target, added=added, clock=scheduler.clock, result_max_bytes=result_max_bytes
+        job.target,
+        added=added,
+        clock=scheduler.clock,
+        result_max_bytes=result_max_bytes,
+        source=source,
     )
     status = await scheduler.add(
         job.name, job.trigger, target, if_exists=if_exists, **policy_arguments(job.policy)
@@ -203,7 +233,11 @@ async def _bind_added(scheduler: Scheduler, name: str, *, result_max_bytes: int)
         return
     try:
         job_target = JobTarget(
-            target, added=True, clock=scheduler.clock, result_max_bytes=result_max_bytes
+            target,
+            added=True,
+            clock=scheduler.clock,
+            result_max_bytes=result_max_bytes,
+            source=declared_by(definition.target) or "add",
         )
     except LookupError as exc:
         # The scheduler pauses the task with a note saying why, shortly.

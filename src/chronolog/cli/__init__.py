@@ -20,6 +20,7 @@ from .control import (
 )
 from .demo import demo_command
 from .history import history_command
+from .mcp import mcp_command
 from .next import next_command
 from .replay import replay_command
 from .run import run_command
@@ -55,3 +56,4 @@ main.add_command(cancel_command)
 main.add_command(remove_command)
 main.add_command(add_command)
 main.add_command(compact_command)
+main.add_command(mcp_command)

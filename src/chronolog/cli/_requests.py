@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from .._command_rules import IfExists
     from .._config import Job
+    from .._jobs import Source
     from .._scheduler import Scheduler
     from ..log import EventLog
 
@@ -54,6 +55,8 @@ __all__ = ["COMMANDS", "Request", "apply_direct", "apply_live", "parse_request"]
 
 COMMANDS: Final = ("pause", "resume", "run-now", "cancel", "remove", "add", "reload")
 _IF_EXISTS: Final = ("update", "error", "keep")
+#: Who sends an ``add``: its task's target string says so (see ``_jobs``).
+_SOURCES: Final = ("add", "mcp")
 
 
 @attrs.frozen
@@ -65,11 +68,14 @@ class Request:
     note: str = ""
     job: dict[str, Any] = attrs.field(factory=dict)
     if_exists: IfExists = "update"
+    source: Source = "add"
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"command": self.command}
         if self.command == "add":
             document |= {"job": self.job, "if_exists": self.if_exists}
+            if self.source != "add":
+                document["source"] = self.source
         elif self.command != "reload":
             document["task"] = self.task
         if self.command in ("pause", "resume"):
@@ -85,7 +91,13 @@ def parse_request(message: dict[str, Any]) -> Request:
             f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}", "BadRequest"
         )
     fields: dict[str, Any] = {"command": command}
-    for key, kind in (("task", str), ("note", str), ("job", dict), ("if_exists", str)):
+    for key, kind in (
+        ("task", str),
+        ("note", str),
+        ("job", dict),
+        ("if_exists", str),
+        ("source", str),
+    ):
         if key in message:
             if not isinstance(message[key], kind):
                 raise ControlError(f"{key} must be a {kind.__name__}", "BadRequest")
@@ -99,6 +111,8 @@ def parse_request(message: dict[str, Any]) -> Request:
         raise ControlError(f"{command} needs a task", "BadRequest")
     if fields.get("if_exists", "update") not in _IF_EXISTS:
         raise ControlError(f"if_exists must be one of {', '.join(_IF_EXISTS)}", "BadRequest")
+    if fields.get("source", "add") not in _SOURCES:
+        raise ControlError(f"source must be one of {', '.join(_SOURCES)}", "BadRequest")
     return Request(**fields)
 
 
@@ -138,6 +152,7 @@ async def apply_live(
             added=True,
             result_max_bytes=result_max_bytes,
             if_exists=request.if_exists,
+            source=request.source,
         )
         return _add_result(scheduler.state.definition(job.name), declared.change)
     was_paused = scheduler.status(name).paused  # UnknownTask, with the closest name
@@ -170,7 +185,7 @@ async def apply_direct(log: EventLog, request: Request, now: datetime) -> dict[s
         )
     if request.command == "add":
         job = _job(request)
-        target = target_text(job.target, added=True)
+        target = target_text(job.target, added=True, source=request.source)
         existed = name in state
         events = define_events(
             state, name, job.trigger, target, job.policy, now, request.if_exists
