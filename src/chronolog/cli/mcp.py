@@ -231,11 +231,11 @@ def mcp_command(
         interval = parse_duration(min_interval)
     except ValueError as exc:
         raise BadUsage(f"--min-interval: {exc}") from exc
-    log_path, job_file = _log_and_job_file(log)
-    base = (log if job_file is not None else log_path).resolve().parent
     # As `chronolog run` does: modules beside the job file (or the log) can be called.
-    if os.fspath(base) not in sys.path:
-        sys.path.append(os.fspath(base))
+    beside = os.fspath(log.resolve().parent)
+    if beside not in sys.path:
+        sys.path.append(beside)
+    log_path, job_file = _log_and_job_file(log)
     try:
         allow = AllowList.build(
             job_file=job_file, calls=allow_call, commands=allow_command, base=Path.cwd()
