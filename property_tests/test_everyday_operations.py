@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from chronolog import (
     At,
+    Every,
     MemoryLog,
     Retry,
     Scheduled,
@@ -149,3 +150,48 @@ def test_a_redefinition_runs_exactly_the_new_triggers_due_times(
         assert skipped.reason is SkipReason.REDEFINED
         due = due_of[skipped.occurrence]
         assert new.next_after(due - timedelta(microseconds=1)) != due
+
+
+#: Instants within the first half day, for properties that run every minute.
+HALF_DAY_OFFSETS = st.integers(1, 12 * 3600 - 1).map(
+    lambda seconds: timedelta(seconds=seconds, microseconds=250_000)
+)
+
+
+@given(
+    interval=st.integers(60, 6 * 3600).map(lambda seconds: timedelta(seconds=seconds)),
+    declared=st.lists(HALF_DAY_OFFSETS, min_size=1, max_size=4),
+    restart_at=HALF_DAY_OFFSETS | st.none(),
+)
+def test_declaring_an_every_again_never_moves_its_grid(
+    interval: timedelta, declared: list[timedelta], restart_at: timedelta | None
+) -> None:
+    """Re-adding the same Every -- later, any number of times, after a restart --
+    keeps the anchor of the first add: every run is due on that grid."""
+    log = MemoryLog()
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    sim = SimulatedClock(START + timedelta(microseconds=137), mock_clock=clock)
+    moments = sorted(START + offset for offset in declared)
+    horizon = START + timedelta(hours=13)
+
+    async def main() -> None:
+        async with open_scheduler(log, clock=sim) as sched:
+            await sched.add("tick", Every(interval), noop)
+            for moment in moments:
+                if restart_at is not None and START + restart_at <= moment:
+                    break
+                await sim.advance(moment - sim.now())
+                await sched.add("tick", Every(interval), noop)
+            stop = horizon if restart_at is None else START + restart_at
+            await sim.advance(stop - sim.now())
+        if restart_at is not None:
+            async with open_scheduler(log, clock=sim) as sched:
+                await sched.add("tick", Every(interval), noop)
+                await sim.advance(horizon - sim.now())
+
+    trio.run(main, clock=clock)
+    anchor = START  # the first add's instant, whole seconds
+    dues = [r.due for r in log.read() if isinstance(r, Scheduled)]
+    assert dues
+    assert all((due - anchor) % interval == timedelta(0) for due in dues)
+    assert check_invariants(log.read()) == []

@@ -44,6 +44,7 @@ from chronolog import (
     replay,
     serve_scheduler,
 )
+from chronolog._actor import TaskActor
 from chronolog._ids import content_hash, jitter_for, manual_occurrence, time_occurrence
 from chronolog.testing import SimulatedClock
 
@@ -997,3 +998,23 @@ async def test_a_new_trigger_runs_its_own_next_due_time_first(autojump_clock: Mo
     assert calls.times[-1] == kept
     started = [r.occurrence for r in of_type(log, Started)]
     assert len(started) == len(set(started)) == 12  # 22:15 ... 03:00 CEST, each once
+
+
+async def test_two_actors_claiming_one_task_run_each_occurrence_once(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """Defence in depth: should a second actor for a task ever exist (a bug; or,
+    with a shared log, another node), the log writer's claim check lets one
+    claim per attempt through. Without the check each occurrence runs twice."""
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("tick", Every(timedelta(minutes=1)), calls)
+        twin = TaskActor(sched, "tick")
+        twin.target = calls
+        assert sched._actor_nursery is not None
+        sched._actor_nursery.start_soon(twin.run)
+        await sim.advance(timedelta(minutes=5, seconds=30))
+    started = [r.occurrence for r in of_type(log, Started)]
+    assert len(started) == len(set(started)) == 5
+    assert len(calls.times) == 5
