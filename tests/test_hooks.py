@@ -384,3 +384,24 @@ async def test_a_hook_that_floods_its_output_costs_bounded_memory(
     message = next(r.message for r in caplog.records if "exited with status 1" in r.message)
     assert message.endswith("the-end")
     assert len(message) < hooks_module.OUTPUT_TAIL_BYTES + 500
+
+
+async def test_hooks_still_running_when_the_log_closes_get_the_drain_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def forever(_: dict[str, Any]) -> None:
+        await trio.sleep_forever()
+
+    async def records() -> Any:
+        yield COMPLETED
+
+    globals()["_forever_hook"] = forever
+    hooks = Hooks(on_success=Hook(CallSpec(f"{__name__}:_forever_hook")))
+    with trio.fail_after(10):
+        await run_hooks(
+            records(),
+            lambda task: hooks,
+            clock=chronolog.SystemClock(),
+            drain=lambda: timedelta(milliseconds=20),
+        )
+    assert "1 hook(s) still running when the log closed did not end within 0.02 s" in caplog.text

@@ -40,7 +40,7 @@ import os
 import shlex
 import signal
 import subprocess
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -117,15 +117,20 @@ async def run_hooks(
     *,
     clock: Clock,
     max_concurrent: int = MAX_CONCURRENT_HOOKS,
+    drain: Callable[[], timedelta] | None = None,
 ) -> None:
     """Run the hooks each of ``records`` fires, until ``records`` ends (the log closes).
 
     ``hooks_for(task)`` says which hooks a task has, asked at each record
     (so a reloaded job file counts from its reload on). Returns once the
-    hooks it started have ended, each within its timeout.
+    hooks it started have ended, each within its timeout -- or, with
+    ``drain``, within ``drain()`` of the end of ``records`` (a stopping
+    ``chronolog run`` gives its hooks its shutdown grace), when the ones
+    still running are stopped.
     """
     slots = trio.CapacityLimiter(max_concurrent)
     due_times = _DueTimes()
+    running = 0
     async with trio.open_nursery() as nursery, contextlib.aclosing(records):
         async for record in records:
             due_times.note(record)
@@ -137,7 +142,16 @@ async def run_hooks(
                 nursery.start_soon(
                     _one_hook, key, hook, record, due_times.of(record), clock, slots, slot
                 )
-
+        if drain is not None:
+            nursery.cancel_scope.deadline = trio.current_time() + drain().total_seconds()
+            running = slots.borrowed_tokens
+    if nursery.cancel_scope.cancelled_caught:
+        logger.warning(
+            "%d hook(s) still running when the log closed did not end within %s s and were "
+            "stopped",
+            running,
+            f"{drain().total_seconds():g}" if drain is not None else "?",
+        )
 
 async def _one_hook(
     key: str,

@@ -71,7 +71,11 @@ async def follow_hooks(
     log: EventLog, *, after_seq: int, job_file: Callable[[], JobFile], clock: Clock
 ) -> None:
     """Run the result hooks of the records appended to ``log`` after ``after_seq``,
-    with the hooks of the job file in force (``job_file()``), until the log closes."""
+    with the hooks of the job file in force (``job_file()``), until the log closes;
+    hooks still running then get the file's ``shutdown_grace`` to end."""
     await run_hooks(
-        log.follow(after_seq=after_seq), lambda task: job_file().hooks_for(task), clock=clock
+        log.follow(after_seq=after_seq),
+        lambda task: job_file().hooks_for(task),
+        clock=clock,
+        drain=lambda: job_file().shutdown_grace,
     )
