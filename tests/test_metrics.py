@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
@@ -252,6 +253,30 @@ async def test_the_endpoint_serves_the_registry_and_nothing_else() -> None:
             assert huge.startswith(b"HTTP/1.1 400")
             again = await request(port, b"GET /metrics HTTP/1.1\r\n\r\n")
             assert again.startswith(b"HTTP/1.1 200 OK")
+            nursery.cancel_scope.cancel()
+
+
+async def test_idle_connections_cannot_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import chronolog._metrics
+
+    monkeypatch.setattr(chronolog._metrics, "MAX_CONNECTIONS", 3)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                lambda task_status: serve_metrics(
+                    "127.0.0.1", 0, registry=CollectorRegistry(), task_status=task_status
+                )
+            )
+            port = listeners[0].socket.getsockname()[1]
+            idle = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(3)]
+            await trio.testing.wait_all_tasks_blocked()
+            busy = await request(port, b"GET /metrics HTTP/1.1\r\n\r\n")
+            assert busy.startswith(b"HTTP/1.1 503 Service Unavailable")
+            for stream in idle:
+                await stream.aclose()
+            await trio.testing.wait_all_tasks_blocked()
+            ok = await request(port, b"GET /metrics HTTP/1.1\r\n\r\n")
+            assert ok.startswith(b"HTTP/1.1 200 OK")
             nursery.cancel_scope.cancel()
 
 

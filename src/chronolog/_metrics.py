@@ -417,6 +417,8 @@ class SchedulerCollector:
 MAX_REQUEST_BYTES: Final = 16384
 #: How long a connection may take to send its request.
 REQUEST_TIMEOUT_SECONDS: Final = 10.0
+#: Connections answered at once; more are turned away (503) rather than queued.
+MAX_CONNECTIONS: Final = 32
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -455,9 +457,21 @@ async def serve_metrics(
             ) from exc
         raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
     task_status.started(listeners)
+    in_flight = 0
 
     async def handler(stream: trio.SocketStream) -> None:
-        await _answer(stream, registry)
+        nonlocal in_flight
+        if in_flight >= MAX_CONNECTIONS:
+            # Slow or idle connections must not pile up: tell this one to come back.
+            async with stream:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.send_all(_response(503, "Service Unavailable", b"busy\n"))
+            return
+        in_flight += 1
+        try:
+            await _answer(stream, registry)
+        finally:
+            in_flight -= 1
 
     await trio.serve_listeners(handler, listeners)
 
