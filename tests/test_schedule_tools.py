@@ -362,6 +362,13 @@ async def test_limits_on_how_often_and_how_many(log_path: Path, tmp_path: Path) 
     assert "cron: 10000 characters long; the limit is 1000" in huge
     note = await refused(tools, "schedule_disable", name="a", note="x" * 2000)
     assert "note: 2000 characters long" in note
+    nested: dict[str, Any] = {}
+    deep = nested
+    for _ in range(50):
+        deep["retry"] = {}
+        deep = deep["retry"]
+    message = await refused(tools, "schedule_add", name="c", target="dump", **nested)
+    assert "nested deeper than any argument of a job" in message
 
 
 def files(directory: Path) -> list[str]:
@@ -434,6 +441,9 @@ async def test_history_why_and_next_of_an_agents_task(log_path: Path, tmp_path: 
         (run["occurrence"], run["outcome"]) for run in history["runs"]
     ]
     why = await call(tools, "schedule_why", occurrence=occurrence)
+    # A definition's target is the operator's (its record holds the command): by name only.
+    definitions = [r for r in why["context"] if r["type"] == "TaskDefined"]
+    assert [r["target"] for r in definitions] == ["dump"]
     assert (why["verdict"], why["due_local"]) == ("ran", "2026-03-28T02:30:00-04:00")
     by_time = await call(tools, "schedule_why", name="nightly", at="2026-03-28T07:00:00Z")
     # (What it says depends on when the add above happened, on the real clock.)

@@ -819,7 +819,22 @@ class ScheduleTools:
         def read() -> dict[str, Any]:
             return explanation_json(explain(open_log(self.log_path), target, at=at, as_json=True))
 
-        return await trio.to_thread.run_sync(read, abandon_on_cancel=True)
+        return self._redacted(await trio.to_thread.run_sync(read, abandon_on_cancel=True))
+
+    def _redacted(self, explanation: dict[str, Any]) -> dict[str, Any]:
+        """``explanation`` with each definition's target shown by its allow-list name.
+
+        A target's record holds its command, directory and environment (which may
+        carry secrets): the operator's, not the agent's to read. With
+        ``--all-tasks`` the operator lets agents see them.
+        """
+        if self.all_tasks:
+            return explanation
+        for key in ("records", "context"):
+            for record in explanation[key]:
+                if record.get("type") == "TaskDefined":
+                    record["target"] = self.allow.name_of(record["target"]) or "(not shown)"
+        return explanation
 
     async def _next(self, arguments: dict[str, Any]) -> dict[str, Any]:
         tool = "schedule_next"
@@ -863,8 +878,14 @@ class ScheduleTools:
 MAX_TEXT_CHARS: Final = 1000
 
 
-def _check_sizes(tool: str, value: object, path: str = "") -> None:
-    """Refuse texts longer than `MAX_TEXT_CHARS` anywhere in the arguments."""
+#: How deep arguments may nest (a job's deepest key is ``retry.max_attempts``).
+MAX_DEPTH: Final = 4
+
+
+def _check_sizes(tool: str, value: object, path: str = "", depth: int = 0) -> None:
+    """Refuse texts longer than `MAX_TEXT_CHARS`, and nesting deeper than `MAX_DEPTH`."""
+    if depth > MAX_DEPTH:
+        raise ToolError(f"{tool}: {path}: nested deeper than any argument of a job")
     if isinstance(value, str):
         if len(value) > MAX_TEXT_CHARS:
             raise ToolError(
@@ -873,11 +894,11 @@ def _check_sizes(tool: str, value: object, path: str = "") -> None:
             )
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_sizes(tool, str(key), path)
-            _check_sizes(tool, item, f"{path}.{key}" if path else str(key))
+            _check_sizes(tool, str(key), path, depth + 1)
+            _check_sizes(tool, item, f"{path}.{key}" if path else str(key), depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_sizes(tool, item, f"{path}[{index}]")
+            _check_sizes(tool, item, f"{path}[{index}]", depth + 1)
 
 
 def _check_no_null(tool: str, value: object, path: str) -> None:
