@@ -153,6 +153,7 @@ async def run_hooks(
             f"{drain().total_seconds():g}" if drain is not None else "?",
         )
 
+
 async def _one_hook(
     key: str,
     hook: Hook,
