@@ -66,17 +66,24 @@ class Retry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Fal
             )
         _check_positive("Retry.backoff", self.backoff)
         _check_positive("Retry.max_backoff", self.max_backoff)
-        if self.factor < 1:
+        if not self.factor >= 1:  # also refuses nan
             raise ConfigError(f"Retry.factor must be at least 1.0, got {self.factor}")
 
     def delay_before(self, attempt: int) -> timedelta:
         """How long to wait before ``attempt`` (2 is the first retry)."""
         if attempt < 2:
             return timedelta(0)
-        # Cap the exponent so a large attempt count cannot overflow a float.
+        # Cap the exponent so a large attempt count cannot overflow a float,
+        # and compare in seconds: a delay past max_backoff may be past what a
+        # timedelta holds (2**64 s with the default factor).
         exponent = min(attempt - 2, 64)
-        seconds = self.backoff.total_seconds() * self.factor**exponent
-        return min(timedelta(seconds=seconds), self.max_backoff)
+        try:
+            seconds = self.backoff.total_seconds() * self.factor**exponent
+        except OverflowError:
+            return self.max_backoff
+        if not seconds < self.max_backoff.total_seconds():
+            return self.max_backoff
+        return timedelta(seconds=seconds)
 
 
 class Policy(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
