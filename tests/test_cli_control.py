@@ -205,6 +205,36 @@ def test_reload_needs_a_running_scheduler(log: Path) -> None:
     )
 
 
+def test_errors_with_json_are_a_document_on_stdout(log: Path) -> None:
+    before = log.read_bytes()
+    code, out, err = run("pause", str(log), "nosuch", "--json")
+    assert code == 2
+    assert json.loads(out) == {
+        "error": {
+            "type": "UnknownTask",
+            "message": "no task named 'nosuch' (tasks: by-hand, report)",
+            "exit_code": 2,
+        }
+    }
+    assert err == "Error: no task named 'nosuch' (tasks: by-hand, report)\n"
+    code, out, _ = run("reload", str(log), "--json")
+    assert code == 1
+    assert json.loads(out)["error"]["type"] == "NotRunning"
+    assert log.read_bytes() == before
+
+
+def test_a_torn_tail_repaired_on_open_is_said_once(log: Path) -> None:
+    with log.open("ab") as file:
+        file.write(b'{"type":"Scheduled","seq":4,"task":"rep')  # a crash mid-append
+    code, out, err = run("pause", str(log), "report")
+    assert (code, out) == (0, "report paused (no scheduler is running: recorded in the log)\n")
+    assert err.count("torn batch") == 1, err
+    assert err.startswith(f"Warning: {log} ended with a torn batch (")
+    assert len(err.splitlines()) == 1, err
+    assert "LogRepaired" not in err
+    assert check_invariants(records(log)) == []
+
+
 # -- add -------------------------------------------------------------------------------
 
 

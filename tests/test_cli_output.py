@@ -9,12 +9,21 @@ from typing import TYPE_CHECKING
 import pytest
 from rich.console import Console
 
-from chronolog import Completed, Cron, Every, LogCorrupted, Scheduled, UnknownTask
+from chronolog import (
+    Completed,
+    Cron,
+    DuplicateTask,
+    Every,
+    LogCorrupted,
+    Scheduled,
+    UnknownTask,
+)
 from chronolog.cli._common import (
     BadUsage,
     CommandError,
     ExitCode,
     UnusableLog,
+    error_document,
     parse_instant,
     translate_errors,
 )
@@ -59,7 +68,12 @@ def test_times_need_an_offset() -> None:
     [
         (LogCorrupted("jobs.jsonl line 3 is not a valid record"), UnusableLog, 3),
         (UnknownTask("no task named 'x'"), BadUsage, 2),
-        (FileNotFoundError(2, "log x does not exist"), BadUsage, 2),
+        (DuplicateTask("task 'x' exists with another definition"), BadUsage, 2),
+        # A file that is not there once the command runs -- a lock file, a log
+        # removed meanwhile -- is work it could not do. A LOG path with nothing
+        # behind it is refused before anything is opened, as a usage error.
+        (FileNotFoundError(2, "cannot open lock file x.lock"), CommandError, 1),
+        (IsADirectoryError(21, "cannot open lock file x.lock"), CommandError, 1),
         (PermissionError(13, "cannot read log x: Permission denied"), CommandError, 1),
     ],
 )
@@ -72,6 +86,14 @@ def test_errors_map_to_exit_codes(error: Exception, kind: type, code: int) -> No
         command()
     assert raised.value.exit_code == code == ExitCode(code)
     assert "\n" not in raised.value.message
+    assert "[Errno" not in raised.value.message
+    assert error_document(raised.value) == {
+        "error": {
+            "type": type(error).__name__,
+            "message": raised.value.message,
+            "exit_code": code,
+        }
+    }
 
 
 def records(count: int) -> list[Event]:

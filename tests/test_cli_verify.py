@@ -184,4 +184,6 @@ def test_damage_is_exit_code_3_in_text_and_json(tmp_path: Path) -> None:
     assert result.exit_code == 3
     document = json.loads(result.stdout)
     assert (document["ok"], document["records"], document["seq"]) == (False, 2, 2)
-    assert "line 4 does not match its checksum" in document["error"]
+    error = document["error"]
+    assert (error["type"], error["exit_code"]) == ("LogCorrupted", 3)
+    assert "line 4 does not match its checksum" in error["message"]

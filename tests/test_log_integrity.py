@@ -177,7 +177,7 @@ def test_verify_json_names_the_damage(tmp_path: Path, records: list[Event]) -> N
     document = json.loads(out)
     assert document["ok"] is False
     assert document["seq"] == started.seq - 1  # read up to the damage
-    assert expected in document["error"]
+    assert expected in document["error"]["message"]
 
 
 def test_a_damaged_sqlite_log_is_refused(tmp_path: Path, records: list[Event]) -> None:

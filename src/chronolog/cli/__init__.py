@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from ._common import ChronologGroup
 from .compact import compact_command
 from .control import (
     add_command,
@@ -33,7 +34,7 @@ from .why import why_command
 __all__ = ["main"]
 
 
-@click.group()
+@click.group(cls=ChronologGroup)
 def main() -> None:
     """chronolog: a job scheduler for Trio programs in which the log is the truth."""
 

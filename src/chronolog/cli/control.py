@@ -140,7 +140,9 @@ def _task_command(name: str, help_text: str) -> Callable[[Callable[..., None]], 
         wrapped = translate_errors(function)
         wrapped = json_option(wrapped)
         wrapped = click.argument("task")(wrapped)
-        wrapped = click.argument("log", metavar="LOG", type=click.Path(path_type=Path))(wrapped)
+        wrapped = click.argument(
+            "log", metavar="LOG", type=click.Path(readable=False, path_type=Path)
+        )(wrapped)
         return click.command(name)(wrapped)
 
     return decorate
@@ -195,7 +197,7 @@ def remove_command(log: Path, task: str, as_json: bool) -> None:
 
 
 @click.command("reload")
-@click.argument("log", metavar="LOG", type=click.Path(path_type=Path))
+@click.argument("log", metavar="LOG", type=click.Path(readable=False, path_type=Path))
 @json_option
 @translate_errors
 def reload_command(log: Path, as_json: bool) -> None:
@@ -310,7 +312,7 @@ def _job_entry(name: str, options: dict[str, Any], argv: tuple[str, ...]) -> dic
 
 
 @click.command("add", context_settings={"show_default": True})
-@click.argument("log", metavar="LOG", type=click.Path(path_type=Path))
+@click.argument("log", metavar="LOG", type=click.Path(readable=False, path_type=Path))
 @click.argument("name")
 @click.argument("argv", nargs=-1, metavar="[-- ARGV...]")
 @click.option("--cron", metavar="EXPR", help="Trigger: a cron expression.")

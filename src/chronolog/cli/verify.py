@@ -7,7 +7,7 @@ when every rule holds and the log ends with a whole batch; 1 with one line
 per violation when a rule is broken, or when the log ends with a torn batch
 (a write a crash interrupted, or bytes cut off the end) that no writer is
 writing right now; 3 when the log cannot be read: damage, which the message
-names (``--json`` says so in its document too).
+names (``--json`` says so in its error document, with how far it read).
 """
 
 from __future__ import annotations
@@ -86,18 +86,16 @@ def verify_command(log: Path, as_json: bool) -> None:
         ) as stream:
             violations = check_invariants(stream, start=base)
     except LogCorrupted as exc:
-        if not as_json:
-            raise
-        print_json(
-            {
+        # The --json error document says how far the log was read, too.
+        raise UnusableLog(
+            " ".join(str(exc).split()),
+            details={
                 "ok": False,
                 "records": tally.count,
                 "seq": tally.last.seq if tally.last is not None else base.seq,
                 "violations": [],
-                "error": " ".join(str(exc).split()),
-            }
-        )
-        raise UnusableLog(" ".join(str(exc).split())) from exc
+            },
+        ) from exc
     torn = _torn_tail(event_log)
     version = event_log.format_version
     last_seq = tally.last.seq if tally.last is not None else base.seq
