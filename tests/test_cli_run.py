@@ -46,7 +46,7 @@ from chronolog import (
 )
 from chronolog._config import load_job_file
 from chronolog._control import ControlError, socket_path
-from chronolog._events import encode_header
+from chronolog._events import encode_header, encode_lines
 from chronolog._jobs import reconcile
 from chronolog.cli import main
 from chronolog.cli.run import Service, serve
@@ -680,6 +680,11 @@ def test_reload_by_signal_and_by_command(tmp_path: Path, processes: list[Process
     code, out, err = run("reload", str(path))
     assert (code, out) == (2, "")
     assert "jobs[0].cron (job 'a'): " in err
+    code, out, err = run("reload", str(path), "--json")
+    error = json.loads(out)["error"]
+    assert (code, error["type"], error["exit_code"]) == (2, "ConfigError", 2)
+    assert "jobs[0].cron (job 'a'): " in error["message"]
+    assert f"Error: {error['message']}" in err
     wait_until(
         lambda: "the job file has problems; nothing changed" in process.stderr, "the refusal"
     )
@@ -698,6 +703,22 @@ def test_reload_by_signal_and_by_command(tmp_path: Path, processes: list[Process
     printed = [json.loads(line) for line in process.stdout_path.read_text().splitlines()]
     assert [record["seq"] for record in printed] == [r.seq for r in process.records()]
     assert " a: started a!" in process.stderr
+
+
+def test_a_torn_tail_repaired_at_start_is_said_once(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    job_file(tmp_path, 'log = "jobs.jsonl"\n[[jobs]]\nname = "a"\nmanual = true\ncommand = "x"\n')
+    records = [TaskDefined(seq=1, task="a", at=START, trigger=Manual(), target="x")]
+    log = tmp_path / "jobs.jsonl"
+    log.write_bytes(encode_header() + encode_lines(records) + b'{"type":"Sched')
+    process = start(processes, tmp_path)
+    process.signal(signal.SIGTERM)
+    assert process.wait_exit() == 0
+    stderr = process.stderr
+    assert stderr.count("ended with a torn batch") == 1, stderr
+    assert "LogRepaired" not in stderr
+    assert "warnings.warn" not in stderr
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])

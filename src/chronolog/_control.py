@@ -73,8 +73,22 @@ def socket_path(log_path: Path) -> Path:
 
 
 def check_socket_path(path: Path) -> None:
-    """`ConfigError` if ``path`` is too long to be a Unix socket's address."""
+    """`ConfigError` if a scheduler could not put its control socket at ``path``:
+    the path is too long for a Unix socket's address, or another file is there."""
     _check_length(path)
+    _check_free(path)
+
+
+def _check_free(path: Path) -> None:
+    try:
+        existing = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(existing.st_mode):
+        raise ConfigError(
+            f"{path} exists and is not a socket; chronolog puts the control socket of "
+            f"the log there: move that file away"
+        )
 
 
 def _check_length(path: Path) -> None:
@@ -107,17 +121,7 @@ def _peer_uid(stream: trio.SocketStream) -> int | None:
 
 def _make_room(path: Path) -> Path:
     """A fresh private directory beside ``path`` to bind the socket in, after checks."""
-    _check_length(path)
-    try:
-        existing = path.lstat()
-    except FileNotFoundError:
-        pass
-    else:
-        if not stat.S_ISSOCK(existing.st_mode):
-            raise ConfigError(
-                f"{path} exists and is not a socket; chronolog puts the control socket of "
-                f"the log there: move that file away"
-            )
+    check_socket_path(path)
     private = Path(tempfile.mkdtemp(prefix=".cl", dir=path.parent))  # mode 0700
     try:
         _check_length(private / "s")

@@ -414,8 +414,10 @@ class Checker:
         """Begin where ``state`` stands: the base of a compacted log, whose earlier
         records are gone. What the checker keeps is read off the projection's
         fold -- the one place the two meet."""
-        self.last_seq = state.seq
-        for name, task in state._tasks.items():
+        memory = state.memory()
+        self.last_seq = memory.seq
+        for task in memory.tasks:
+            name = task.definition.task
             rules = _TaskRules(name, task.definition.version, task.definition.seq)
             rules.paused = task.paused
             rules.watermark = task.watermark
@@ -433,11 +435,11 @@ class Checker:
                 outcome = {Completed: "completed", Failed: "failed"}.get(type(final), "skipped")
                 rules.settled[occurrence] = (outcome, final.seq)
             self.tasks[name] = rules
-        for name, (watermark, ahead, _, _) in state._retired.items():
-            rules = _TaskRules(name, 0, 0)
-            rules.watermark = watermark
-            rules.ahead = dict(ahead)
-            self.removed[name] = (0, rules)
+        for retired in memory.retired:
+            rules = _TaskRules(retired.task, 0, 0)
+            rules.watermark = retired.watermark
+            rules.ahead = dict(retired.ahead)
+            self.removed[retired.task] = (0, rules)
 
 
 def check_invariants(records: Iterable[Event], *, start: State | None = None) -> list[Violation]:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 import attrs
@@ -45,8 +46,7 @@ from ._ids import time_occurrence
 from ._triggers import At, Cron, Every
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Container, Iterable
-    from datetime import datetime
+    from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 
     from ._policies import Policy
     from ._triggers import Trigger
@@ -199,8 +199,62 @@ class TaskStatus:
 # then), ``last`` the latest record that changed it while open (Scheduled,
 # Started, or Failed with a retry planned) and ``final`` the record that
 # settled it (Completed, Failed without retry, or Skipped).
-_Open = tuple[Scheduled | None, Started | None, Event]
-_Settled = tuple[str, _Open | None, Event]
+#: An open occurrence's records: (Scheduled or None, attempt 1's Started or
+#: None, the latest record that changed it).
+OccurrenceRecords = tuple[Scheduled | None, Started | None, Event]
+#: A settled occurrence: (its id, its records while open or None, the record
+#: that settled it).
+SettledRecords = tuple[str, OccurrenceRecords | None, Event]
+
+
+class TaskMemory(NamedTuple):
+    """What the fold keeps of one task: the records themselves, and counts.
+
+    Read with `State.memory`, turned back into a State with
+    `State.from_memory` (snapshots do both). ``open`` maps each open
+    occurrence to its records ``(scheduled, first_start, last)``: the
+    ``Scheduled`` record (None if it started or was skipped without one), the
+    ``Started`` of attempt 1 (None until then) and the latest record that
+    changed it. ``history`` holds the settled window, oldest first, as
+    ``(occurrence, its records while open or None, the settling record)``.
+    """
+
+    definition: TaskDefined
+    origin: datetime
+    paused: bool
+    note: str
+    watermark: datetime | None
+    ahead: Mapping[str, datetime]
+    """Occurrences skipped before they were due, by id, with their due times."""
+    open: Mapping[str, OccurrenceRecords]
+    history: Sequence[SettledRecords]
+    run_count: int
+    error_count: int
+    skip_count: int
+    last_start: Started | None
+    last_finish: Completed | Failed | None
+    last_change: str | None
+    last_content_hash: str | None
+
+
+class RetiredMemory(NamedTuple):
+    """What the fold keeps of a removed task: what de-duplication needs if the
+    name is defined again."""
+
+    task: str
+    watermark: datetime | None
+    ahead: Mapping[str, datetime]
+    last_change: str | None
+    last_content_hash: str | None
+
+
+class StateMemory(NamedTuple):
+    """Everything a State knows, as plain values (see `TaskMemory`)."""
+
+    seq: int
+    history_limit: int
+    tasks: list[TaskMemory]
+    retired: list[RetiredMemory]
 
 
 def _open_outcome(last: Event) -> Outcome:
@@ -212,7 +266,7 @@ def _open_outcome(last: Event) -> Outcome:
     return Outcome.SCHEDULED
 
 
-def _view(task: str, occurrence: str, entry: _Open | None, final: Event | None) -> Run:
+def _view(task: str, occurrence: str, entry: OccurrenceRecords | None, final: Event | None) -> Run:
     scheduled, first_start, last = entry if entry is not None else (None, None, None)
     # The record of the latest attempt: the final one when an attempt ended
     # the run, else the last open record when it concerns an attempt.
@@ -267,7 +321,7 @@ class OpenEntry(NamedTuple):
     """The seq of its ``Scheduled`` record (0 without one)."""
 
 
-def _brief(occurrence: str, entry: _Open) -> OpenEntry:
+def _brief(occurrence: str, entry: OccurrenceRecords) -> OpenEntry:
     scheduled, _, last = entry
     if scheduled is None:
         due = planned_at = None
@@ -345,8 +399,8 @@ class _Task:
         # times of a new trigger may still run -- yet never run themselves.
         # Dropped once the watermark passes them, so this stays small.
         self.ahead: dict[str, datetime] = {}
-        self.open: dict[str, _Open] = {}
-        self.history: deque[_Settled] = deque(maxlen=history_limit)
+        self.open: dict[str, OccurrenceRecords] = {}
+        self.history: deque[SettledRecords] = deque(maxlen=history_limit)
         self.run_count = 0
         self.error_count = 0
         self.skip_count = 0
@@ -374,7 +428,7 @@ class _Task:
         return twin
 
     def settle(
-        self, occurrence: str, entry: _Open | None, final: Event, due: datetime | None
+        self, occurrence: str, entry: OccurrenceRecords | None, final: Event, due: datetime | None
     ) -> None:
         """Move ``occurrence`` from open to the history window; raise the watermark.
 
@@ -452,6 +506,81 @@ class State:
 
     def __repr__(self) -> str:
         return f"<State seq={self.seq} tasks={sorted(self._tasks)}>"
+
+    @property
+    def history_limit(self) -> int:
+        """How many settled runs the state keeps per task."""
+        return self._history_limit
+
+    def memory(self) -> StateMemory:
+        """What this state knows, as plain values: for snapshots and the checker.
+
+        The mappings are read-only views of the state's own: use them before
+        the state folds another record.
+        """
+        tasks = [
+            TaskMemory(
+                definition=task.definition,
+                origin=task.origin,
+                paused=task.paused,
+                note=task.note,
+                watermark=task.watermark,
+                ahead=MappingProxyType(task.ahead),
+                open=MappingProxyType(task.open),
+                history=tuple(task.history),
+                run_count=task.run_count,
+                error_count=task.error_count,
+                skip_count=task.skip_count,
+                last_start=task.last_start,
+                last_finish=task.last_finish,
+                last_change=task.last_change,
+                last_content_hash=task.last_content_hash,
+            )
+            for task in self._tasks.values()
+        ]
+        retired = [
+            RetiredMemory(name, watermark, MappingProxyType(ahead), last_change, last_hash)
+            for name, (watermark, ahead, last_change, last_hash) in self._retired.items()
+        ]
+        return StateMemory(self.seq, self._history_limit, tasks, retired)
+
+    @classmethod
+    def from_memory(cls, memory: StateMemory, *, history_limit: int | None = None) -> State:
+        """The State that `memory` describes (``history_limit`` may cut its window).
+
+        Raises ``ValueError`` when ``memory`` names a task twice.
+        """
+        limit = memory.history_limit if history_limit is None else history_limit
+        state = cls(history_limit=limit)
+        state.seq = memory.seq
+        for kept in memory.tasks:
+            name = kept.definition.task
+            if name in state._tasks:
+                raise ValueError(f"task {name!r} twice")
+            task = _Task(kept.definition, limit)
+            task.origin = kept.origin
+            task.paused = kept.paused
+            task.note = kept.note
+            task.watermark = kept.watermark
+            task.ahead = dict(kept.ahead)
+            task.open = dict(kept.open)
+            task.history.extend(kept.history)
+            task.run_count = kept.run_count
+            task.error_count = kept.error_count
+            task.skip_count = kept.skip_count
+            task.last_start = kept.last_start
+            task.last_finish = kept.last_finish
+            task.last_change = kept.last_change
+            task.last_content_hash = kept.last_content_hash
+            state._tasks[name] = task
+        for retired in memory.retired:
+            state._retired[retired.task] = (
+                retired.watermark,
+                dict(retired.ahead),
+                retired.last_change,
+                retired.last_content_hash,
+            )
+        return state
 
     def copy(self) -> State:
         """An independent copy (settled runs are shared: they never change)."""
@@ -741,6 +870,93 @@ class State:
             raise UnknownTask(f"no task named {name!r}{suggestion} (tasks: {known})") from None
 
     # -- the fold ------------------------------------------------------------
+
+    def fold_until_doubtful(self, records: Iterator[Event]) -> Event | None:
+        """Fold records in place until one shows the sign of a broken rule, and
+        return it (folded); None once ``records`` run out.
+
+        The sign: a record the fold did not take (a ``Completed`` or ``Failed``
+        that did not become its task's last outcome, a ``Started`` that did not
+        become its last start, a ``Skipped`` that settled nothing), or took on a
+        doubtful footing (a start of an occurrence that was not open, a start
+        of a scheduled time while the task was paused, a skip of an occurrence
+        that settled already, a record for a task that does not exist, a
+        version that does not increase). A writer's strict open folds with it
+        and asks the invariant checker only then (`chronolog._strict`): one
+        dictionary lookup and one identity test per record beyond the fold.
+        """
+        handlers = _HANDLERS
+        tasks = self._tasks
+        record = None
+        try:
+            for record in records:
+                kind = type(record)
+                if kind is Completed:
+                    handlers[kind](self, record)
+                    if tasks[record.task].last_finish is not record:
+                        break
+                elif kind is Scheduled:
+                    handlers[kind](self, record)
+                    if record.task not in tasks:
+                        break
+                elif kind is Started:
+                    task = tasks[record.task]
+                    occurrence = record.occurrence  # type: ignore[union-attr]
+                    was_open = occurrence in task.open
+                    handlers[kind](self, record)
+                    if not was_open or task.last_start is not record:
+                        break
+                    if (
+                        task.paused
+                        and record.attempt == 1
+                        and occurrence.startswith(task.time_prefix)
+                    ):
+                        break
+                elif kind is Failed:
+                    handlers[kind](self, record)
+                    if tasks[record.task].last_finish is not record:
+                        break
+                elif not self._fold_rare_kind(record):
+                    break
+            else:
+                if record is not None:
+                    self.seq = record.seq
+                return None
+        except KeyError:
+            # A record of a task that does not exist (a Completed or Failed is
+            # folded by then, and changed nothing; a Started is not folded yet).
+            assert record is not None
+            if type(record) is Started:
+                handlers[Started](self, record)
+        assert record is not None
+        self.seq = record.seq
+        return record
+
+    def _fold_rare_kind(self, record: Event) -> bool:
+        """Fold a record of the rarer kinds; False if it shows the sign of a broken rule."""
+        task = self._tasks.get(record.task)
+        handler = _HANDLERS[type(record)]
+        if isinstance(record, TaskDefined):
+            doubtful = task is not None and record.version <= task.definition.version
+            handler(self, record)
+            return not doubtful
+        if task is None:
+            handler(self, record)
+            return False
+        if not isinstance(record, Skipped):
+            handler(self, record)  # TaskRemoved, TaskPaused, TaskResumed
+            return True
+        occurrence = record.occurrence
+        was_open = occurrence in task.open
+        handler(self, record)
+        history = task.history
+        if not history or history[-1][2] is not record:
+            return False  # it settled nothing: the occurrence was running, or settled
+        if was_open:
+            return True
+        # A skip of an occurrence that was never scheduled (missed while down):
+        # it must not have settled before. Rare, so the window may be searched.
+        return all(settled[0] != occurrence for settled in list(history)[:-1])
 
     def fold(self, record: Event) -> None:
         """Fold one record into this state, in place (`apply` is the copying form).

@@ -390,7 +390,7 @@ class Scheduler:
                 self.log,
                 keep=keep,
                 now=self.clock.now(),
-                history_limit=self.state._history_limit,
+                history_limit=self.state.history_limit,
                 live_state=self.state,
             )
 

@@ -21,16 +21,15 @@ reach; a property test checks it at every prefix of generated logs.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from ._events import AwareDatetime, Completed, Event, Failed, Scheduled, Started, TaskDefined
-from ._projection import State, _Task
+from ._projection import RetiredMemory, State, StateMemory, TaskMemory
 
 if TYPE_CHECKING:
-    from ._projection import _Open, _Settled
+    from ._projection import OccurrenceRecords, SettledRecords
 
 __all__ = [
     "SNAPSHOT_FORMAT",
@@ -130,7 +129,7 @@ _decoder: Final = msgspec.json.Decoder(_Document)
 _info_decoder: Final = msgspec.json.Decoder(SnapshotInfo)
 
 
-def _entry_document(entry: _Open) -> _Entry:
+def _entry_document(entry: OccurrenceRecords) -> _Entry:
     scheduled, first_start, last = entry
     implied = first_start if first_start is not None else scheduled
     return _Entry(
@@ -138,7 +137,7 @@ def _entry_document(entry: _Open) -> _Entry:
     )
 
 
-def _entry(document: _Entry) -> _Open:
+def _entry(document: _Entry) -> OccurrenceRecords:
     scheduled, first_start = document.scheduled, document.first_start
     last = document.last
     if last is None:
@@ -150,6 +149,7 @@ def _entry(document: _Entry) -> _Open:
 
 def encode_state(state: State) -> bytes:
     """``state`` as one JSON document (no newline inside, none at the end)."""
+    memory = state.memory()
     tasks = [
         _TaskDocument(
             definition=task.definition,
@@ -157,7 +157,7 @@ def encode_state(state: State) -> bytes:
             paused=task.paused,
             note=task.note,
             watermark=task.watermark,
-            ahead=task.ahead,
+            ahead=dict(task.ahead),
             open=[
                 _OpenDocument(occurrence, _entry_document(entry))
                 for occurrence, entry in task.open.items()
@@ -171,30 +171,30 @@ def encode_state(state: State) -> bytes:
             last_change=task.last_change,
             last_content_hash=task.last_content_hash,
         )
-        for task in state._tasks.values()
+        for task in memory.tasks
     ]
     retired = [
         _Retired(
-            task=name,
-            watermark=watermark,
-            ahead=ahead,
-            last_change=last_change,
-            last_content_hash=last_content_hash,
+            task=kept.task,
+            watermark=kept.watermark,
+            ahead=dict(kept.ahead),
+            last_change=kept.last_change,
+            last_content_hash=kept.last_content_hash,
         )
-        for name, (watermark, ahead, last_change, last_content_hash) in state._retired.items()
+        for kept in memory.retired
     ]
     document = _Document(
         format=SNAPSHOT_FORMAT,
         version=SNAPSHOT_VERSION,
-        seq=state.seq,
-        history_limit=state._history_limit,
+        seq=memory.seq,
+        history_limit=memory.history_limit,
         tasks=tasks,
         retired=retired,
     )
     return _encoder.encode(document)
 
 
-def _settled_document(item: _Settled) -> _SettledDocument:
+def _settled_document(item: SettledRecords) -> _SettledDocument:
     occurrence, entry, final = item
     return _SettledDocument(
         occurrence=occurrence,
@@ -254,43 +254,41 @@ def decode_state(
             f"the snapshot keeps {document.history_limit} runs per task, fewer than the "
             f"{limit} asked for"
         )
-    state = State(history_limit=limit)
-    state.seq = document.seq
-    for task_document in document.tasks:
-        name = task_document.definition.task
-        if name in state._tasks:
-            raise SnapshotInvalid(f"damaged snapshot document (task {name!r} twice)")
-        state._tasks[name] = _task(task_document, limit)
-    for retired in document.retired:
-        state._retired[retired.task] = (
-            retired.watermark,
-            dict(retired.ahead),
-            retired.last_change,
-            retired.last_content_hash,
-        )
-    return state
+    memory = StateMemory(
+        seq=document.seq,
+        history_limit=document.history_limit,
+        tasks=[_task_memory(task) for task in document.tasks],
+        retired=[
+            RetiredMemory(
+                kept.task, kept.watermark, kept.ahead, kept.last_change, kept.last_content_hash
+            )
+            for kept in document.retired
+        ],
+    )
+    try:
+        return State.from_memory(memory, history_limit=limit)
+    except ValueError as exc:
+        raise SnapshotInvalid(f"damaged snapshot document ({exc})") from None
 
 
-def _task(document: _TaskDocument, history_limit: int) -> _Task:
-    task = _Task(document.definition, history_limit)
-    task.origin = document.origin
-    task.paused = document.paused
-    task.note = document.note
-    task.watermark = document.watermark
-    task.ahead = dict(document.ahead)
-    task.open = {item.occurrence: _entry(item.entry) for item in document.open}
-    task.history = deque(
-        (
+def _task_memory(document: _TaskDocument) -> TaskMemory:
+    return TaskMemory(
+        definition=document.definition,
+        origin=document.origin,
+        paused=document.paused,
+        note=document.note,
+        watermark=document.watermark,
+        ahead=document.ahead,
+        open={item.occurrence: _entry(item.entry) for item in document.open},
+        history=[
             (item.occurrence, _entry(item.entry) if item.entry is not None else None, item.final)
             for item in document.history
-        ),
-        maxlen=history_limit,
+        ],
+        run_count=document.run_count,
+        error_count=document.error_count,
+        skip_count=document.skip_count,
+        last_start=document.last_start,
+        last_finish=document.last_finish,
+        last_change=document.last_change,
+        last_content_hash=document.last_content_hash,
     )
-    task.run_count = document.run_count
-    task.error_count = document.error_count
-    task.skip_count = document.skip_count
-    task.last_start = document.last_start
-    task.last_finish = document.last_finish
-    task.last_change = document.last_change
-    task.last_content_hash = document.last_content_hash
-    return task

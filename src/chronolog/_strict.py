@@ -9,8 +9,9 @@ run a pending one. So opening a log to write folds it *strictly*
 (`EventLog.load_state`, ``strict=True``).
 
 Running the invariant checker beside the fold would double the cost of every
-start. Instead `fold_strictly` runs the projection's own fold and watches it
-cheaply, record by record, for the sign of a broken rule: a record that the
+start. Instead `fold_strictly` runs the projection's own fold, which watches
+itself cheaply, record by record (`State.fold_until_doubtful`), for the sign
+of a broken rule: a record that the
 fold did not take (a ``Completed`` or ``Failed`` that did not become its
 task's last outcome, a ``Started`` that did not become its last start, a
 ``Skipped`` that settled nothing) or that it took on a doubtful footing (a
@@ -31,16 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from ._errors import LogCorrupted
-from ._events import (
-    Completed,
-    Failed,
-    Scheduled,
-    Skipped,
-    Started,
-    TaskDefined,
-)
 from ._invariants import Checker
-from ._projection import _HANDLERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -102,7 +94,7 @@ def fold_strictly(
     checker: Checker | None = None
     again: Iterator[Event] | None = None
     while True:
-        suspect = _fold_until_suspect(state, iterator)
+        suspect = state.fold_until_doubtful(iterator)
         if suspect is None:
             return state
         if checker is None or again is None:
@@ -116,82 +108,3 @@ def fold_strictly(
                 raise refusal(where, checker.violations[0])
             if record.seq >= suspect.seq:
                 break
-
-
-def _fold_until_suspect(state: State, records: Iterator[Event]) -> Event | None:
-    """Fold records until one shows a sign of a broken rule; return it (folded), or None.
-
-    The hot path of every strict open: a dictionary lookup and an identity
-    test per record beyond the fold itself. (mypy does not narrow on
-    ``kind is Started``; ``type(record) is`` would cost a call per record.)
-    """
-    handlers = _HANDLERS
-    tasks = state._tasks
-    record = None
-    try:
-        for record in records:
-            kind = type(record)
-            if kind is Completed:
-                handlers[kind](state, record)
-                if tasks[record.task].last_finish is not record:
-                    break
-            elif kind is Scheduled:
-                handlers[kind](state, record)
-                if record.task not in tasks:
-                    break
-            elif kind is Started:
-                task = tasks[record.task]
-                occurrence = record.occurrence  # type: ignore[union-attr]
-                was_open = occurrence in task.open
-                handlers[kind](state, record)
-                if not was_open or task.last_start is not record:
-                    break
-                if task.paused and record.attempt == 1 and occurrence.startswith(task.time_prefix):
-                    break
-            elif kind is Failed:
-                handlers[kind](state, record)
-                if tasks[record.task].last_finish is not record:
-                    break
-            elif not _fold_rare(state, record):
-                break
-        else:
-            if record is not None:
-                state.seq = record.seq
-            return None
-    except KeyError:
-        # A record of a task that does not exist (a Completed or Failed is
-        # folded by then, and changed nothing; a Started is not folded yet).
-        assert record is not None
-        if type(record) is Started:
-            handlers[Started](state, record)
-    assert record is not None
-    state.seq = record.seq
-    return record
-
-
-def _fold_rare(state: State, record: Event) -> bool:
-    """Fold a record of the rarer kinds; False if it shows a sign of a broken rule."""
-    task = state._tasks.get(record.task)
-    handler = _HANDLERS[type(record)]
-    if isinstance(record, TaskDefined):
-        suspicious = task is not None and record.version <= task.definition.version
-        handler(state, record)
-        return not suspicious
-    if task is None:
-        handler(state, record)
-        return False
-    if not isinstance(record, Skipped):
-        handler(state, record)  # TaskRemoved, TaskPaused, TaskResumed
-        return True
-    occurrence = record.occurrence
-    was_open = occurrence in task.open
-    handler(state, record)
-    history = task.history
-    if not history or history[-1][2] is not record:
-        return False  # it settled nothing: the occurrence was running, or settled
-    if was_open:
-        return True
-    # A skip of an occurrence that was never scheduled (missed while down):
-    # it must not have settled before. Rare, so the window may be searched.
-    earlier = list(history)[:-1]
-    return all(settled[0] != occurrence for settled in earlier)

@@ -18,6 +18,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -36,7 +37,13 @@ from .._errors import ChronologError, ConfigError
 from .._events import Failed, Scheduled, Skipped, Started
 from .._jobs import reconcile, startup_events, target_text
 from .._scheduler import log_decisions, open_scheduler
-from ._common import BadUsage, json_option, translate_errors
+from ._common import (
+    BadUsage,
+    CommandError,
+    json_option,
+    translate_errors,
+    warnings_logged_instead,
+)
 from ._observers import check_metrics_address, follow_hooks, start_metrics
 from ._output import describe_event, describe_policy, describe_trigger, event_json, print_json
 from ._requests import apply_live, parse_request
@@ -339,7 +346,51 @@ class _UTCFormatter(logging.Formatter):
         self.converter = time.gmtime
 
 
-def _check_output(job_file: JobFile, log_path: Path | None, as_json: bool) -> None:
+def runnable_log(job_file_path: Path, job_file: JobFile, log_option: Path | None) -> Path:
+    """The log ``run`` runs on, after every check ``run`` makes before it opens it.
+
+    ``run`` and ``run --check`` both call this, so ``--check`` passes exactly
+    the files and logs that ``run`` would go on with: the log is named (by
+    the file or ``--log``), its directory exists, it is not a directory, the
+    process may read and write it and create files beside it, and its
+    control socket can be made there. What the log holds -- damage, a
+    writer that holds it -- is for ``run`` to find when it opens it, and for
+    ``chronolog verify``.
+    """
+    log_path = log_option if log_option is not None else job_file.log
+    if log_path is None:
+        raise BadUsage(
+            f'{job_file_path} names no log and --log is not given; add e.g. log = "jobs.jsonl" '
+            f"to the job file"
+        )
+    directory = log_path.parent
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise BadUsage(
+            f"cannot open log {log_path}: directory {directory} {what}; create it first"
+        )
+    if log_path.is_dir():
+        raise BadUsage(
+            f"log {log_path} is a directory, not a log; give the path of a log file in it, "
+            f"e.g. {log_path / 'jobs.jsonl'}"
+        )
+    control = socket_path(log_path)
+    check_socket_path(control)  # ConfigError: usage, as a job file problem is
+    if log_path.exists() and not os.access(log_path, os.R_OK | os.W_OK):
+        raise CommandError(
+            f"cannot open log {log_path} for writing: permission denied; a scheduler reads and "
+            f"writes its log: check the permissions of the log"
+        )
+    if not os.access(control.parent, os.W_OK | os.X_OK):
+        raise CommandError(
+            f"cannot create files in {control.parent} (permission denied): a scheduler puts "
+            f"its lock file and control socket beside its log; check the permissions of that "
+            f"directory"
+        )
+    return log_path
+
+
+def _check_output(job_file: JobFile, log_path: Path, as_json: bool) -> None:
     jobs = [
         {
             "task": job.name,
@@ -353,7 +404,7 @@ def _check_output(job_file: JobFile, log_path: Path | None, as_json: bool) -> No
         print_json(
             {
                 "job_file": str(job_file.path),
-                "log": None if log_path is None else str(log_path),
+                "log": str(log_path),
                 "shutdown_grace_seconds": job_file.shutdown_grace.total_seconds(),
                 "max_concurrent": job_file.max_concurrent,
                 "result_max_bytes": job_file.result_max_bytes,
@@ -378,7 +429,7 @@ def _check_output(job_file: JobFile, log_path: Path | None, as_json: bool) -> No
 @click.option(
     "--log",
     "log_option",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(readable=False, path_type=Path),
     help="The log to run on, instead of the job file's `log`.",
 )
 @click.option("--check", is_flag=True, help="Validate the job file, show its jobs, start nothing.")
@@ -415,17 +466,12 @@ def run_command(
     except ConfigError as exc:
         # Not translate_errors' one line: a file can have several problems, one per line.
         raise BadUsage(str(exc)) from exc
-    log_path = log_option if log_option is not None else job_file.log
+    log_path = runnable_log(job_file_path, job_file, log_option)  # before anything is written
     if check:
         _check_output(job_file, log_path, as_json)
         return
-    if log_path is None:
-        raise BadUsage(
-            f'{job_file_path} names no log and --log is not given; add e.g. log = "jobs.jsonl" '
-            f"to the job file"
-        )
-    check_socket_path(socket_path(log_path))  # before anything is opened or written
     metrics = None if metrics_address is None else check_metrics_address(metrics_address)
+    warnings_logged_instead()  # a repaired tail is in the log lines already
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_UTCFormatter())
     package_logger = logging.getLogger("chronolog")
