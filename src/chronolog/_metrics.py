@@ -29,6 +29,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import trio
 
 from ._errors import ConfigError
@@ -108,13 +109,31 @@ class _Histogram:
         self.sum += value
         self.total += 1
 
-    def buckets(self, bounds: Sequence[float]) -> list[tuple[str, float]]:
-        cumulative = 0
-        result: list[tuple[str, float]] = []
-        for bound, count in zip([*bounds, math.inf], self.counts, strict=True):
-            cumulative += count
-            result.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
-        return result
+
+def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
+    """Bucket counts as Prometheus wants them: cumulative, labelled by upper bound."""
+    total = 0
+    result: list[tuple[str, float]] = []
+    for bound, count in zip([*bounds, math.inf], counts, strict=True):
+        total += count
+        result.append(("+Inf" if bound == math.inf else repr(float(bound)), total))
+    return result
+
+
+@attrs.frozen
+class _Tallies:
+    """A copy of a collector's tallies, taken under its lock, for one scrape."""
+
+    runs: dict[tuple[str, str], int]
+    skips: dict[tuple[str, str], int]
+    running: dict[str, int]
+    lateness: dict[str, tuple[list[int], float]]
+    duration: dict[str, tuple[list[int], float]]
+    last_success: dict[str, float]
+    last_failure: dict[str, float]
+    paused: dict[str, bool]
+    log_seq: int
+    writer: dict[str, float]
 
 
 class SchedulerCollector:
@@ -316,14 +335,30 @@ class SchedulerCollector:
 
     def describe(self) -> Iterable[Metric]:
         """The metric families, without samples (what a registry checks names with)."""
-        return list(self._families(empty=True))
+        return list(self._families(None))
 
     def collect(self) -> Iterable[Metric]:
-        """The metric families with their samples: what a scrape shows."""
-        with self._lock:
-            return list(self._families(empty=False))
+        """The metric families with their samples: what a scrape shows.
 
-    def _families(self, *, empty: bool) -> Iterator[Metric]:
+        The tallies are copied under the lock, and the families built from the
+        copy: a scrape holds the watch up for the copy only.
+        """
+        with self._lock:
+            tallies = _Tallies(
+                runs=dict(self._runs),
+                skips=dict(self._skips),
+                running={task: len(running) for task, running in self._running.items()},
+                lateness={task: (list(h.counts), h.sum) for task, h in self._lateness.items()},
+                duration={task: (list(h.counts), h.sum) for task, h in self._duration.items()},
+                last_success=dict(self._last_success),
+                last_failure=dict(self._last_failure),
+                paused=dict(self._paused),
+                log_seq=self._log_seq,
+                writer=dict(self._writer),
+            )
+        return list(self._families(tallies))
+
+    def _families(self, tallies: _Tallies | None) -> Iterator[Metric]:
         runs = CounterMetricFamily(
             "chronolog_runs",
             "Attempts that ended, by task and outcome (completed or failed).",
@@ -379,30 +414,30 @@ class SchedulerCollector:
             runs, skips, in_progress, lateness, duration, last_success, last_failure,
             tasks, paused, log_seq, append, batch, batch_max, queued,
         )  # fmt: skip
-        if empty:
+        if tallies is None:
             yield from families
             return
-        for (task, outcome), count in sorted(self._runs.items()):
+        for (task, outcome), count in sorted(tallies.runs.items()):
             runs.add_metric([task, outcome], count)
-        for (task, reason), count in sorted(self._skips.items()):
+        for (task, reason), count in sorted(tallies.skips.items()):
             skips.add_metric([task, reason], count)
-        for task, running in sorted(self._running.items()):
-            in_progress.add_metric([task], len(running))
+        for task, running in sorted(tallies.running.items()):
+            in_progress.add_metric([task], running)
         for histograms, family, bounds in (
-            (self._lateness, lateness, self.lateness_buckets),
-            (self._duration, duration, self.duration_buckets),
+            (tallies.lateness, lateness, self.lateness_buckets),
+            (tallies.duration, duration, self.duration_buckets),
         ):
-            for task, histogram in sorted(histograms.items()):
-                family.add_metric([task], histogram.buckets(bounds), histogram.sum)
-        for task, stamp in sorted(self._last_success.items()):
+            for task, (counts, total) in sorted(histograms.items()):
+                family.add_metric([task], _cumulative(bounds, counts), total)
+        for task, stamp in sorted(tallies.last_success.items()):
             last_success.add_metric([task], stamp)
-        for task, stamp in sorted(self._last_failure.items()):
+        for task, stamp in sorted(tallies.last_failure.items()):
             last_failure.add_metric([task], stamp)
-        tasks.add_metric([], len(self._paused))
-        for task, is_paused in sorted(self._paused.items()):
+        tasks.add_metric([], len(tallies.paused))
+        for task, is_paused in sorted(tallies.paused.items()):
             paused.add_metric([task], 1 if is_paused else 0)
-        log_seq.add_metric([], self._log_seq)
-        writer = self._writer
+        log_seq.add_metric([], tallies.log_seq)
+        writer = tallies.writer
         if writer:
             append.add_metric([], int(writer["batches"]), writer["append_seconds"])
             batch.add_metric([], int(writer["batches"]), writer["records"])
@@ -482,7 +517,7 @@ async def _answer(stream: trio.SocketStream, registry: CollectorRegistry) -> Non
             head = b""
             with trio.move_on_after(REQUEST_TIMEOUT_SECONDS):
                 head = await _read_head(stream)
-            response = _respond(head, registry)
+            response = await _respond(head, registry)
             await stream.send_all(response)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass  # the scraper went away
@@ -500,7 +535,7 @@ async def _read_head(stream: trio.SocketStream) -> bytes:
     return bytes(data)
 
 
-def _respond(head: bytes, registry: CollectorRegistry) -> bytes:
+async def _respond(head: bytes, registry: CollectorRegistry) -> bytes:
     line = head.split(b"\n", 1)[0].decode("latin-1").strip()
     parts = line.split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
@@ -512,7 +547,9 @@ def _respond(head: bytes, registry: CollectorRegistry) -> bytes:
     if path not in ("/metrics", "/"):
         return _response(404, "Not Found", b"the metrics are at /metrics\n")
     try:
-        body = generate_latest(registry)
+        # In a thread: a large registry takes a while to render, and the event
+        # loop (the scheduler's) must not stop for it.
+        body = await trio.to_thread.run_sync(generate_latest, registry, abandon_on_cancel=True)
     except Exception:
         logger.exception("collecting the metrics failed")
         return _response(500, "Internal Server Error", b"collecting the metrics failed\n")
