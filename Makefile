@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/durability.py
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/simulation.py
+	$(BIN)/python benchmarks/metrics.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
