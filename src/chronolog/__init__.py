@@ -43,11 +43,7 @@ from ._policies import CatchUp as CatchUp
 from ._policies import Overlap as Overlap
 from ._policies import Policy as Policy
 from ._policies import Retry as Retry
-from ._projection import OccurrenceState as OccurrenceState
-from ._projection import Outcome as Outcome
-from ._projection import Run as Run
 from ._projection import State as State
-from ._projection import TaskStatus as TaskStatus
 from ._projection import apply as apply
 from ._projection import replay as replay
 from ._run_context import RunContext as RunContext
@@ -62,6 +58,10 @@ from ._triggers import Every as Every
 from ._triggers import FileWatch as FileWatch
 from ._triggers import Manual as Manual
 from ._triggers import Trigger as Trigger
+from ._views import OccurrenceState as OccurrenceState
+from ._views import Outcome as Outcome
+from ._views import Run as Run
+from ._views import TaskStatus as TaskStatus
 from .log import EventLog as EventLog
 from .log import FileLog as FileLog
 from .log import MemoryLog as MemoryLog

@@ -40,7 +40,6 @@ from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
 from ._policies import CatchUp, Overlap
-from ._projection import OccurrenceState, OpenEntry, Outcome
 from ._run_context import RunContext, enter_run, leave_run
 from ._targets import (
     describe_error,
@@ -49,6 +48,7 @@ from ._targets import (
     missing_target_note,
 )
 from ._triggers import At, Cron, Every, FileWatch, Manual
+from ._views import OccurrenceState, OpenEntry, Outcome
 from ._watch import FileSeen, watch_file
 
 if TYPE_CHECKING:

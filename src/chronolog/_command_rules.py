@@ -44,8 +44,8 @@ from ._events import (
     TaskResumed,
 )
 from ._ids import manual_occurrence, validate_task_name
-from ._projection import Outcome
 from ._triggers import Every
+from ._views import Outcome
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -41,8 +41,9 @@ from ._events import Failed, Skipped, SkipReason, TaskPaused
 from ._ids import validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
 from ._processes import ProcessKeeper, registry_of
-from ._projection import DEFAULT_HISTORY_LIMIT, Outcome
+from ._projection import DEFAULT_HISTORY_LIMIT
 from ._targets import MISSING_TARGET_NOTES, import_target, target_path
+from ._views import Outcome
 from ._writer import LogWriter
 from .log import EventLog, FileLog, SQLiteLog
 from .log._paths import log_at
@@ -53,8 +54,9 @@ if TYPE_CHECKING:
 
     from ._clock import Clock
     from ._events import Event
-    from ._projection import Run, State, TaskStatus
+    from ._projection import State
     from ._triggers import Trigger
+    from ._views import Run, TaskStatus
 
 __all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
 

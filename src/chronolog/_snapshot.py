@@ -29,7 +29,7 @@ from ._events import AwareDatetime, Completed, Event, Failed, Scheduled, Started
 from ._projection import RetiredMemory, State, StateMemory, TaskMemory
 
 if TYPE_CHECKING:
-    from ._projection import OccurrenceRecords, SettledRecords
+    from ._views import OccurrenceRecords, SettledRecords
 
 __all__ = [
     "SNAPSHOT_FORMAT",

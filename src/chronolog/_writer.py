@@ -31,7 +31,7 @@ import trio
 
 from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Skipped, Started
-from ._projection import OccurrenceState, Outcome
+from ._views import OccurrenceState, Outcome
 from .log._base import EventLog, check_unappended
 
 if TYPE_CHECKING:

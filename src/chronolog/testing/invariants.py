@@ -30,10 +30,11 @@ from .._events import (
 )
 from .._ids import time_occurrence
 from .._invariants import Rule, check_invariants
-from .._projection import Outcome, State, replay
+from .._projection import State, replay
 from .._scheduler import Scheduler
 from .._targets import MISSING_TARGET_NOTES
 from .._triggers import At, Cron, Every
+from .._views import Outcome
 from .._zones import load_zone
 from ..log import EventLog
 from ._render import describe_record, describe_trigger, instant, local_hint

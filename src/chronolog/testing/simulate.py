@@ -53,9 +53,9 @@ if TYPE_CHECKING:
     )
 
     from .._events import Event
-    from .._projection import TaskStatus
     from .._scheduler import Scheduler
     from .._triggers import Trigger
+    from .._views import TaskStatus
     from .faults import Fault
 
     Setup = Callable[[Scheduler], Awaitable[object]]

@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from hypothesis.strategies import DrawFn, SearchStrategy
 
     from .._events import Event
-    from .._projection import TaskStatus
     from .._scheduler import Scheduler
     from .._triggers import Trigger
+    from .._views import TaskStatus
     from .simulate import Simulation
 
 __all__ = [

@@ -33,7 +33,7 @@ from .._events import (
     TaskRemoved,
     TaskResumed,
 )
-from .._projection import Outcome
+from .._views import Outcome
 from .._zones import load_zone
 from ._render import describe_trigger, instant, seq_list, shorten, table
 
