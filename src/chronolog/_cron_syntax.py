@@ -34,14 +34,11 @@ Day fields follow Vixie cron: when both day-of-month and day-of-week are
 restricted (neither is written starting with ``*`` or ``?``) a day matches
 when *either* matches; otherwise both must.
 
-Everything that cannot work is rejected with an ``InvalidTrigger`` that
-names the field, the offending text and what would be right -- including
-expressions that can never fire, such as ``0 0 30 2 *``.
-
 This module only reads: it turns text into items (`Values`, `Hashed`,
 `LastDay`, `NearestWeekday`, `NthWeekday`) per field, and rejects what is
-not cron with an error that says what would be right. `_cron` turns items
-into the concrete values a schedule matches.
+not cron with an ``InvalidTrigger`` that names the field, the offending text
+and what would be right. `_cron` turns items into the concrete values a
+schedule matches (and refuses expressions that can never fire).
 """
 
 from __future__ import annotations
