@@ -19,8 +19,15 @@ into the shared State. Its loop:
    its ``Started`` record is durable (write-ahead claim).
 
 Whatever a job raises -- ``SystemExit`` and ``KeyboardInterrupt`` included --
-fails that run only; errors of the log (also inside exception groups from the
-actor's nurseries) make the actor back off and try again.
+fails that run only (`_attempts` says how an attempt's end is recorded);
+errors of the log (also inside exception groups from the actor's nurseries)
+make the actor back off and try again.
+
+Why one module of this size: an actor is one state machine, and its loop,
+its runs, their retries and its file watch all read and change the same few
+fields (``runs``, ``cancel_reasons``, the sleeper, the planned occurrence).
+The pure rules it applies live elsewhere (`_command_rules`, `_attempts`,
+the triggers' ``fires_at``), so what is left here is the Trio side only.
 """
 
 from __future__ import annotations
@@ -35,18 +42,14 @@ import msgspec
 import trio
 
 from ._alarms import Sleeper
+from ._attempts import ErrorFields, attempt_outcome, call_job
 from ._command_rules import pause_events, remove_events
 from ._errors import ClaimConflict, LogClosed
 from ._events import Completed, Failed, Scheduled, Skipped, SkipReason, Started
 from ._ids import file_change_occurrence, jitter_for, time_occurrence
 from ._policies import CatchUp, Overlap
-from ._run_context import RunContext, enter_run, leave_run
-from ._targets import (
-    describe_error,
-    invoke,
-    jsonable_result,
-    missing_target_note,
-)
+from ._run_context import RunContext
+from ._targets import missing_target_note
 from ._triggers import At, Cron, Every, FileWatch, Manual
 from ._views import OccurrenceState, OpenEntry, Outcome
 from ._watch import FileSeen, watch_file
@@ -102,42 +105,6 @@ def _log_trouble(error: Exception) -> type[Exception] | None:
     if all(isinstance(leaf, OSError | ClaimConflict) for leaf in leaves):
         return OSError
     return None
-
-
-@trio.lowlevel.enable_ki_protection
-async def _call_job(target: Callable[[], Any], clock: Clock, context: RunContext) -> Any:
-    """Run a job in its run context, with Ctrl-C protection.
-
-    ``context`` is what `chronolog.current_run` answers inside the job (and
-    in the tasks and threads it starts). The protection means a real Ctrl-C
-    never lands in job code: Trio raises a Ctrl-C's KeyboardInterrupt inside
-    whatever unprotected code is running, where it would read as the job's
-    own exception and fail that one run. Protected, it goes to the main task
-    (the application, or `chronolog run`'s signal handling) and stops the
-    program as it should, while a ``KeyboardInterrupt`` the job raises
-    itself is its own.
-    """
-    token = enter_run(context)
-    try:
-        return await invoke(target, clock)
-    finally:
-        leave_run(token)
-
-
-def _job_exit(error: BaseException) -> tuple[str, str, str]:
-    """The ``Failed`` fields for a job that raised a `BaseException` (not `Exception`).
-
-    Re-raises Trio's cancellation, alone or inside a group: a timeout, a
-    ``cancel()`` or a shutdown ends the run, and the run's cancel scope
-    (or the scheduler's) must see it.
-    """
-    if isinstance(error, trio.Cancelled):
-        raise error
-    if isinstance(error, BaseExceptionGroup):
-        cancelled, _ = error.split(trio.Cancelled)
-        if cancelled is not None:
-            raise cancelled from None
-    return describe_error(error)
 
 
 class Host(Protocol):
@@ -239,8 +206,8 @@ class TaskActor:
         self._sleeper = Sleeper()
         # Whether the end of a run that settled its occurrence must wake the
         # actor: False while it waits for something no run end changes (its
-        # next due time, a command while paused); waking it then to plan the
-        # same again was a whole step per run.
+        # next due time, a command while paused), since waking it then would
+        # only plan the same again.
         self._run_end_matters = True
         #: What keeps the task from firing now that the log does not record
         #: (a watched file is missing); shown by Scheduler.status().
@@ -741,10 +708,9 @@ class TaskActor:
 
         Returns once the claim is settled: its ``Started`` is durable and the
         run is under way, or the claim was refused (then nothing runs). The
-        actor claims itself, rather than waiting in ``nursery.start`` for the
-        run task to do it, because that handshake was a large part of the cost
-        of dispatching a run. ``reserved``: the caller has already called
-        :meth:`reserve` for it (``run_now``).
+        actor claims itself, so a dispatch costs one task spawn and no
+        ``nursery.start`` handshake with the run task. ``reserved``: the
+        caller has already called :meth:`reserve` for it (``run_now``).
         """
         host = self._host
         if not reserved:
@@ -969,11 +935,11 @@ class TaskActor:
         assert target is not None
         started = clock.now()
         result: Any = None
-        error: tuple[str, str, str] | None = None
+        error: ErrorFields | None = None
         if policy.timeout is not None:
-            # The run's own scope doubles as its timeout (one scope per attempt
-            # is cheaper than two): cancel_runs() records a reason before it
-            # cancels, so a scope cancelled without one ran out of time.
+            # The run's own scope doubles as its timeout (one scope per attempt,
+            # not two): cancel_runs() records a reason before it cancels, so a
+            # scope cancelled without one ran out of time.
             scope.relative_deadline = policy.timeout.total_seconds()
         context = RunContext(
             task=self.name,
@@ -984,61 +950,28 @@ class TaskActor:
             keeper=host.processes,
         )
         with scope:
-            try:
-                result = await _call_job(target, clock, context)
-            except Exception as exc:
-                error = describe_error(exc)
-            except BaseException as exc:
-                # SystemExit, KeyboardInterrupt or a group holding them, raised
-                # by the job itself (a Ctrl-C cannot land in job code: see
-                # _call_job): they fail this run, not the scheduler. Trio's
-                # cancellation is not the job's to swallow.
-                error = _job_exit(exc)
-        ended = clock.now()
-        duration = max(ended - started, timedelta(0))
-        retryable = True
-        if scope.cancelled_caught:
-            reason = self.cancel_reasons.get(occurrence)
-            if reason is None:
-                error = (f"timed out after {policy.timeout}", "TimeoutError", "")
-            else:
-                error = (reason, "Cancelled", "")
-                # A run cut off by shutdown is treated like one cut off by a
-                # crash (interrupted): its retry policy decides, and the next
-                # start retries it. cancel(), remove() and REPLACE meant it.
-                retryable = reason == "shutdown"
-        retry_at = None
-        if error is not None and retryable and attempt < policy.retry.max_attempts:
-            retry_at = ended + policy.retry.delay_before(attempt + 1)
-        record: Event
-        if error is None:
-            record = Completed(
-                task=self.name,
-                at=ended,
-                occurrence=occurrence,
-                attempt=attempt,
-                duration=duration,
-                result=jsonable_result(result, host.result_max_bytes),
-            )
-        else:
-            message, error_type, trace = error
-            record = Failed(
-                task=self.name,
-                at=ended,
-                occurrence=occurrence,
-                attempt=attempt,
-                duration=duration,
-                error=message,
-                error_type=error_type,
-                traceback=trace,
-                retry_at=retry_at,
-            )
+            result, error = await call_job(target, clock, context)
+        record = attempt_outcome(
+            task=self.name,
+            occurrence=occurrence,
+            attempt=attempt,
+            policy=policy,
+            started=started,
+            ended=clock.now(),
+            result=result,
+            error=error,
+            cancelled=scope.cancelled_caught,
+            cancel_reason=self.cancel_reasons.get(occurrence),
+            result_max_bytes=host.result_max_bytes,
+        )
         if not await self._record_outcome(occurrence, record):
             return None
-        if error is None and policy.remove_after_run:
+        if isinstance(record, Failed):
+            return record.retry_at
+        if policy.remove_after_run:
             # Removed once this task has no run left in this process.
             self._remove_when_idle = True
-        return retry_at
+        return None
 
     async def _record_outcome(self, occurrence: str, record: Completed | Failed) -> bool:
         """Append a finished attempt's outcome; False if shutdown came first.
