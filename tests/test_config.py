@@ -11,6 +11,7 @@ import pytest
 from chronolog import At, CatchUp, ConfigError, Cron, Every, FileWatch, Manual, Overlap, Retry
 from chronolog._commands import CommandSpec
 from chronolog._config import (
+    MAX_DURATION,
     CallSpec,
     duration_text,
     load_job_file,
@@ -59,6 +60,20 @@ def test_durations_are_a_number_and_a_unit(text: str, expected: timedelta) -> No
 def test_a_bad_duration_shows_the_syntax(text: str) -> None:
     with pytest.raises(ValueError, match=r"is not a duration; write a number and a unit"):
         parse_duration(text)
+
+
+def test_the_longest_duration_is_100_years() -> None:
+    assert parse_duration("36500d") == MAX_DURATION == timedelta(days=36_500)
+    assert parse_duration("876000h") == MAX_DURATION
+    for text in (
+        "36501d",
+        "36500d1ms",
+        "99999999999999d",
+        "9" * 5000 + "s",
+        "1" + "0" * 400 + "d",
+    ):
+        with pytest.raises(ValueError, match=r"is longer than 36500d \(100 years\), the longest"):
+            parse_duration(text)
 
 
 def test_a_duration_must_be_longer_than_zero_unless_allowed() -> None:
@@ -269,7 +284,26 @@ def test_a_missing_key_is_named() -> None:
             "defaults.env: A is an integer 1; environment values are strings",
         ),
         ("[defaults]\nenv = 'A=1'", "defaults.env: expected a table"),
-        ("jobs = 3", "jobs: "),
+        (
+            "jobs = 3",
+            "jobs: expected an array of tables, one [[jobs]] entry per job, got an integer 3",
+        ),
+        ("jobs = [3]", "jobs[0]: expected a table (a [[jobs]] entry with name = ...), got an"),
+        ("defaults = 3", "defaults: expected a table such as [defaults] with tz = ..., got an"),
+        ("[defaults]\nretry = 3", "defaults.retry: expected a table such as { max_attempts"),
+        (
+            "max_concurrent = 1000000001",
+            "max_concurrent: 1000000001 is larger than 1000000000, the largest number chronolog "
+            "accepts",
+        ),
+        ("[defaults]\nretry = { factor = inf }", "defaults.retry.factor: expected a finite"),
+        (
+            "shutdown_grace = '36501d'",
+            "shutdown_grace: '36501d' is longer than 36500d (100 years), the longest duration "
+            "chronolog accepts",
+        ),
+        ("[defaults]\ntz = ''", "defaults.tz: is empty; write an IANA time zone"),
+        ("[defaults]\ncwd = ' '", "defaults.cwd: is empty; give a directory"),
         ("max_concurrent = 0", "max_concurrent: must be at least 1, got 0"),
         ("result_max_bytes = 10", "result_max_bytes: must be at least 64, got 10"),
         ("log = ' '", "log: is empty"),
@@ -340,7 +374,7 @@ def job(body: str, name: str = "a") -> str:
         (
             "every = '1s'\nstart = 2027-01-01T00:00:00Z\nend = 2026-01-01T00:00:00Z\n"
             "call = 'json:dumps'",
-            "jobs[0].every (job 'a'): Every end 2026-01-01T00:00:00+00:00 is before its start",
+            "jobs[0].end (job 'a'): Every end 2026-01-01T00:00:00+00:00 is before its start",
         ),
         ("watch = ' '\ncall = 'json:dumps'", "jobs[0].watch (job 'a'): is empty"),
         ("manual = true", "jobs[0] (job 'a'): no target; give command"),

@@ -15,6 +15,7 @@ entry, and its errors name the options (``--cron``) instead of paths.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
 __all__ = [
+    "MAX_DURATION",
+    "MAX_NUMBER",
     "HOOK_KEYS",
     "JOB_ENTRY",
     "TARGET_NAME",
@@ -64,6 +67,11 @@ DEFAULT_RESULT_MAX_BYTES: Final = 8192
 TRIGGER_KEYS: Final = ("cron", "every", "at", "watch", "manual")
 #: At most this many problems are listed in one error message.
 _MAX_PROBLEMS: Final = 8
+#: The longest duration a job file or an option may give (about 100 years):
+#: longer ones mean "never" and would overflow the times they are added to.
+MAX_DURATION: Final = timedelta(days=36_500)
+#: The largest number a job file or an option may give (a count, a size, a factor).
+MAX_NUMBER: Final = 1_000_000_000
 #: The keys of a job (and of ``[defaults]``) that name a result hook.
 HOOK_KEYS: Final = ("on_failure", "on_success", "on_finish")
 #: How long a hook may run when its entry gives no ``timeout``.
@@ -80,6 +88,8 @@ _UNITS: Final = {
     "d": timedelta(days=1),
 }
 _DURATION_PART: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d)(?![a-z])", re.ASCII)
+_EMPTY_TZ: Final = 'is empty; write an IANA time zone such as "Europe/Paris", or leave it out'
+_EMPTY_CWD: Final = "is empty; give a directory, or leave it out for the job file's own"
 _CALL_PATH: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", re.ASCII)
 _TOML_POSITION: Final = re.compile(
     r"^(?P<problem>.*?)\s*"
@@ -98,20 +108,34 @@ def parse_duration(text: object, *, allow_zero: bool = False) -> timedelta:
     example = "write a number and a unit, e.g. '90s', '5m', '1h30m', '2d' (units: ms, s, m, h, d)"
     if not isinstance(text, str):
         raise ValueError(f"expected a duration string, got {_kind(text)} {text!r}; {example}")
-    total = timedelta(0)
+    seconds = 0.0
+    parts: list[tuple[float, timedelta]] = []
     position = 0
     stripped = text.strip()
     for match in _DURATION_PART.finditer(stripped):
         if match.start() != position:
             break
         number, unit = match.groups()
-        total += float(number) * _UNITS[unit]
+        parts.append((float(number), _UNITS[unit]))  # a number too long to read is inf
+        seconds += parts[-1][0] * _UNITS[unit].total_seconds()
         position = match.end()
     if not stripped or position != len(stripped):
         raise ValueError(f"{text!r} is not a duration; {example}")
+    check_duration_bound(seconds, text)
+    total = sum((number * unit for number, unit in parts), timedelta(0))
     if total < timedelta(0) or (total == timedelta(0) and not allow_zero):
         raise ValueError(f"duration {text!r} must be longer than zero")
     return total
+
+
+def check_duration_bound(seconds: float, text: str) -> None:
+    """``ValueError`` when a duration of ``seconds`` (written ``text``) is longer than
+    `MAX_DURATION`: the message names the longest one accepted."""
+    if not seconds <= MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"{text!r} is longer than {MAX_DURATION.days}d (100 years), the longest duration "
+            f"chronolog accepts"
+        )
 
 
 def duration_text(delta: timedelta) -> str:
@@ -264,11 +288,29 @@ def _strict(kind: type, name: str) -> Callable[[object, type], Any]:
         # bool is an int in Python, but `retries = true` is a mistake in TOML.
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                return float(value)
-            raise ValueError(f"expected {name}, got {_kind(value)} {value!r}")
+                value = float(value)
+            else:
+                raise ValueError(f"expected {name}, got {_kind(value)} {value!r}")
+        if isinstance(value, str):
+            _no_nul(value, "the string")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > MAX_NUMBER:
+            raise ValueError(
+                f"{value!r} is larger than {MAX_NUMBER}, the largest number chronolog accepts"
+            )
         return value
 
     return structure
+
+
+def _no_nul(text: str, what: str) -> None:
+    """No string of a job file may hold a NUL: no path, command or name can."""
+    if "\0" in text:
+        raise ValueError(
+            f"{what} {text!r} contains a NUL character (\\u0000), which no command, path "
+            f"or name can hold; remove it"
+        )
 
 
 def _choice(enum_type: type[Overlap] | type[CatchUp]) -> Callable[[object, type], Any]:
@@ -286,6 +328,7 @@ def _command(value: object, _: type) -> str | list[str]:
     if isinstance(value, str):
         if not value.strip():
             raise ValueError('the command is empty; write e.g. command = "backup.sh --full"')
+        _no_nul(value, "the command")
         return value
     if isinstance(value, list):
         if not value:
@@ -295,6 +338,7 @@ def _command(value: object, _: type) -> str | list[str]:
                 raise ValueError(
                     f"argument {index} is {_kind(item)} {item!r}; every argument must be a string"
                 )
+            _no_nul(item, f"argument {index}")
         return list(value)
     raise ValueError(
         f"expected a shell command string or a list of arguments, got {_kind(value)} {value!r}"
@@ -305,8 +349,14 @@ def _environment(value: object, _: type) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f'expected a table such as {{ LANG = "C" }}, got {_kind(value)}')
     for key, item in value.items():
+        if not key or "=" in key:
+            raise ValueError(
+                f"{key!r} cannot name an environment variable (it is empty or holds '=')"
+            )
+        _no_nul(key, "the variable name")
         if not isinstance(item, str):
             raise ValueError(f"{key} is {_kind(item)} {item!r}; environment values are strings")
+        _no_nul(item, f"the value of {key}")
     return dict(value)
 
 
@@ -541,6 +591,8 @@ def parse_job_file(text: str, *, path: Path | None = None) -> JobFile:
     source = "job file" if path is None else str(path)
     raw = _parse_toml(text, source)
     problems = _Problems(lambda key: key + _job_label(raw, key))
+    _check_tables(raw, problems)
+    problems.raise_if_any(source)
     try:
         entry = _converter.structure(raw, _FileEntry)
     except (ClassValidationError, IterableValidationError) as exc:
@@ -551,6 +603,46 @@ def parse_job_file(text: str, *, path: Path | None = None) -> JobFile:
         raise  # pragma: no cover - a cattrs error always has leaves
     base = Path.cwd() if path is None else path.resolve().parent
     return _resolve_file(entry, problems, path=path, base=base)
+
+
+def _check_tables(raw: Mapping[str, Any], problems: _Problems) -> None:
+    """Say where a job file has a value where a table or an array of tables belongs
+    (``jobs = 5``), before the structure is read and such a value makes no sense."""
+    jobs = raw.get("jobs", [])
+    if not isinstance(jobs, list):
+        problems.add(
+            "jobs",
+            f"expected an array of tables, one [[jobs]] entry per job, got {_kind(jobs)} {jobs!r}",
+        )
+    else:
+        for index, entry in enumerate(jobs):
+            if not isinstance(entry, dict):
+                problems.add(
+                    f"jobs[{index}]",
+                    f"expected a table (a [[jobs]] entry with name = ...), got {_kind(entry)} "
+                    f"{entry!r}",
+                )
+            else:
+                _check_job_tables(entry, problems, path=f"jobs[{index}]")
+    defaults = raw.get("defaults", {})
+    if not isinstance(defaults, dict):
+        problems.add(
+            "defaults",
+            f"expected a table such as [defaults] with tz = ..., got {_kind(defaults)} "
+            f"{defaults!r}",
+        )
+    else:
+        _check_job_tables(defaults, problems, path="defaults")
+
+
+def _check_job_tables(entry: Mapping[str, Any], problems: _Problems, *, path: str) -> None:
+    retry = entry.get("retry")
+    if retry is not None and not isinstance(retry, dict):
+        problems.add(
+            _join(path, "retry"),
+            f'expected a table such as {{ max_attempts = 3, backoff = "10s" }}, got '
+            f"{_kind(retry)} {retry!r}",
+        )
 
 
 def _parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -618,6 +710,10 @@ def _resolve_file(
         problems.add("result_max_bytes", f"must be at least 64, got {entry.result_max_bytes}")
     if entry.log is not None and not entry.log.strip():
         problems.add("log", 'is empty; write e.g. log = "jobs.jsonl"')
+    if entry.defaults.tz is not None and not entry.defaults.tz.strip():
+        problems.add("defaults.tz", _EMPTY_TZ)
+    if entry.defaults.cwd is not None and not entry.defaults.cwd.strip():
+        problems.add("defaults.cwd", _EMPTY_CWD)
     jobs: list[Job] = []
     first_index: dict[str, int] = {}
     for index, job_entry in enumerate(entry.jobs):
@@ -670,6 +766,8 @@ def resolve_job(
         where if where is not None else lambda key: key,
         term if term is not None else lambda key: key,
     )
+    _check_job_tables(raw, problems, path="")
+    problems.raise_if_any(source)
     try:
         entry = _converter.structure(dict(raw), _JobEntry)
     except (ClassValidationError, IterableValidationError) as exc:
@@ -824,6 +922,9 @@ def _resolve_trigger(
     try:
         if kind == "cron":
             assert entry.cron is not None
+            if entry.tz is not None and not entry.tz.strip():
+                problems.add(at("tz"), _EMPTY_TZ)
+                return None
             tz = entry.tz or defaults.tz or "UTC"
             # Bound to the job's name as the scheduler will bind it, so that an
             # H the name makes impossible (H(29-31) in February) is found here.
@@ -848,8 +949,15 @@ def _resolve_trigger(
             return None
         return Manual()
     except InvalidTrigger as exc:
-        key = "tz" if kind == "cron" and "zone" in str(exc).lower() and entry.tz else kind
-        problems.add(at(key), str(exc))
+        message = str(exc)
+        key = kind
+        for bound in ("start", "end"):
+            # "Cron start 9999-12-31T23:59:59-05:00 is outside ...": the bound's fault.
+            if getattr(entry, bound) is not None and re.match(rf"\w+ {bound} ", message):
+                key = bound
+        if kind == "cron" and "zone" in message.lower() and entry.tz:
+            key = "tz"
+        problems.add(at(key), message)
         return None
 
 
@@ -884,6 +992,9 @@ def _resolve_target(
     # Commands run in the job file's directory unless cwd says otherwise, as
     # relative paths in the file are read from there.
     cwd = base
+    if entry.cwd is not None and not entry.cwd.strip():
+        problems.add(at("cwd"), _EMPTY_CWD)
+        return None
     if entry.cwd is not None or defaults.cwd is not None:
         cwd = base / (entry.cwd if entry.cwd is not None else defaults.cwd or "")
         if not cwd.is_dir():

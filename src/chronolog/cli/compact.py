@@ -23,6 +23,7 @@ import trio
 
 from .._clock import SystemClock
 from .._compaction import compact_log
+from .._config import MAX_DURATION, check_duration_bound
 from .._direct import event_log_at
 from .._errors import LogCorrupted
 from .._strict import RECOVERY_GUIDE
@@ -49,7 +50,10 @@ _PART: Final = re.compile(r"(\d+)([wdhms])")
 
 
 def parse_duration(text: str, option: str) -> timedelta:
-    """``30d``, ``12h``, ``1w2d``, ``90m``, ``0s`` as a timedelta; `BadUsage` otherwise."""
+    """``30d``, ``12h``, ``1w2d``, ``90m``, ``0s`` as a timedelta; `BadUsage` otherwise.
+
+    At most `MAX_DURATION` (the longest duration anything of chronolog accepts).
+    """
     compact_text = text.strip().lower()
     if compact_text == "0":
         return timedelta(0)
@@ -59,6 +63,12 @@ def parse_duration(text: str, option: str) -> timedelta:
             f"{option} {text!r} is not a duration; write a number and a unit, e.g. 30d, 12h, "
             f"90m or 1w2d (units: w, d, h, m, s)"
         )
+    # As a float first: a number too long for an int is inf, and too long.
+    seconds = sum(float(number) * _UNITS[unit].total_seconds() for number, unit in parts)
+    try:
+        check_duration_bound(seconds, text)
+    except ValueError as exc:
+        raise BadUsage(f"{option} {exc}; give {MAX_DURATION.days}d or less") from None
     return sum((int(number) * _UNITS[unit] for number, unit in parts), timedelta(0))
 
 

@@ -148,7 +148,30 @@ def _task_command(name: str, help_text: str) -> Callable[[Callable[..., None]], 
     return decorate
 
 
-_note_option = click.option("--note", default="", help="Why (shown by `chronolog status`).")
+#: The longest note a pause or resume may carry (status shows it, every record keeps it).
+MAX_NOTE_CHARACTERS: Final = 1000
+
+
+def _check_note(context: click.Context, parameter: click.Parameter, note: str) -> str:
+    if len(note) > MAX_NOTE_CHARACTERS:
+        raise BadUsage(
+            f"--note is {len(note)} characters long; a note holds at most "
+            f"{MAX_NOTE_CHARACTERS}: say why in a sentence, and keep the details elsewhere"
+        )
+    if not note.isprintable():
+        raise BadUsage(
+            f"--note {note!r} contains control characters (a line break, an escape, a NUL); "
+            f"write it on one line of printable text"
+        )
+    return note
+
+
+_note_option = click.option(
+    "--note",
+    default="",
+    callback=_check_note,
+    help=f"Why (shown by `chronolog status`; at most {MAX_NOTE_CHARACTERS} characters).",
+)
 
 
 @_note_option
@@ -304,7 +327,7 @@ def _job_entry(name: str, options: dict[str, Any], argv: tuple[str, ...]) -> dic
     # The scheduler may run in another directory: send absolute paths.
     base = Path.cwd()
     for key in ("watch", "cwd"):
-        if key in entry:
+        if key in entry and entry[key].strip():  # an empty one is refused as it is
             entry[key] = os.fspath(base / entry[key])
     if "command" in entry and "cwd" not in entry:
         entry["cwd"] = os.fspath(base)

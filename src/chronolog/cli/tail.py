@@ -26,7 +26,7 @@ import trio
 from rich.text import Text
 
 from .._events import Completed, Failed, Skipped, Started
-from ._common import json_option, log_argument, translate_errors
+from ._common import BadUsage, json_option, log_argument, translate_errors
 from ._output import describe_event, event_json, stdout_console, when_text
 from ._reading import open_log, prefix
 
@@ -89,6 +89,18 @@ async def follow_log(
                 emit(record)
 
 
+#: How often ``-f`` may look for new events: from 10 ms to an hour.
+_MIN_POLL_SECONDS: Final = 0.01
+_MAX_POLL_SECONDS: Final = 3600.0
+_POLL_RANGE: Final = f"{_MIN_POLL_SECONDS} to {_MAX_POLL_SECONDS:.0f}"
+
+
+def _poll_seconds(context: click.Context, parameter: click.Parameter, value: float) -> float:
+    if not _MIN_POLL_SECONDS <= value <= _MAX_POLL_SECONDS:  # also refuses nan
+        raise BadUsage(f"--poll {value!r} is not from {_POLL_RANGE} seconds; give e.g. 0.25")
+    return value
+
+
 @click.command("tail")
 @log_argument
 @click.option(
@@ -109,10 +121,11 @@ async def follow_log(
 )
 @click.option(
     "--poll",
-    type=click.FloatRange(min=0.01),
+    type=float,
+    callback=_poll_seconds,
     default=DEFAULT_POLL_SECONDS,
     show_default=True,
-    help="With -f: how often to look for new events, in seconds.",
+    help=f"With -f: how often to look for new events, in seconds ({_POLL_RANGE}).",
 )
 @json_option
 @translate_errors
