@@ -7,32 +7,29 @@ kept, duplicates included, so a broken log shows what really happened) and
 answers from that. ``str(timeline)`` is a table, used in the harness's
 assertion messages.
 
-The fold here is deliberately plain and independent of the projection: it
-keeps every occurrence of every task (removed ones too) and never refuses a
-record, because its job is to show a log, not to judge it.
+Occurrences are the core's one view of them (`chronolog.Occurrence`, read
+by `chronolog._occurrences`): every occurrence of every task (removed ones
+too), no record refused, because a timeline's job is to show a log, not to
+judge it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Final, Literal
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
 from .._errors import ConfigError, UnknownTask, closest_match
 from .._events import (
-    Completed,
-    Failed,
-    Scheduled,
-    Skipped,
     SkipReason,
-    Started,
     TaskDefined,
     TaskPaused,
     TaskRemoved,
     TaskResumed,
 )
+from .._occurrences import Attempt, Occurrence, group_by_occurrence
 from .._views import Outcome
 from .._zones import load_zone
 from ._render import describe_trigger, instant, seq_list, shorten, table
@@ -62,155 +59,6 @@ class Note:
     """``"crash"``, ``"restart"``, ``"stop"`` or ``"clock jump"``."""
     text: str
     """The details, in a sentence."""
-
-
-@attrs.frozen
-class Attempt:
-    """One attempt of an occurrence: its ``Started`` record and how it ended."""
-
-    number: int
-    started: datetime
-    started_seq: int
-    node: str
-    outcome: Outcome
-    """``RUNNING`` (no end recorded), ``COMPLETED`` or ``FAILED``."""
-    finished: datetime | None = None
-    finished_seq: int | None = None
-    duration: timedelta | None = None
-    error: str | None = None
-    retry_at: datetime | None = None
-    """When the next attempt was planned, if the attempt failed with a retry."""
-    result: Any = None
-
-
-@attrs.frozen
-class Occurrence:
-    """Everything the log says about one occurrence of a task."""
-
-    task: str
-    occurrence: str
-    """The occurrence id, e.g. ``nightly@2026-03-29T01:00:00Z``."""
-    kind: str
-    """``"time"`` (Cron, Every, At), ``"manual"`` (run_now) or ``"file"`` (a file change)."""
-    due: datetime | None
-    outcome: Outcome
-    """Where it stands after the last record about it."""
-    attempts: tuple[Attempt, ...]
-    """Every ``Started`` in log order -- a broken log may show attempt 1 twice."""
-    skip_reason: SkipReason | None
-    scheduled: datetime | None
-    """When its ``Scheduled`` record was written (ahead of ``due`` as a rule)."""
-    finished: datetime | None
-    """When it settled: completed, failed for good, or skipped."""
-    seqs: tuple[int, ...]
-    """The seqs of every record about it, in log order."""
-
-    @property
-    def started(self) -> datetime | None:
-        """When the first attempt started: the instant it fired."""
-        return self.attempts[0].started if self.attempts else None
-
-    @property
-    def error(self) -> str | None:
-        """The error of the last attempt, if it failed."""
-        return self.attempts[-1].error if self.attempts else None
-
-    @property
-    def result(self) -> Any:
-        """What the last attempt returned, if it completed."""
-        return self.attempts[-1].result if self.attempts else None
-
-
-class _Building:
-    """An occurrence while the fold is still reading records about it.
-
-    It keeps the records themselves and builds the frozen views once, at the
-    end: a long simulation has tens of thousands of occurrences.
-    """
-
-    __slots__ = ("attempts", "due", "final", "scheduled", "seqs", "skipped", "task")
-
-    def __init__(self, task: str) -> None:
-        self.task = task
-        self.due: datetime | None = None
-        self.scheduled: datetime | None = None
-        # [Started, the Completed/Failed that ended it or None], in log order.
-        self.attempts: list[list[Any]] = []
-        self.final: Event | None = None
-        self.skipped: Skipped | None = None
-        self.seqs: list[int] = []
-
-    def end_attempt(self, record: Completed | Failed) -> None:
-        for pair in reversed(self.attempts):
-            if pair[0].attempt == record.attempt and pair[1] is None:
-                pair[1] = record
-                return
-
-    def freeze(self, occurrence: str) -> Occurrence:
-        separator = occurrence[len(self.task)] if len(occurrence) > len(self.task) else "@"
-        due = self.due
-        if due is None:
-            due = _due_from_id(self.task, occurrence)
-        if due is None and self.skipped is not None:
-            due = self.skipped.due
-        final = self.final
-        if final is None:
-            outcome = Outcome.RUNNING if self.attempts else Outcome.SCHEDULED
-        elif type(final) is Failed and final.retry_at is not None:
-            outcome = Outcome.RETRY_PENDING
-        else:
-            outcome = _FINAL_OUTCOMES[type(final)]
-        settled = outcome in (Outcome.COMPLETED, Outcome.FAILED, Outcome.SKIPPED)
-        return Occurrence(
-            task=self.task,
-            occurrence=occurrence,
-            kind=_KINDS.get(separator, "time"),
-            due=due,
-            outcome=outcome,
-            attempts=tuple(_attempt(started, ended) for started, ended in self.attempts),
-            skip_reason=self.skipped.reason
-            if outcome is Outcome.SKIPPED and self.skipped
-            else None,
-            scheduled=self.scheduled,
-            finished=final.at if settled and final is not None else None,
-            seqs=tuple(self.seqs),
-        )
-
-
-def _attempt(started: Started, ended: Completed | Failed | None) -> Attempt:
-    if ended is None:
-        return Attempt(started.attempt, started.at, started.seq, started.node, Outcome.RUNNING)
-    failed = type(ended) is Failed
-    return Attempt(
-        started.attempt,
-        started.at,
-        started.seq,
-        started.node,
-        Outcome.FAILED if failed else Outcome.COMPLETED,
-        finished=ended.at,
-        finished_seq=ended.seq,
-        duration=ended.duration,
-        error=ended.error if isinstance(ended, Failed) else None,
-        retry_at=ended.retry_at if isinstance(ended, Failed) else None,
-        result=ended.result if isinstance(ended, Completed) else None,
-    )
-
-
-_FINAL_OUTCOMES: Final[dict[type, Outcome]] = {
-    Completed: Outcome.COMPLETED,
-    Failed: Outcome.FAILED,
-    Skipped: Outcome.SKIPPED,
-}
-
-
-def _due_from_id(task: str, occurrence: str) -> datetime | None:
-    prefix = task + "@"
-    if not occurrence.startswith(prefix):
-        return None
-    try:
-        return datetime.fromisoformat(occurrence[len(prefix) :])
-    except ValueError:
-        return None
 
 
 @attrs.frozen
@@ -256,29 +104,14 @@ class Timeline:
         """Every record, in log order."""
         self.notes: tuple[Note, ...] = tuple(notes)
         """What the harness did, in the order it did it."""
-        building: dict[str, _Building] = {}
         self._task_events: list[_TaskEvent] = []
         self._tasks: dict[str, None] = {}
         for record in self.records:
             self._tasks.setdefault(record.task, None)
             if isinstance(record, TaskDefined | TaskPaused | TaskResumed | TaskRemoved):
                 self._task_events.append(_describe_task_event(record))
-                continue
-            entry = building.get(record.occurrence)
-            if entry is None:
-                entry = building[record.occurrence] = _Building(record.task)
-            entry.seqs.append(record.seq)
-            if isinstance(record, Scheduled):
-                entry.due, entry.scheduled = record.due, record.at
-            elif isinstance(record, Started):
-                entry.attempts.append([record, None])
-                entry.final = None
-            elif isinstance(record, Completed | Failed):
-                entry.end_attempt(record)
-                entry.final = record
-            else:
-                entry.skipped = entry.final = record
-        self._occurrences = [entry.freeze(key) for key, entry in building.items()]
+        groups = group_by_occurrence(self.records)
+        self._occurrences = [group.view() for group in groups.values()]
         self._by_id = {occurrence.occurrence: occurrence for occurrence in self._occurrences}
         self._by_seq: dict[int, Event] | None = None
 
