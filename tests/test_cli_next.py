@@ -199,7 +199,11 @@ def test_exhausted() -> None:
             "Error: --after 'tomorrow' is not an ISO 8601 time; write e.g. "
             "'2026-03-08T00:00:00Z' or '2026-03-08T00:00-05:00'\n",
         ),
-        (["0 3 * * *", "--count", "0"], "Error: --count must be at least 1, got 0\n"),
+        (
+            ["0 3 * * *", "--count", "0"],
+            "Error: --count 0 is not from 1 to 100000, the most fire times one preview shows; "
+            "give a later --after to see further\n",
+        ),
         (["0 3 * *"], "Error: cron expression '0 3 * *' has 4 fields; write 5"),
         (
             ["H 3 * * *"],
@@ -377,3 +381,53 @@ def test_describe_due_says_why_a_bound_lies_at_the_end_of_a_gap() -> None:
     )
     hashed = Cron("H 2 * * *", tz="America/New_York", key="backup")
     assert next_module.describe_due(hashed, int(datetime(2026, 3, 8, 7, tzinfo=UTC).timestamp()))
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_fire_times_are_printed_as_they_are_computed(
+    as_json: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each fire is out before the next is looked for: the third one fails here, and
+    the first two have been printed already (they were not held back for a list)."""
+    computed = []
+    describe = next_module.describe_fire
+
+    def third_fails(compiled: object, fire: int) -> str | None:
+        computed.append(fire)
+        if len(computed) == 3:
+            raise RuntimeError("the third fire")
+        return describe(compiled, fire)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(next_module, "describe_fire", third_fails)
+    arguments = ["next", "0 2 * * *", "--after", "2026-01-01T00:00Z", "--count", "100000"]
+    result = CliRunner().invoke(main, [*arguments, "--json"] if as_json else arguments)
+    assert isinstance(result.exception, RuntimeError)
+    if as_json:
+        assert result.stdout.startswith('[\n  {\n    "utc": "2026-01-01T02:00:00Z",')
+        assert '"utc": "2026-01-02T02:00:00Z"' in result.stdout
+    else:
+        assert fire_lines(result.stdout)[:2] == [
+            "Thu 2026-01-01 02:00:00 UTC (+00:00)  =  2026-01-01 02:00:00Z",
+            "Fri 2026-01-02 02:00:00 UTC (+00:00)  =  2026-01-02 02:00:00Z",
+        ]
+
+
+def test_the_count_is_at_most_100000() -> None:
+    code, out, _ = run("0 0 1 1 *", "--after", "9990-01-01T00:00Z", "--count", "100000")
+    assert code == 0
+    assert len(fire_lines(out)) == 9 + 1  # 9991 to 9999, and the line saying there is no more
+    assert out.endswith("(no more fires before the year 10000)\n")
+    code, out, err = run("* * * * *", "--count", "100001", "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["message"].startswith("--count 100001 is not from 1 to 100000")
+    assert err.startswith("Error: --count 100001 is not from 1 to 100000")
+
+
+def test_years_have_four_digits() -> None:
+    code, out, _ = run("0 2 * * *", "--after", "0001-01-01T00:00Z", "--count", "1")
+    assert code == 0
+    assert fire_lines(out) == ["Mon 0001-01-01 02:00:00 UTC (+00:00)  =  0001-01-01 02:00:00Z"]
+    document = json.loads(
+        run("0 2 * * *", "--after", "0001-01-01T00:00Z", "--count", "1", "--json")[1]
+    )
+    assert document[0]["utc"] == "0001-01-01T02:00:00Z"

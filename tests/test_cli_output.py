@@ -27,7 +27,7 @@ from chronolog.cli._common import (
     parse_instant,
     translate_errors,
 )
-from chronolog.cli._output import describe_trigger, duration_text, iso, when_text
+from chronolog.cli._output import date_text, describe_trigger, duration_text, iso, when_text
 from chronolog.cli._progress import MIN_RECORDS, progress_over
 
 if TYPE_CHECKING:
@@ -94,6 +94,12 @@ def test_errors_map_to_exit_codes(error: Exception, kind: type, code: int) -> No
             "exit_code": code,
         }
     }
+
+
+def test_years_have_four_digits() -> None:
+    first = datetime(1, 1, 1, 2, 0, tzinfo=UTC)
+    assert when_text(first) == "0001-01-01 02:00:00Z"
+    assert date_text(first) == "0001-01-01"
 
 
 def records(count: int) -> list[Event]:

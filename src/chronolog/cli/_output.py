@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTCOME_STYLES",
+    "date_text",
     "describe_event",
     "describe_policy",
     "describe_trigger",
@@ -120,12 +121,17 @@ def iso(when: datetime | None) -> str | None:
     return text + "Z"
 
 
+def date_text(moment: datetime) -> str:
+    """``2026-03-29``: a date with a four-digit year (``%Y`` writes the year 1 as ``1``)."""
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+
+
 def when_text(when: datetime | None) -> str:
     """A time for people: ``2026-03-29 01:00:00Z`` (milliseconds when it has them)."""
     if when is None:
         return "-"
     utc = when.astimezone(UTC)
-    text = f"{utc:%Y-%m-%d %H:%M:%S}"
+    text = f"{date_text(utc)} {utc:%H:%M:%S}"
     if utc.microsecond:
         text += f".{utc.microsecond // 1000:03d}"
     return text + "Z"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import textwrap
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 import click
@@ -22,10 +24,17 @@ from .._zones import (
     segment_at,
     transitions_between,
 )
+from ._common import BadUsage, json_option, translate_errors
+from ._output import shorten
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["current_time", "describe_due", "describe_fire", "next_command"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: The most fire times one ``chronolog next`` shows (``--count``).
+MAX_COUNT: Final = 100_000
 _NEARBY: Final = 2 * 86_400  # DST changes that can explain a fire lie this close
 _MAX_LISTED: Final = 4
 _DASH: Final = "\u2013"  # en dash, for ranges of wall-clock times
@@ -61,10 +70,15 @@ def _format_offset(offset: timedelta | int) -> str:
     return f"{text}:{second:02d}" if second else text
 
 
+def _date(moment: datetime) -> str:
+    """``0001-01-01``: the year with four digits, which ``%Y`` does not promise."""
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+
+
 def _clock(wall: int, *, with_date: bool) -> str:
     moment = wall_datetime(wall)
     text = f"{moment:%H:%M}" if moment.second == 0 else f"{moment:%H:%M:%S}"
-    return f"{moment:%Y-%m-%d} {text}" if with_date else text
+    return f"{_date(moment)} {text}" if with_date else text
 
 
 def _jump(change: Transition) -> tuple[str, bool]:
@@ -133,7 +147,7 @@ def describe_fire(compiled: CompiledCron, fire: int) -> str | None:
             gap_lo, gap_hi = previous.at + previous.before, previous.at + previous.after
             walls, count = _matching_walls(schedule, gap_lo, gap_hi)
             jump, with_date = _jump(previous)
-            day = "" if with_date else f" on {wall_datetime(gap_lo):%Y-%m-%d}"
+            day = "" if with_date else f" on {_date(wall_datetime(gap_lo))}"
             listed = _wall_list(walls, count, with_date=with_date)
             if count and elapsed:
                 verb = "does" if count == 1 else "do"
@@ -280,7 +294,7 @@ class _Fire:
         offset = self.local.utcoffset()
         assert offset is not None
         return {
-            "utc": self.utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "utc": f"{_date(self.utc)}T{self.utc:%H:%M:%S}Z",
             "local": self.local.isoformat(),
             "offset": _format_offset(offset),
             "note": self.note,
@@ -290,34 +304,65 @@ class _Fire:
         offset = self.local.utcoffset()
         assert offset is not None
         zone = f"{self.local.tzname()} ({_format_offset(offset)})"
-        line = f"{self.local:%a %Y-%m-%d %H:%M:%S} {zone}  =  {self.utc:%Y-%m-%d %H:%M:%S}Z"
+        local, utc = self.local, self.utc
+        line = (
+            f"{local:%a} {_date(local)} {local:%H:%M:%S} {zone}  =  {_date(utc)} {utc:%H:%M:%S}Z"
+        )
         return f"{line}  {self.note}" if self.note else line
 
 
-def upcoming_fires(compiled: CompiledCron, after: datetime, count: int) -> list[_Fire]:
-    """The next ``count`` fires strictly after ``after``, with their DST notes."""
+def upcoming_fires(compiled: CompiledCron, after: datetime, count: int) -> Iterator[_Fire]:
+    """The next ``count`` fires strictly after ``after``, with their DST notes, one by
+    one as they are found (the command prints each before it looks for the next)."""
     zone = ZoneInfo(compiled.tz)
-    fires: list[_Fire] = []
     second = _seconds(after)
-    while len(fires) < count:
+    for _ in range(count):
         found = compiled.next_after_second(second)
         if found is None or found > MAX_SECONDS:
-            break
+            return
         utc = _EPOCH + timedelta(seconds=found)
-        fires.append(_Fire(utc, utc.astimezone(zone), describe_fire(compiled, found)))
+        yield _Fire(utc, utc.astimezone(zone), describe_fire(compiled, found))
         second = found
-    return fires
 
 
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    raise click.exceptions.Exit(2)
+def _stream_json(fires: Iterator[_Fire]) -> None:
+    """The fires as one JSON array, each element written as soon as it is found
+    (the same text as ``json.dumps(list, indent=2)``)."""
+    opened = False
+    for fire in fires:
+        element = json.dumps(fire.as_json(), indent=2, ensure_ascii=False)
+        sys.stdout.write(("[\n" if not opened else ",\n") + textwrap.indent(element, "  "))
+        sys.stdout.flush()
+        opened = True
+    sys.stdout.write("\n]\n" if opened else "[]\n")
+    sys.stdout.flush()
+
+
+def _count(context: click.Context, parameter: click.Parameter, value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:  # also a number with more digits than Python reads
+        raise BadUsage(
+            f"--count {shorten(value, 40)!r} is not a whole number; give e.g. 10"
+        ) from None
+    if not 1 <= count <= MAX_COUNT:
+        raise BadUsage(
+            f"--count {count} is not from 1 to {MAX_COUNT}, the most fire times one preview "
+            f"shows; give a later --after to see further"
+        )
+    return count
 
 
 @click.command("next")
 @click.argument("expr")
 @click.option("--tz", default="UTC", show_default=True, help="IANA time zone of the expression.")
-@click.option("--count", default=10, show_default=True, help="How many fire times to show.")
+@click.option(
+    "--count",
+    default="10",
+    show_default=True,
+    callback=_count,
+    help=f"How many fire times to show (at most {MAX_COUNT}).",
+)
 @click.option(
     "--after",
     metavar="TIME",
@@ -328,7 +373,8 @@ def _fail(message: str) -> None:
     metavar="NAME",
     help="Key that picks the values of hashed fields (H): the task's name.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
+@translate_errors
 def next_command(
     expr: str, tz: str, count: int, after: str | None, key: str | None, as_json: bool
 ) -> None:
@@ -344,8 +390,6 @@ def next_command(
     """
     note = None
     try:
-        if count < 1:
-            raise InvalidTrigger(f"--count must be at least 1, got {count}")
         if key is not None and not key:
             raise InvalidTrigger("--key must not be empty; give the task's name")
         compiled = compiled_cron(expr, tz, key)
@@ -360,11 +404,10 @@ def next_command(
                 f"cron expression {expr!r} has hashed values (H), which are picked from a "
                 f"key: the task's name; give it with --key, e.g. --key backup"
             )
-        _fail(message)
-        return
+        raise BadUsage(message, kind="InvalidTrigger") from exc
     fires = upcoming_fires(compiled, start, count)
     if as_json:
-        click.echo(json.dumps([fire.as_json() for fire in fires], indent=2, ensure_ascii=False))
+        _stream_json(fires)
         return
     kind = (
         "elapsed time: the hour field has * or a step, so both passes of a repeated hour "
@@ -380,8 +423,10 @@ def next_command(
     if note is not None:
         click.echo(f"--after {note}")
     shown = start.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
-    click.echo(f"Next {len(fires)} after {shown}:")
+    click.echo(f"Next {count} after {shown}:")
+    shown_count = 0
     for fire in fires:
         click.echo(f"  {fire.as_line()}")
-    if len(fires) < count:
+        shown_count += 1
+    if shown_count < count:
         click.echo("  (no more fires before the year 10000)")

@@ -42,6 +42,7 @@ from ._common import (
 )
 from ._occurrences import OccurrenceTracker
 from ._output import (
+    date_text,
     describe_trigger,
     duration_text,
     iso,
@@ -178,8 +179,9 @@ def _offset_text(seconds: int) -> str:
 
 def _local(when: datetime, zones: set[str]) -> str:
     return "".join(
-        f"\n  {when.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S %Z} in {zone}"
+        f"\n  {date_text(local)} {local:%H:%M:%S %Z} in {zone}"
         for zone in sorted(zones)
+        for local in [when.astimezone(ZoneInfo(zone))]
     )
 
 
@@ -361,7 +363,7 @@ def _ticks(since: datetime, until: datetime) -> tuple[list[datetime], str]:
         ticks.append(_EPOCH + timedelta(seconds=second))
         second += step_seconds
     if step >= timedelta(days=1):
-        pattern = "%Y-%m-%d"
+        pattern = "{year:04d}-%m-%d"
     elif step >= timedelta(minutes=1):
         pattern = "%m-%d %H:%M"
     else:
@@ -388,7 +390,7 @@ def _svg(timeline: Timeline) -> str:
         parts.append(
             f'<line class="grid" x1="{x:.1f}" y1="{_TOP - 4}" x2="{x:.1f}" y2="{bottom}"/>'
             f'<text class="tick" x="{x:.1f}" y="{_TOP - 8}" text-anchor="middle">'
-            f"{_text(tick.strftime(pattern))}</text>"
+            f"{_text(tick.strftime(pattern.format(year=tick.year)))}</text>"
         )
     for index, lane in enumerate(timeline.lanes):
         parts.append(_lane(lane, index, scale))

@@ -56,6 +56,7 @@ from ._common import (
 )
 from ._occurrences import due_in_id
 from ._output import (
+    date_text,
     describe_event,
     describe_trigger,
     duration_text,
@@ -927,7 +928,7 @@ def _show(explanation: Explanation) -> None:
     due = f"  due {when_text(explanation.due)}" if explanation.due is not None else ""
     local = _local(explanation)
     if local is not None:
-        due += f" ({local:%Y-%m-%d %H:%M:%S} {local.tzname()} in {explanation.zone})"
+        due += f" ({date_text(local)} {local:%H:%M:%S} {local.tzname()} in {explanation.zone})"
     console.print(Text(f"{explanation.occurrence}{due}", style="bold"))
     if explanation.trigger is not None:
         console.print(f"trigger: {explanation.trigger}")
