@@ -104,7 +104,42 @@ def test_check_shows_the_jobs_and_starts_nothing(tmp_path: Path) -> None:
         "trigger": "every 5 min",
         "target": 'command:{"cwd":"' + str(tmp_path) + '","shell":"echo tick"}',
         "policy": "default policy",
+        "note": None,
     }
+    assert not (tmp_path / "jobs.jsonl").exists()
+
+
+def test_check_says_what_happens_to_a_one_off_whose_time_has_passed(tmp_path: Path) -> None:
+    path = job_file(
+        tmp_path,
+        'log = "jobs.jsonl"\n'
+        '[[jobs]]\nname = "late"\nat = 2020-01-01T00:00:00Z\ncommand = "true"\n'
+        '[[jobs]]\nname = "never"\nat = 2020-01-01T00:00:00Z\ncommand = "true"\n'
+        'catch_up = "none"\n'
+        '[[jobs]]\nname = "too-late"\nat = 2020-01-01T00:00:00Z\ncommand = "true"\n'
+        'misfire_grace = "1h"\n'
+        '[[jobs]]\nname = "ahead"\nat = 2999-01-01T00:00:00Z\ncommand = "true"\n',
+    )
+    code, out, err = run("run", str(path), "--check")
+    assert (code, err) == (0, "")
+    known = "if the log already knows this one-off, what it recorded stands"
+    passed = "    2020-01-01 00:00:00Z has passed: a scheduler started now"
+    assert out.splitlines()[1:] == [
+        "  late: once at 2020-01-01 00:00:00Z; runs true",
+        f"{passed} runs it once, at start (catch_up = latest); {known}",
+        "  never: once at 2020-01-01 00:00:00Z; runs true",
+        "    catch_up=none",
+        f"{passed} skips it as missed (catch_up = none); {known}",
+        "  too-late: once at 2020-01-01 00:00:00Z; runs true",
+        "    misfire_grace=1 h",
+        f"{passed} skips it as missed: it is more than misfire_grace = 1 h late; {known}",
+        "  ahead: once at 2999-01-01 00:00:00Z; runs true",
+    ]
+    document = json.loads(run("run", str(path), "--check", "--json")[1])
+    notes = [job["note"] for job in document["jobs"]]
+    assert notes[0] is not None
+    assert "runs it once, at start" in notes[0]
+    assert notes[3] is None
     assert not (tmp_path / "jobs.jsonl").exists()
 
 
@@ -703,6 +738,34 @@ def test_reload_by_signal_and_by_command(tmp_path: Path, processes: list[Process
     printed = [json.loads(line) for line in process.stdout_path.read_text().splitlines()]
     assert [record["seq"] for record in printed] == [r.seq for r in process.records()]
     assert " a: started a!" in process.stderr
+
+
+def test_every_name_of_the_log_reaches_the_running_scheduler(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    """A control command through a symlink to the log finds the scheduler's socket
+    (beside the log file itself), instead of waiting and finding the log locked."""
+    real = tmp_path / "real"
+    real.mkdir()
+    job_file(
+        real,
+        'log = "jobs.jsonl"\n[[jobs]]\nname = "a"\nmanual = true\ncommand = "echo a"\n',
+    )
+    process = start(processes, real)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "link.jsonl"
+    link.symlink_to(real / "jobs.jsonl")
+    assert socket_path(link) == real / "jobs.jsonl.sock"
+    for name in (link, real / "." / "jobs.jsonl", real / ".." / "real" / "jobs.jsonl"):
+        started = time.monotonic()
+        code, out, err = run("pause", str(name), "a", "--json")
+        assert code == 0, err
+        assert json.loads(out)["via"] == "scheduler"
+        assert time.monotonic() - started < 2.0  # answered, not refused after a wait
+        run("resume", str(name), "a")
+    assert not (tmp_path / "elsewhere" / "link.jsonl.sock").exists()
+    process.signal(signal.SIGTERM)
+    assert process.wait_exit() == 0
 
 
 def test_a_torn_tail_repaired_at_start_is_said_once(

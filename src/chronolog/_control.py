@@ -1,6 +1,8 @@
 """The control socket: how control commands reach a running ``chronolog run``.
 
-A Unix stream socket next to the log, ``<log>.sock``. It is created
+A Unix stream socket next to the log, ``<log>.sock`` -- beside the log file
+itself, as its lock file is (`sidecar_of`), so every name of the log (a
+symlink, another spelling of its path) finds the same socket. It is created
 owner-only with no window in which anyone else could connect: it is bound
 inside a fresh private directory (mode 0700), made 0600, then renamed into
 place -- which also replaces, atomically, a stale socket a crashed scheduler
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from ._errors import ChronologError, ConfigError
+from .log._lock import sidecar_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -68,8 +71,12 @@ class ControlError(ChronologError, RuntimeError):
 
 
 def socket_path(log_path: Path) -> Path:
-    """Where the control socket of the scheduler running ``log_path`` is."""
-    return log_path.with_name(log_path.name + ".sock")
+    """Where the control socket of the scheduler running ``log_path`` is.
+
+    Beside the log file itself, whatever name the log is given by: a command
+    through a symlink to the log of a running ``chronolog run`` reaches it.
+    """
+    return sidecar_of(log_path, ".sock")
 
 
 def check_socket_path(path: Path) -> None:

@@ -29,14 +29,16 @@ import attrs
 import click
 import trio
 
-from .._clock import SystemClock
-from .._config import duration_text, load_job_file
+from .._clock import SystemClock, wall_clock_now
+from .._config import load_job_file
 from .._control import ControlError, check_socket_path, serve_control, socket_path
 from .._direct import event_log_at
 from .._errors import ChronologError, ConfigError
 from .._events import Failed, Scheduled, Skipped, Started
 from .._jobs import reconcile, startup_events, target_text
+from .._policies import CatchUp
 from .._scheduler import log_decisions, open_scheduler
+from .._triggers import At
 from ._common import (
     BadUsage,
     CommandError,
@@ -45,13 +47,22 @@ from ._common import (
     warnings_logged_instead,
 )
 from ._observers import check_metrics_address, follow_hooks, start_metrics
-from ._output import describe_event, describe_policy, describe_trigger, event_json, print_json
+from ._output import (
+    describe_event,
+    describe_policy,
+    describe_trigger,
+    duration_text,
+    event_json,
+    print_json,
+    when_text,
+)
 from ._requests import apply_live, parse_request
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from datetime import datetime
 
-    from .._config import JobFile
+    from .._config import Job, JobFile
     from .._metrics import SchedulerCollector
     from .._scheduler import Scheduler
     from ..log import EventLog
@@ -390,13 +401,34 @@ def runnable_log(job_file_path: Path, job_file: JobFile, log_option: Path | None
     return log_path
 
 
+def _past_note(job: Job, now: datetime) -> str | None:
+    """What a scheduler started at ``now`` does with a one-off whose time has passed."""
+    trigger = job.trigger
+    if not isinstance(trigger, At) or trigger.when > now:
+        return None
+    policy = job.policy
+    grace = policy.misfire_grace
+    if policy.catch_up is CatchUp.NONE:
+        fate = "skips it as missed (catch_up = none)"
+    elif grace is not None and now - trigger.when > grace:
+        fate = f"skips it as missed: it is more than misfire_grace = {duration_text(grace)} late"
+    else:
+        fate = f"runs it once, at start (catch_up = {policy.catch_up})"
+    return (
+        f"{when_text(trigger.when)} has passed: a scheduler started now {fate}; "
+        f"if the log already knows this one-off, what it recorded stands"
+    )
+
+
 def _check_output(job_file: JobFile, log_path: Path, as_json: bool) -> None:
+    now = wall_clock_now()
     jobs = [
         {
             "task": job.name,
             "trigger": describe_trigger(job.trigger),
             "target": target_text(job.target, added=False),
             "policy": describe_policy(job.policy),
+            "note": _past_note(job, now),
         }
         for job in job_file.jobs
     ]
@@ -418,6 +450,8 @@ def _check_output(job_file: JobFile, log_path: Path, as_json: bool) -> None:
         click.echo(f"  {job.name}: {entry['trigger']}; runs {job.target.describe()}")
         if entry["policy"] != "default policy":
             click.echo(f"    {entry['policy']}")
+        if entry["note"] is not None:
+            click.echo(f"    {entry['note']}")
 
 
 @click.command("run")
