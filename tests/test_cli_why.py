@@ -70,6 +70,48 @@ def test_a_run_on_spring_forward_day_and_what_dst_did_to_it(log: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "backup@2026-03-29T01:00:00Z",
+        "backup@2026-03-29T01:00Z",
+        "backup@2026-03-29T03:00:00+02:00",
+        "backup@2026-03-28T21:00-04:00",
+        "backup@2026-03-29T01:00:00.000000+00:00",
+        "backup@2026-03-29 01:00:00Z",
+    ],
+)
+def test_any_spelling_of_the_due_instant_names_the_same_occurrence(
+    log: Path, spelling: str
+) -> None:
+    answer = why(log, spelling)
+    assert answer["occurrence"] == "backup@2026-03-29T01:00:00Z"
+    assert answer["verdict"] == "ran"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("backup@garbage", "'garbage' is not a time"),
+        ("backup@", "'' is not a time"),
+        ("backup@2026-03-29T01:00", "its time has no UTC offset"),
+        ("backup#", "is not an occurrence id"),
+        ("backup! x", "is not an occurrence id"),
+    ],
+)
+def test_text_that_is_no_occurrence_id_is_a_usage_error(log: Path, text: str, says: str) -> None:
+    result = CliRunner().invoke(main, ["why", str(log), text])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert says in result.stderr
+    assert "e.g. 'backup@2026-03-29T01:00:00Z'" in result.stderr
+    assert "chronolog history LOG backup" in result.stderr
+
+
+def test_a_well_formed_id_the_log_does_not_have_is_no_record(log: Path) -> None:
+    answer = why(log, "backup!0123456789abcdef")
+    assert answer["verdict"] == "no-record"
+
+
 def test_a_time_between_due_times_means_the_last_one_due_before_it(log: Path) -> None:
     assert why(log, "backup", "--at", "2026-03-29T09:00Z")["occurrence"] == (
         "backup@2026-03-29T01:00:00Z"

@@ -22,12 +22,20 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._events import Completed, Failed, Scheduled, Skipped, Started
+from .._ids import time_occurrence
 from .._projection import Outcome, Run
 
 if TYPE_CHECKING:
     from .._events import Event
 
-__all__ = ["Attempt", "OccurrenceRecords", "OccurrenceTracker", "due_in_id"]
+__all__ = [
+    "Attempt",
+    "InvalidOccurrenceId",
+    "OccurrenceRecords",
+    "OccurrenceTracker",
+    "canonical_occurrence",
+    "due_in_id",
+]
 
 _OCCURRENCE_RECORDS = (Scheduled, Started, Completed, Failed, Skipped)
 
@@ -42,6 +50,51 @@ def due_in_id(task: str, occurrence: str) -> datetime | None:
     except ValueError:
         return None
     return due if due.tzinfo is not None else None
+
+
+class InvalidOccurrenceId(ValueError):
+    """Text that is not the id of an occurrence of the task it starts with (says why)."""
+
+
+def canonical_occurrence(task: str, occurrence: str) -> str:
+    """``occurrence`` (an id of ``task``) spelled as the log spells it.
+
+    A time-based id may be written with any ISO 8601 spelling of its due
+    instant: ``backup@2026-03-29T01:00Z`` and ``backup@2026-03-29T03:00:00+02:00``
+    both are ``backup@2026-03-29T01:00:00Z``. File-change (``#``) and manual
+    (``!``) ids are kept as they are. Raises `InvalidOccurrenceId` for
+    anything that is no id: a time that does not parse or has no UTC offset,
+    nothing after the ``@``, ``#`` or ``!``.
+    """
+    mark, rest = occurrence[len(task)], occurrence[len(task) + 1 :]
+    shape = (
+        f"an occurrence id of {task!r} is {task}@ and its due time, an ISO 8601 time with a "
+        f"UTC offset or Z (e.g. '{task}@2026-03-29T01:00:00Z'), {task}# and the hash of a file "
+        f"change, or {task}! and the token of a manual run; list them with: chronolog "
+        f"history LOG {task}"
+    )
+    if mark != "@":
+        if not rest or not rest.isprintable() or any(char.isspace() for char in rest):
+            raise InvalidOccurrenceId(f"{occurrence!r} is not an occurrence id: {shape}")
+        return occurrence
+    try:
+        due = datetime.fromisoformat(rest)
+    except ValueError:
+        raise InvalidOccurrenceId(
+            f"{occurrence!r} is not an occurrence id: {rest!r} is not a time; {shape}"
+        ) from None
+    if due.tzinfo is None or due.utcoffset() is None:
+        raise InvalidOccurrenceId(
+            f"{occurrence!r} is not an occurrence id: its time has no UTC offset, and "
+            f"chronolog never guesses one; {shape}"
+        )
+    try:
+        return time_occurrence(task, due)
+    except OverflowError:
+        raise InvalidOccurrenceId(
+            f"{occurrence!r} is not an occurrence id: its time is outside the years 1-9999 "
+            f"in UTC; {shape}"
+        ) from None
 
 
 @attrs.frozen

@@ -54,7 +54,7 @@ from ._common import (
     log_argument,
     translate_errors,
 )
-from ._occurrences import due_in_id
+from ._occurrences import InvalidOccurrenceId, canonical_occurrence, due_in_id
 from ._output import (
     date_text,
     describe_event,
@@ -799,6 +799,14 @@ def explain(
         due: datetime | None = located
     else:
         owner = _task_of(target, survey.names)
+        occurrence = target
+        if owner is not None:
+            try:
+                occurrence = canonical_occurrence(owner, target)
+            except InvalidOccurrenceId as exc:
+                if target not in survey.names:
+                    raise BadUsage(str(exc)) from None
+                owner = None  # a task whose name looks like an occurrence of another
         if owner is None:
             if target in survey.names:
                 raise BadUsage(
@@ -806,7 +814,7 @@ def explain(
                     f"time, or give an occurrence id (see: chronolog history LOG {target})"
                 )
             raise _unknown_occurrence(target, survey.names, base.seq)
-        task, occurrence = owner, target
+        task = owner
         due = due_in_id(task, occurrence)
     with progress_over(
         known_records(log, base), total=total, description="gathering", as_json=as_json
