@@ -63,7 +63,7 @@ def test_a_scope_cancelled_without_a_reason_timed_out_and_is_retried() -> None:
     policy = Policy(timeout=timedelta(minutes=5), retry=RETRY_TWICE.retry)
     record = outcome(policy=policy, cancelled=True)
     assert isinstance(record, Failed)
-    assert (record.error, record.error_type) == ("timed out after 0:05:00", "TimeoutError")
+    assert (record.error, record.error_type) == ("timed out after 5 min", "TimeoutError")
     assert record.retry_at is not None
 
 

@@ -298,7 +298,7 @@ async def test_a_timeout_fails_the_run(sim: SimulatedClock, autojump_clock: Mock
         await sim.advance(timedelta(minutes=5))
         status = sched.status("hang")
     (failed,) = of_type(log, Failed)
-    assert failed.error == "timed out after 0:00:30"
+    assert failed.error == "timed out after 30 s"
     assert failed.duration == timedelta(seconds=30)
     assert status.last_error == failed.error
 

@@ -53,6 +53,7 @@ from ._targets import missing_target_note
 from ._triggers import At, Cron, Every, FileWatch, Manual
 from ._views import OccurrenceState, OpenEntry, Outcome
 from ._watch import FileSeen, watch_file
+from ._words import duration_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -281,7 +282,7 @@ class TaskActor:
                         "task %r: cannot write to the log (%s); trying again in %s",
                         self.name,
                         error,
-                        backoff,
+                        duration_text(backoff),
                     )
                     del error
                     # Woken by changes from now on only: a failed claim's clean-up
@@ -996,7 +997,7 @@ class TaskActor:
                     self.name,
                     occurrence,
                     exc,
-                    backoff,
+                    duration_text(backoff),
                 )
             except ClaimConflict as exc:
                 # Settled already, by a record this run did not write (the

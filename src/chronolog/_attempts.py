@@ -27,6 +27,7 @@ import trio
 from ._events import Completed, Failed
 from ._run_context import RunContext, enter_run, leave_run
 from ._targets import describe_error, invoke, jsonable_result
+from ._words import duration_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -107,7 +108,7 @@ def attempt_outcome(
     retryable = True
     if cancelled:
         if cancel_reason is None:
-            error = (f"timed out after {policy.timeout}", "TimeoutError", "")
+            error = (f"timed out after {duration_text(policy.timeout)}", "TimeoutError", "")
         else:
             error = (cancel_reason, "Cancelled", "")
             retryable = cancel_reason == "shutdown"

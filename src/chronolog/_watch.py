@@ -51,6 +51,7 @@ from trio.lowlevel import RunVar
 from watchfiles import awatch
 
 from ._ids import content_hasher
+from ._words import duration_text
 
 if TYPE_CHECKING:
     from watchfiles import Change
@@ -376,7 +377,7 @@ async def _notify(
             "%s is checked by polling only, every %s",
             MAX_NOTIFIED_FILES,
             shown,
-            poll,
+            duration_text(poll),
         )
         notifying.set()
         return
@@ -415,7 +416,7 @@ async def _notify_until_stopped(
                     shown,
                     type(exc).__name__,
                     exc,
-                    poll,
+                    duration_text(poll),
                 )
                 return
             # The directory went away or was replaced while being watched:

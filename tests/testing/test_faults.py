@@ -125,7 +125,7 @@ async def test_a_hanging_target_times_out_and_counts_what_happened(
         )
         await sim.advance(timedelta(hours=2, minutes=10))
     timeline = Timeline(sim.records())
-    assert [r.error for r in timeline.runs("stuck")] == ["timed out after 0:05:00"] * 2
+    assert [r.error for r in timeline.runs("stuck")] == ["timed out after 5 min"] * 2
     assert (hang.calls, hang.cancelled, hang.finished) == (2, 2, 0)
     assert repr(hang) == "<HangingTarget duration=None calls=2 cancelled=2 finished=0>"
 

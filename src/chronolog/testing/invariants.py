@@ -35,9 +35,9 @@ from .._scheduler import Scheduler
 from .._targets import MISSING_TARGET_NOTES
 from .._triggers import At, Cron, Every
 from .._views import Outcome
+from .._words import describe_record, describe_trigger, instant_text, local_hint
 from .._zones import load_zone
 from ..log import EventLog
-from ._render import describe_record, describe_trigger, instant, local_hint
 from .simulate import Simulation
 from .timeline import Timeline
 
@@ -118,7 +118,7 @@ def _records_text(timeline: Timeline, seqs: Iterable[int], *, indent: str = "   
     if wanted:
         low, high = min(wanted), max(wanted)
         lines.extend(
-            f"{indent}harness, after seq {note.after_seq}: {note.kind} at {instant(note.at)} "
+            f"{indent}harness, after seq {note.after_seq}: {note.kind} at {instant_text(note.at)} "
             f"({note.text})"
             for note in timeline.notes
             if low <= note.after_seq < high
@@ -190,7 +190,7 @@ def _trigger_duplicates(timeline: Timeline) -> list[str]:
                 for run in runs
             )
             problems.append(
-                f"due time {instant(due_time)} of task {task!r} ran {len(runs)} times, "
+                f"due time {instant_text(due_time)} of task {task!r} ran {len(runs)} times, "
                 f"as {names}\n"
                 + _records_text(timeline, [seq for run in runs for seq in run.seqs])
             )
@@ -219,8 +219,8 @@ def _trigger_duplicates(timeline: Timeline) -> list[str]:
         if twins:
             twin = twins[0]
             problems.append(
-                f"DST double fire: task {run.task!r} ran at {instant(due)}{local} and at "
-                f"{instant(twin.due)}{local_hint(twin.due, trigger)} -- the same local wall "
+                f"DST double fire: task {run.task!r} ran at {instant_text(due)}{local} and at "
+                f"{instant_text(twin.due)}{local_hint(twin.due, trigger)} -- the same local wall "
                 f"time twice. A fixed-time {describe_trigger(trigger)} fires a repeated wall "
                 f"time once, at its first "
                 f"occurrence; {run.occurrence!r} should never have run\n"
@@ -233,9 +233,10 @@ def _trigger_duplicates(timeline: Timeline) -> list[str]:
         after = trigger.next_after(due)
         problems.append(
             f"occurrence {run.occurrence!r} of task {run.task!r} ran for due time "
-            f"{instant(due)}{local}, "
+            f"{instant_text(due)}{local}, "
             f"which {describe_trigger(trigger)} never produces (its fire times around it: "
-            f"{instant(before)} and {instant(after)})\n" + _records_text(timeline, run.seqs)
+            f"{instant_text(before)} and {instant_text(after)})\n"
+            + _records_text(timeline, run.seqs)
         )
     return problems
 
@@ -293,7 +294,7 @@ def assert_nothing_lost(log: LogLike, *, until: datetime, task: str | None = Non
                 if estimate > _MAX_EXPECTED:
                     raise ConfigError(
                         f"assert_nothing_lost() would check about {estimate:,.0f} due times "
-                        f"of task {name!r} up to {instant(limit)}, more than "
+                        f"of task {name!r} up to {instant_text(limit)}, more than "
                         f"{_MAX_EXPECTED:,}; pass an earlier until= or check fewer tasks"
                     )
             occurrence_id = time_occurrence(name, due)
@@ -313,7 +314,7 @@ def assert_nothing_lost(log: LogLike, *, until: datetime, task: str | None = Non
         tasks = sorted({name for name, _, _ in lost})
         _fail(
             f"{len(lost)} due time(s) of task(s) {', '.join(map(repr, tasks))} up to "
-            f"{instant(limit)} were lost: never started, never skipped",
+            f"{instant_text(limit)} were lost: never started, never skipped",
             problems,
             total=len(lost),
         )
@@ -396,12 +397,13 @@ def _explain_lost(timeline: Timeline, task: str, due: datetime, trigger: Trigger
     records = [r for r in timeline.records if r.task == task]
     before = [r for r in records if r.at < due]
     after = [r for r in records if r.at >= due]
-    lines = [f"task {task!r}, due {instant(due)}{local_hint(due, trigger)}: no occurrence "
+    lines = [f"task {task!r}, due {instant_text(due)}{local_hint(due, trigger)}: no occurrence "
              f"{time_occurrence(task, due)!r} started or was skipped"]  # fmt: skip
     pauses = [r for r in before if isinstance(r, TaskPaused | TaskResumed)]
     if pauses and isinstance(pauses[-1], TaskPaused):
         lines.append(
-            f"  the task was paused at {instant(pauses[-1].at)}: {pauses[-1].note or 'no note'}"
+            f"  the task was paused at {instant_text(pauses[-1].at)}: "
+            f"{pauses[-1].note or 'no note'}"
         )
     if before:
         lines.append(f"  last record of the task before it: {describe_record(before[-1])}")
@@ -413,7 +415,7 @@ def _explain_lost(timeline: Timeline, task: str, due: datetime, trigger: Trigger
     high = after[0].at if after else None
     for note in timeline.notes:
         if note.at >= low and (high is None or note.at <= high):
-            lines.append(f"  harness: {note.kind} at {instant(note.at)} ({note.text})")
+            lines.append(f"  harness: {note.kind} at {instant_text(note.at)} ({note.text})")
     return "\n".join(lines)
 
 
@@ -546,7 +548,8 @@ def assert_fires(
             listed = sorted(instants.elements())
             lines.append(f"  {label}: {len(listed)}")
             lines.extend(
-                f"    {instant(when)}{local_hint(when, trigger)}" for when in listed[:_MAX_LISTED]
+                f"    {instant_text(when)}{local_hint(when, trigger)}"
+                for when in listed[:_MAX_LISTED]
             )
             if len(listed) > _MAX_LISTED:
                 lines.append(f"    … and {len(listed) - _MAX_LISTED} more")

@@ -36,8 +36,8 @@ from trio.testing import MockClock
 from .._clock import SimulatedClock
 from .._errors import ChronologError, ConfigError, LogClosed
 from .._scheduler import open_scheduler
+from .._words import instant_text
 from ..log import EventLog, FileLog, MemoryLog
-from ._render import instant
 from .faults import ClockJump, Crash, Restart
 from .timeline import Note, Timeline
 
@@ -216,7 +216,7 @@ class Simulation:
 
     def __repr__(self) -> str:
         state = "up" if self.up else "down"
-        return f"<Simulation at {instant(self.now())}, scheduler {state}, log {self.log!r}>"
+        return f"<Simulation at {instant_text(self.now())}, scheduler {state}, log {self.log!r}>"
 
     # -- what is there -----------------------------------------------------------
 
@@ -231,8 +231,8 @@ class Simulation:
         life = self._life
         if life is None or life.scheduler is None or life.finish.is_set():
             raise SimulationError(
-                f"the simulated scheduler is down at {instant(self.now())} (it crashed or was "
-                "stopped); await sim.restart() to start it again on the same log"
+                f"the simulated scheduler is down at {instant_text(self.now())} (it crashed "
+                "or was stopped); await sim.restart() to start it again on the same log"
             )
         return life.scheduler
 
@@ -292,7 +292,7 @@ class Simulation:
         when = _aware(when, "advance_to()")
         if when < self.now():
             raise ConfigError(
-                f"advance_to({instant(when)}) is before now ({instant(self.now())}); "
+                f"advance_to({instant_text(when)}) is before now ({instant_text(self.now())}); "
                 "simulated time only moves forward -- to step the wall clock back, use jump()"
             )
         while True:
@@ -312,7 +312,10 @@ class Simulation:
         before = self.now()
         self.clock.jump(delta)
         sign = "+" if delta > timedelta(0) else "-"
-        self._note("clock jump", f"{sign}{abs(delta)}: {instant(before)} -> {instant(self.now())}")
+        self._note(
+            "clock jump",
+            f"{sign}{abs(delta)}: {instant_text(before)} -> {instant_text(self.now())}",
+        )
         await self._settle()
 
     # -- faults ----------------------------------------------------------------------
@@ -331,8 +334,8 @@ class Simulation:
             assert at is not None
             if at < self.now():
                 raise ConfigError(
-                    f"{fault!r} is due at {instant(at)}, before now ({instant(self.now())}); "
-                    "a fault can only be planned for now or later"
+                    f"{fault!r} is due at {instant_text(at)}, before now "
+                    f"({instant_text(self.now())}); a fault can only be planned for now or later"
                 )
             self._timed.append(fault)
         self._timed.sort(key=lambda fault: fault.at or self.now())
@@ -375,7 +378,7 @@ class Simulation:
         life = self._life
         if life is None or life.finish.is_set():
             raise SimulationError(
-                f"{what} needs a running scheduler, but it is down at {instant(self.now())}; "
+                f"{what} needs a running scheduler, but it is down at {instant_text(self.now())}; "
                 "await sim.restart() first"
             )
         return life
@@ -404,7 +407,7 @@ class Simulation:
     def _kill(self, reason: str) -> None:
         life = self._running_life("crash()")
         life.log.cut(
-            f"the simulated scheduler crashed at {instant(self.now())}: nothing it does "
+            f"the simulated scheduler crashed at {instant_text(self.now())}: nothing it does "
             "afterwards reaches the log"
         )
         life.finish.set()
@@ -477,7 +480,7 @@ class Simulation:
             await self.jump(fault.by)
         elif isinstance(fault, Crash):
             if self.up:  # a scheduler that is down already cannot crash
-                self._kill(f"Crash(at={instant(fault.at)})")
+                self._kill(f"Crash(at={instant_text(fault.at)})")
                 if fault.restart_after is not None:
                     self._restart_at = self.now() + fault.restart_after
         else:
@@ -687,7 +690,7 @@ def simulate(
     begin = _aware(start, "simulate(start=...)")
     end = begin + until if isinstance(until, timedelta) else _aware(until, "simulate(until=)")
     if end < begin:
-        raise ConfigError(f"simulate(until={until!r}) is before start ({instant(begin)})")
+        raise ConfigError(f"simulate(until={until!r}) is before start ({instant_text(begin)})")
     crash_instants = [crash_at] if isinstance(crash_at, datetime) else list(crash_at)
     planned: list[Fault] = [*faults, *(Crash(at=when) for when in crash_instants)]
     mock = MockClock(autojump_threshold=0)

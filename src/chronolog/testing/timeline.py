@@ -31,8 +31,9 @@ from .._events import (
 )
 from .._occurrences import Attempt, Occurrence, group_by_occurrence
 from .._views import Outcome
+from .._words import describe_trigger, instant_text, shorten
 from .._zones import load_zone
-from ._render import describe_trigger, instant, seq_list, shorten, table
+from ._render import seq_list, table
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -125,7 +126,7 @@ class Timeline:
         if self.records:
             first = min(record.at for record in self.records)
             last = max(record.at for record in self.records)
-            span = f", {instant(first)} .. {instant(last)}"
+            span = f", {instant_text(first)} .. {instant_text(last)}"
         return (
             f"<Timeline: {len(self.records)} records, {len(self._occurrences)} occurrences "
             f"of {len(self._tasks)} tasks{span}>"
@@ -375,22 +376,33 @@ class _Row:
     def cells(self, zone: tzinfo | None, marked: frozenset[int]) -> list[str]:
         if self.note is not None:
             note = self.note
-            return ["--", instant(note.at, zone), "(harness)", note.kind, "", "", "", note.text]
+            return [
+                "--",
+                instant_text(note.at, zone),
+                "(harness)",
+                note.kind,
+                "",
+                "",
+                "",
+                note.text,
+            ]
         if self.event is not None:
             event = self.event
             mark = ">>" if event.seq in marked else ""
-            return [mark, instant(event.at, zone), event.task, event.what, "", "", str(event.seq),
-                    event.detail]  # fmt: skip
+            when = instant_text(event.at, zone)
+            return [mark, when, event.task, event.what, "", "", str(event.seq), event.detail]
         occurrence = self.occurrence
         assert occurrence is not None
         mark = ">>" if marked.intersection(occurrence.seqs) else ""
         return [
             mark,
-            instant(occurrence.due, zone) if occurrence.due else instant(self.when, zone),
+            instant_text(occurrence.due, zone)
+            if occurrence.due
+            else instant_text(self.when, zone),
             occurrence.task,
             occurrence.outcome.value
             + ("" if occurrence.kind == "time" else f" ({occurrence.kind})"),
-            instant(occurrence.started, zone),
+            instant_text(occurrence.started, zone),
             str(len(occurrence.attempts)),
             seq_list(occurrence.seqs),
             _detail(occurrence),
@@ -413,7 +425,7 @@ def _detail(occurrence: Occurrence) -> str:
         and last.retry_at is not None
         and occurrence.outcome is Outcome.RETRY_PENDING
     ):
-        parts.append(f"retry at {instant(last.retry_at)}")
+        parts.append(f"retry at {instant_text(last.retry_at)}")
     return shorten("; ".join(parts))
 
 
