@@ -35,7 +35,7 @@ from chronolog import (
 from chronolog import _scheduler as scheduler_module
 from chronolog._compaction import compact_log
 from chronolog._events import Completed, Event, Scheduled, Started, TaskDefined, TaskRemoved
-from chronolog.log import file as file_module
+from chronolog.log import _file_rewrite as rewrite_module
 from chronolog.testing import SimulatedClock
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ async def prepared_log(path: Path) -> list[Event]:
 async def test_a_failure_at_any_step_leaves_the_old_log_or_the_new(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(file_module, "_COPY_BYTES", 512)  # several chunks to copy
+    monkeypatch.setattr(rewrite_module, "_COPY_BYTES", 512)  # several chunks to copy
     source = tmp_path / "source.jsonl"
     records = await prepared_log(source)
     base = replay(records[:60])

@@ -28,7 +28,7 @@ import trio.testing
 from chronolog._errors import LogClosed, LogCorrupted, LogLocked, LogRepaired
 from chronolog._events import Event, decode_event, encode_header, encode_lines
 from chronolog.log import FileLog
-from chronolog.log import file as file_module
+from chronolog.log import _file_cursor as cursor_module
 from chronolog.log._checksum import TAIL_BYTES, line_crc, unsealed
 
 if TYPE_CHECKING:
@@ -511,7 +511,7 @@ async def test_an_invalid_complete_last_line_is_damage_not_a_torn_write(path: Pa
 async def test_damage_far_into_the_file_is_named(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(file_module, "CHUNK_BYTES", 100)  # many chunks, lines span them
+    monkeypatch.setattr(cursor_module, "CHUNK_BYTES", 100)  # many chunks, lines span them
     records = await write_log(path, 30, 30)
     assert list(FileLog(path).read()) == records
     lines = lines_of(path)
@@ -528,7 +528,7 @@ async def test_damage_far_into_the_file_is_named(
 async def test_read_after_seq_finds_its_place(
     path: Path, monkeypatch: pytest.MonkeyPatch, bisect_min_bytes: int
 ) -> None:
-    monkeypatch.setattr(file_module, "_BISECT_MIN_BYTES", bisect_min_bytes)
+    monkeypatch.setattr(cursor_module, "_BISECT_MIN_BYTES", bisect_min_bytes)
     records = await write_log(path, 50, 1, 70)
     path.write_bytes(path.read_bytes() + b'{"type":"Start')  # and a write in progress
     log = FileLog(path)
@@ -539,7 +539,7 @@ async def test_read_after_seq_finds_its_place(
 
 
 async def test_reading_long_records(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(file_module, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(cursor_module, "CHUNK_BYTES", 64)
     async with FileLog(path) as log:
         records = await log.append(one_of_each_event())
         records += await log.append(sample_events(3))

@@ -41,6 +41,7 @@ __all__ = [
     "release_lock",
     "sidecar_of",
     "take_lock",
+    "take_lock_or_close",
 ]
 
 _LOCK_FILE_MODE: Final = 0o600
@@ -115,6 +116,16 @@ def take_lock(log_fd: int, log_path: Path, kind: str) -> WriterLock:
         return _take_sidecar(log_fd, log_path, kind)
     except BaseException:
         fcntl.flock(log_fd, fcntl.LOCK_UN)
+        raise
+
+
+def take_lock_or_close(log_fd: int, log_path: Path, kind: str) -> WriterLock:
+    """`take_lock`, closing ``log_fd`` if that fails: for a descriptor opened only
+    to hold the lock, which must not outlive a refusal."""
+    try:
+        return take_lock(log_fd, log_path, kind)
+    except BaseException:
+        os.close(log_fd)
         raise
 
 

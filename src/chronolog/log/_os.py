@@ -3,19 +3,31 @@
 `FileLog`, `SQLiteLog` and the writer lock report a failed system call the
 same way (an ``OSError`` of the same kind, naming the log), refuse a log
 whose directory is missing the same way, and make a new directory entry
-durable the same way.
+durable the same way; and a reader that cannot read a log is told the same
+way by both.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING
+import stat
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["check_directory_of", "fsync_directory", "os_error"]
+__all__ = [
+    "LOG_FILE_MODE",
+    "check_directory_of",
+    "check_not_a_directory",
+    "fsync_directory",
+    "os_error",
+    "read_error",
+]
+
+#: Logs, and the files a writer creates beside them, are the owner's alone.
+LOG_FILE_MODE: Final = 0o600
 
 
 def os_error(exc: OSError, what: str, hint: str = "") -> OSError:
@@ -53,3 +65,20 @@ def check_directory_of(log_path: Path) -> None:
             errno.ENOENT,
             f"cannot open log {log_path}: directory {directory} does not exist; create it first",
         )
+
+
+def read_error(exc: OSError, log_path: Path) -> OSError:
+    """The error for a log that cannot be read: missing (with what to check), or refused."""
+    if isinstance(exc, FileNotFoundError):
+        return os_error(
+            exc,
+            f"log {log_path} does not exist",
+            "check the path (a scheduler creates the file when it first opens it)",
+        )
+    return os_error(exc, f"cannot read log {log_path}")
+
+
+def check_not_a_directory(mode: int, log_path: Path) -> None:
+    """Refuse to read ``log_path`` whose file mode ``mode`` says it is a directory."""
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"cannot read log {log_path}: it is a directory")
