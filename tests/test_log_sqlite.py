@@ -39,7 +39,7 @@ from chronolog import (
     replay,
 )
 from chronolog._events import Event, Scheduled, encode_event, encode_header, encode_lines
-from chronolog.log import sqlite as sqlite_module
+from chronolog.log import _sqlite_connection as connection_module
 from chronolog.testing import SimulatedClock
 
 from .log_contract import (
@@ -672,7 +672,7 @@ async def test_a_read_only_database_is_a_permission_error(path: Path) -> None:
 async def test_a_database_kept_locked_by_another_program(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_MS", 1)
+    monkeypatch.setattr(connection_module, "_BUSY_TIMEOUT_MS", 1)
     async with SQLiteLog(path) as log:
         with connect(path) as other:
             other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
