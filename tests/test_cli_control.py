@@ -205,6 +205,21 @@ def test_reload_needs_a_running_scheduler(log: Path) -> None:
     )
 
 
+def test_a_command_that_changes_nothing_says_nothing_was_written(log: Path) -> None:
+    run("pause", str(log), "report")
+    before = log.read_bytes()
+    code, out, _ = run("pause", str(log), "report")
+    assert (code, out) == (
+        0,
+        "report was already paused (no scheduler is running; nothing was written to the log)\n",
+    )
+    code, out, _ = run("resume", str(log), "by-hand")
+    assert out == (
+        "by-hand was not paused (no scheduler is running; nothing was written to the log)\n"
+    )
+    assert log.read_bytes() == before
+
+
 def test_errors_with_json_are_a_document_on_stdout(log: Path) -> None:
     before = log.read_bytes()
     code, out, err = run("pause", str(log), "nosuch", "--json")
@@ -273,6 +288,14 @@ def test_add_creates_keeps_and_changes_a_task(
     )
     kept = run_json(*args, "--command", "echo other", "--if-exists", "keep")
     assert (kept["change"], kept["target"]) == ("unchanged", definition.target)
+    before = log.read_bytes()
+    code, out, _ = run(*args, "--command", "echo other", "--if-exists", "keep")
+    assert (code, out) == (
+        0,
+        "backup unchanged (version 2): cron '0 3 * * *' in Europe/Paris "
+        "(no scheduler is running; nothing was written to the log)\n",
+    )
+    assert log.read_bytes() == before
     assert_error(
         *run(*args, "--command", "echo other", "--if-exists", "error"),
         2,

@@ -15,6 +15,7 @@ from chronolog import (
     DuplicateTask,
     Every,
     LogCorrupted,
+    Policy,
     Scheduled,
     UnknownTask,
 )
@@ -27,7 +28,14 @@ from chronolog.cli._common import (
     parse_instant,
     translate_errors,
 )
-from chronolog.cli._output import date_text, describe_trigger, duration_text, iso, when_text
+from chronolog.cli._output import (
+    date_text,
+    describe_policy,
+    describe_trigger,
+    duration_text,
+    iso,
+    when_text,
+)
 from chronolog.cli._progress import MIN_RECORDS, progress_over
 
 if TYPE_CHECKING:
@@ -94,6 +102,24 @@ def test_errors_map_to_exit_codes(error: Exception, kind: type, code: int) -> No
             "exit_code": code,
         }
     }
+
+
+def test_one_spelling_of_durations_for_people() -> None:
+    seconds = [0.25, 2, 2.35, 11, 12.5, 20, 90, 3600, 3 * 86_400 + 3600]
+    assert [duration_text(timedelta(seconds=s)) for s in seconds] == [
+        "250 ms",
+        "2 s",
+        "2.35 s",
+        "11 s",
+        "12.5 s",
+        "20 s",
+        "1 min 30 s",
+        "1 h",
+        "3 d 1 h",
+    ]
+    # The interval of a trigger and the policies say it the same way.
+    assert describe_trigger(Every(timedelta(seconds=11))) == "every 11 s"
+    assert describe_policy(Policy(timeout=timedelta(seconds=11))) == "timeout=11 s"
 
 
 def test_years_have_four_digits() -> None:

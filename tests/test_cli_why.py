@@ -165,7 +165,10 @@ def test_skipped_because_of_overlap_names_the_run_in_the_way(log: Path) -> None:
     due = datetime.fromisoformat(answer["due"])
     in_the_way = f"report@{(due - timedelta(hours=1)):%Y-%m-%dT%H:%M:%S}Z"
     assert f"{in_the_way} (attempt 1, started at" in answer["reason"]
-    assert "the overlap policy skip" in answer["reason"]
+    assert answer["reason"].endswith(
+        "and the overlap policy is skip: an occurrence that comes due while a run is under "
+        "way is skipped."
+    )
 
 
 def test_skipped_because_paused_with_the_note(log: Path) -> None:

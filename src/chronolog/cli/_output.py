@@ -143,7 +143,11 @@ def seconds(delta: timedelta | None) -> float | None:
 
 
 def duration_text(delta: timedelta | None) -> str:
-    """A duration for people: ``250 ms``, ``12.5 s``, ``4 min 10 s``, ``2 h``, ``3 d 4 h``."""
+    """A duration for people: ``250 ms``, ``12.5 s``, ``11 s``, ``4 min 10 s``, ``3 d 4 h``.
+
+    The one spelling of a duration the command line shows people (intervals,
+    policies, how long a run took, what a log line says), whatever its origin.
+    """
     if delta is None:
         return "-"
     total = delta.total_seconds()
@@ -152,7 +156,12 @@ def duration_text(delta: timedelta | None) -> str:
     if total < 1:
         return f"{sign}{round(total * 1000)} ms"
     if total < 60:
-        return f"{sign}{total:.3g} s" if total < 10 else f"{sign}{total:.1f} s"
+        # Three significant digits under 10 s, tenths above; no trailing zeros,
+        # so an interval of 11 s reads "11 s" beside "2 s", never "11.0 s".
+        text = f"{total:.3g}" if total < 10 else f"{total:.1f}"
+        if "." in text:
+            text = text.rstrip("0").removesuffix(".")
+        return f"{sign}{text} s"
     whole = int(total)
     days, rest = divmod(whole, 86_400)
     hours, rest = divmod(rest, 3600)

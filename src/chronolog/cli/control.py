@@ -125,12 +125,22 @@ def _carry_out(target: Path, control: Request) -> dict[str, Any]:
     return {**result, "log": str(log_path)}
 
 
+def _wrote(result: dict[str, Any]) -> bool:
+    """Whether a command carried out on the log itself appended anything."""
+    if result["command"] == "cancel":
+        return False
+    return result.get("changed", True) is not False and result.get("change") != "unchanged"
+
+
 def _report(result: dict[str, Any], as_json: bool, sentence: str) -> None:
     if as_json:
         print_json(result)
         return
     if result["via"] == "log" and result["command"] != "cancel":
-        sentence += " (no scheduler is running: recorded in the log)"
+        if _wrote(result):
+            sentence += " (no scheduler is running: recorded in the log)"
+        else:
+            sentence += " (no scheduler is running; nothing was written to the log)"
     click.echo(sentence)
 
 

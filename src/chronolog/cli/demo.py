@@ -9,11 +9,16 @@ stopped, which is the point of a scheduler whose log is the truth.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
+import os
+import shlex
+import shutil
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 import trio
@@ -22,9 +27,20 @@ from .._clock import Clock, SystemClock, wall_clock_now
 from .._policies import Overlap, Retry
 from .._scheduler import open_scheduler
 from .._triggers import Cron, Every, FileWatch
+from ._common import BadUsage, json_option, translate_errors
+from ._output import print_json, run_json, task_json, when_text
 from .status import format_status_table
 
-__all__ = ["demo_command"]
+if TYPE_CHECKING:
+    from .._projection import Run
+    from .._scheduler import Scheduler
+
+__all__ = ["command_name", "demo_command"]
+
+#: The longest demo (``--seconds``): an hour.
+MAX_SECONDS: Final = 3600
+#: How many of the latest runs the demo shows at the end.
+RECENT_RUNS: Final = 12
 
 _flaky_calls = itertools.count(1)
 
@@ -58,18 +74,46 @@ def ingest(path: str) -> int:
     return Path(path).stat().st_size
 
 
+def command_name() -> str:
+    """How to run ``chronolog`` again, as this process was started.
+
+    ``chronolog`` when that name on PATH is this very program; else the path
+    it was started by (``.venv/bin/chronolog``); for ``python -m chronolog``
+    (or an embedding that is no script of ours), this interpreter with ``-m``.
+    """
+    started_as = sys.argv[0] if sys.argv else ""
+    if Path(started_as).name == "chronolog":
+        found = shutil.which("chronolog")
+        with contextlib.suppress(OSError):
+            if found is not None and os.path.samefile(found, started_as):
+                return "chronolog"
+        return shlex.quote(started_as)
+    python = shutil.which("python")
+    with contextlib.suppress(OSError):
+        if python is not None and os.path.samefile(python, sys.executable):
+            return "python -m chronolog"
+    return f"{shlex.quote(sys.executable)} -m chronolog"
+
+
+def _seconds(context: click.Context, parameter: click.Parameter, value: int) -> int:
+    if not 1 <= value <= MAX_SECONDS:
+        raise BadUsage(f"--seconds {value} is not from 1 to {MAX_SECONDS} (an hour); give e.g. 20")
+    return value
+
+
 @click.command("demo")
 @click.option(
     "--seconds",
-    type=click.IntRange(min=1),
+    type=int,
+    callback=_seconds,
     default=20,
     show_default=True,
-    help="How long the demo scheduler runs.",
+    help=f"How long the demo scheduler runs (1 to {MAX_SECONDS}).",
 )
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=Path("demo-log"),
     show_default=True,
     help="Where the log (jobs.jsonl) and the watched file live.",
@@ -80,26 +124,62 @@ def ingest(path: str) -> int:
     hidden=True,
     help="Run on simulated time (for tests): the same demo, at once.",
 )
-def demo_command(seconds: int, directory: Path, simulated: bool) -> None:
-    """Run a demo scheduler on a file log, with a live status table."""
+@json_option
+@translate_errors
+def demo_command(seconds: int, directory: Path, simulated: bool, as_json: bool) -> None:
+    """Run a demo scheduler on a file log, with a live status table.
+
+    With --json nothing is shown while it runs; at the end one document holds
+    the log's path, every task's status and the latest runs.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise BadUsage(
+            f"--dir {directory} is a file; give a directory for the demo's log (it is made "
+            f"when missing), e.g. demo-log"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / "jobs.jsonl"
     watched = directory / "watched.txt"
-    click.echo(
-        f"chronolog demo: {seconds} s on {log_path} "
-        "(the log is the truth: run the demo again and it carries on)"
-    )
+    replay = f"{command_name()} status {shlex.quote(str(log_path))}"
+    if not as_json:
+        click.echo(
+            f"chronolog demo: {seconds} s on {log_path} "
+            "(the log is the truth: run the demo again and it carries on)"
+        )
+    show = not as_json
     if simulated:
         from ..testing import SimulatedClock
 
         clock = SimulatedClock(wall_clock_now())
-        trio.run(_demo, log_path, watched, seconds, clock, clock=clock.trio_clock)
+        summary = trio.run(_demo, log_path, watched, seconds, clock, show, clock=clock.trio_clock)
     else:
-        trio.run(_demo, log_path, watched, seconds, SystemClock())
-    click.echo(f"\nReplay the log any time:  chronolog status {log_path}")
+        summary = trio.run(_demo, log_path, watched, seconds, SystemClock(), show)
+    if as_json:
+        print_json({"log": str(log_path), "seconds": seconds, **summary, "replay": replay})
+        return
+    click.echo(f"\nReplay the log any time:  {replay}")
 
 
-async def _demo(log_path: Path, watched: Path, seconds: int, clock: Clock) -> None:
+def _happened(run: Run) -> datetime | None:
+    """When a run last did something: settled, else started (None: not yet)."""
+    return run.finished or run.started
+
+
+def _recent_runs(sched: Scheduler) -> list[Run]:
+    """The latest runs of every task that started or settled, in the order they did."""
+    runs = [
+        run
+        for status in sched.tasks()
+        for run in sched.history(status.name, limit=RECENT_RUNS)
+        if _happened(run) is not None
+    ]
+    runs.sort(key=lambda run: (_happened(run), run.seq))
+    return runs[-RECENT_RUNS:]
+
+
+async def _demo(
+    log_path: Path, watched: Path, seconds: int, clock: Clock, show: bool
+) -> dict[str, Any]:
     await trio.Path(watched).write_text("first content\n")
     async with open_scheduler(log_path, clock=clock, shutdown_grace=timedelta(seconds=2)) as sched:
         await sched.add("heartbeat", Every(timedelta(seconds=2)), heartbeat)
@@ -116,7 +196,7 @@ async def _demo(log_path: Path, watched: Path, seconds: int, clock: Clock) -> No
             FileWatch(str(watched), poll=timedelta(seconds=1)),
             functools.partial(ingest, str(watched)),
         )
-        interactive = sys.stdout.isatty()
+        interactive = show and sys.stdout.isatty()
         for second in range(seconds):
             if second % 4 == 1:
                 text = f"content written at second {second}\n" * (second + 1)
@@ -126,14 +206,21 @@ async def _demo(log_path: Path, watched: Path, seconds: int, clock: Clock) -> No
                 click.clear()
                 click.echo(f"chronolog demo — {second + 1}/{seconds} s — log {log_path}\n")
                 click.echo(format_status_table(sched.state))
+        recent = _recent_runs(sched)
+        if not show:
+            return {
+                "tasks": [task_json(status) for status in sched.tasks()],
+                "recent_runs": [run_json(run) for run in recent],
+            }
         if not interactive:
             click.echo(format_status_table(sched.state))
-        click.echo("\nRecent runs:")
-        for status in sched.tasks():
-            for run in sched.history(status.name, limit=3):
-                outcome = run.outcome.value
-                detail = run.error or (run.skip_reason.value if run.skip_reason else "")
-                click.echo(
-                    f"  {status.name:14} {run.occurrence[len(status.name) :][:28]:28} "
-                    f"{outcome:13} attempts={run.attempts} {detail}"
-                )
+        click.echo("\nRecent runs (the latest last):")
+        for run in recent:
+            outcome = run.outcome.value
+            detail = run.error or (run.skip_reason.value if run.skip_reason else "")
+            after_name = run.occurrence[len(run.task) :][:28]
+            click.echo(
+                f"  {when_text(_happened(run)):24}  {run.task:14} {after_name:28} "
+                f"{outcome:13} attempts={run.attempts} {detail}".rstrip()
+            )
+        return {}

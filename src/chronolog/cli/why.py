@@ -526,9 +526,10 @@ def _skipped_overlap(case: _Case, record: Skipped) -> tuple[Verdict, str]:
         busy = "an earlier run of the task was still running"
     overlap = definition.policy.overlap if definition is not None else Overlap.SKIP
     rule = {
-        Overlap.SKIP: "the overlap policy skip skips an occurrence that comes due while a "
-        "run is under way",
-        Overlap.QUEUE: "the overlap policy queue keeps one waiting run and skips further ones",
+        Overlap.SKIP: "the overlap policy is skip: an occurrence that comes due while a run is "
+        "under way is skipped",
+        Overlap.QUEUE: "the overlap policy is queue: one run may wait for the running one, and "
+        "further ones are skipped",
     }.get(overlap, f"the overlap policy is {overlap}")
     return (
         Verdict.SKIPPED_OVERLAP,
