@@ -25,7 +25,6 @@ can be forgotten. Run history is a bounded window of recent runs per task.
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -144,6 +143,7 @@ class _Task:
         "definition",
         "error_count",
         "history",
+        "history_limit",
         "last_change",
         "last_content_hash",
         "last_finish",
@@ -173,7 +173,10 @@ class _Task:
         # Dropped once the watermark passes them, so this stays small.
         self.ahead: dict[str, datetime] = {}
         self.open: dict[str, OccurrenceRecords] = {}
-        self.history: deque[SettledRecords] = deque(maxlen=history_limit)
+        # The settled window, oldest first; made on the first settlement, so
+        # a task that never ran (most of a large idle schedule) holds none.
+        self.history: list[SettledRecords] | None = None
+        self.history_limit = history_limit
         self.run_count = 0
         self.error_count = 0
         self.skip_count = 0
@@ -187,7 +190,9 @@ class _Task:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _Task):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        return (self.history or []) == (other.history or []) and all(
+            getattr(self, name) == getattr(other, name) for name in _COMPARED_SLOTS
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -197,8 +202,17 @@ class _Task:
             setattr(twin, name, getattr(self, name))
         twin.open = dict(self.open)
         twin.ahead = dict(self.ahead)
-        twin.history = deque(self.history, maxlen=self.history.maxlen)
+        twin.history = None if self.history is None else list(self.history)
         return twin
+
+    def remember(self, settled: SettledRecords) -> None:
+        """Add a settled occurrence to the history window, dropping the oldest past the limit."""
+        history = self.history
+        if history is None:
+            history = self.history = []
+        history.append(settled)
+        if len(history) > self.history_limit:
+            del history[0]
 
     def settle(
         self, occurrence: str, entry: OccurrenceRecords | None, final: Event, due: datetime | None
@@ -209,7 +223,7 @@ class _Task:
         """
         if entry is not None:
             del self.open[occurrence]
-        self.history.append((occurrence, entry, final))
+        self.remember((occurrence, entry, final))
         if due is not None and occurrence.startswith(self.time_prefix):
             if type(final) is Skipped and final.at < due:
                 self.ahead[occurrence] = due
@@ -237,6 +251,12 @@ class _Task:
             and due <= watermark
             and occurrence.startswith(self.time_prefix)
         )
+
+
+#: What makes two task records equal: the window's limit is a setting, not content.
+_COMPARED_SLOTS: Final = tuple(
+    name for name in _Task.__slots__ if name not in ("history", "history_limit")
+)
 
 
 class State:
@@ -300,7 +320,7 @@ class State:
                 watermark=task.watermark,
                 ahead=MappingProxyType(task.ahead),
                 open=MappingProxyType(task.open),
-                history=tuple(task.history),
+                history=tuple(task.history or ()),
                 run_count=task.run_count,
                 error_count=task.error_count,
                 skip_count=task.skip_count,
@@ -337,7 +357,8 @@ class State:
             task.watermark = kept.watermark
             task.ahead = dict(kept.ahead)
             task.open = dict(kept.open)
-            task.history.extend(kept.history)
+            for settled in kept.history[-limit:]:
+                task.remember(settled)
             task.run_count = kept.run_count
             task.error_count = kept.error_count
             task.skip_count = kept.skip_count
@@ -420,7 +441,7 @@ class State:
         runs.reverse()
         runs.extend(
             run_view(name, occurrence, entry, final)
-            for occurrence, entry, final in reversed(task.history)
+            for occurrence, entry, final in reversed(task.history or ())
         )
         return runs if limit is None else runs[: max(limit, 0)]
 
@@ -729,7 +750,7 @@ class State:
             return True
         # A skip of an occurrence that was never scheduled (missed while down):
         # it must not have settled before. Rare, so the window may be searched.
-        return all(settled[0] != occurrence for settled in list(history)[:-1])
+        return all(settled[0] != occurrence for settled in history[:-1])
 
     def fold(self, record: Event) -> None:
         """Fold one record into this state, in place (`apply` is the copying form).
@@ -834,7 +855,12 @@ class State:
         task.last_finish = record
         # Task.settle, inlined: Completed is the most frequent record of all.
         del open_entries[occurrence]
-        task.history.append((occurrence, entry, record))
+        history = task.history
+        if history is None:
+            history = task.history = []
+        history.append((occurrence, entry, record))
+        if len(history) > task.history_limit:
+            del history[0]
         scheduled = entry[0]
         if scheduled is not None:
             due = scheduled.due

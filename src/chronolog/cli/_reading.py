@@ -99,9 +99,9 @@ def base_records(base: State) -> list[Event]:
     base knows. Empty for a log that was never compacted.
     """
     kept: dict[int, Event] = {}
-    # The projection keeps these as the records themselves (see _projection);
+    # The projection keeps these as the records themselves (State.memory());
     # reading them is how a base turns back into records without a second format.
-    for task in base._tasks.values():
+    for task in base.memory().tasks:
         kept[task.definition.seq] = task.definition
         entries = [*task.open.values(), *(entry for _, entry, _ in task.history if entry)]
         for entry in entries:
