@@ -502,12 +502,29 @@ def timeline_json(timeline: Timeline, out: Path) -> dict[str, Any]:
     }
 
 
+def _check_out(out: Path, log: Path) -> None:
+    """`BadUsage` unless ``out`` can be the page: a file in a directory that exists,
+    and not the log itself (the page would replace it)."""
+    if out.is_dir():
+        raise BadUsage(f"--out {out} is a directory; give the HTML file to write, e.g. week.html")
+    if not out.parent.is_dir():
+        raise BadUsage(
+            f"--out {out}: directory {out.parent} does not exist; create it first, or write "
+            f"the page elsewhere"
+        )
+    if out.exists() and out.samefile(log):
+        raise BadUsage(
+            f"--out {out} is the log itself, and the page would replace it; give another "
+            f"file, e.g. week.html"
+        )
+
+
 @click.command("timeline")
 @log_argument
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(readable=False, path_type=Path),
     help="The HTML file to write (self-contained: open it in any browser).",
 )
 @instant_option("--since", "Start of the window (default: the first record).")
@@ -530,6 +547,7 @@ def timeline_command(
 ) -> None:
     """Draw LOG as an HTML page: one lane per task, a bar per run, skips and DST marked."""
     event_log = open_log(log)
+    _check_out(out, log)
     base = event_log.base_state()
     if base.seq and since is None:
         # The records the base keeps reach back to each task's definition: left
