@@ -36,6 +36,11 @@ from .._events import (
 from .._policies import Policy
 from .._triggers import At, Cron, Every, FileWatch, Manual
 
+# The spellings people read are the core's (one each, shared with the testing
+# harness and the scheduler's log lines); re-exported here for the commands.
+from .._words import date_text as date_text
+from .._words import duration_text as duration_text
+
 if TYPE_CHECKING:
     from .._projection import Run, TaskStatus
     from .._triggers import Trigger
@@ -121,11 +126,6 @@ def iso(when: datetime | None) -> str | None:
     return text + "Z"
 
 
-def date_text(moment: datetime) -> str:
-    """``2026-03-29``: a date with a four-digit year (``%Y`` writes the year 1 as ``1``)."""
-    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-
-
 def when_text(when: datetime | None) -> str:
     """A time for people: ``2026-03-29 01:00:00Z`` (milliseconds when it has them)."""
     if when is None:
@@ -140,37 +140,6 @@ def when_text(when: datetime | None) -> str:
 def seconds(delta: timedelta | None) -> float | None:
     """A duration for JSON, in seconds."""
     return None if delta is None else delta.total_seconds()
-
-
-def duration_text(delta: timedelta | None) -> str:
-    """A duration for people: ``250 ms``, ``12.5 s``, ``11 s``, ``4 min 10 s``, ``3 d 4 h``.
-
-    The one spelling of a duration the command line shows people (intervals,
-    policies, how long a run took, what a log line says), whatever its origin.
-    """
-    if delta is None:
-        return "-"
-    total = delta.total_seconds()
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    if total < 1:
-        return f"{sign}{round(total * 1000)} ms"
-    if total < 60:
-        # Three significant digits under 10 s, tenths above; no trailing zeros,
-        # so an interval of 11 s reads "11 s" beside "2 s", never "11.0 s".
-        text = f"{total:.3g}" if total < 10 else f"{total:.1f}"
-        if "." in text:
-            text = text.rstrip("0").removesuffix(".")
-        return f"{sign}{text} s"
-    whole = int(total)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days} d {hours} h" if hours else f"{sign}{days} d"
-    if hours:
-        return f"{sign}{hours} h {minutes} min" if minutes else f"{sign}{hours} h"
-    return f"{sign}{minutes} min {secs} s" if secs else f"{sign}{minutes} min"
 
 
 def shorten(text: str, width: int = _RESULT_WIDTH) -> str:
