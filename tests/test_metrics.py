@@ -269,11 +269,13 @@ async def test_idle_connections_cannot_pile_up(monkeypatch: pytest.MonkeyPatch) 
             )
             port = listeners[0].socket.getsockname()[1]
             idle = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(3)]
-            await trio.testing.wait_all_tasks_blocked()
-            busy = await request(port, b"GET /metrics HTTP/1.1\r\n\r\n")
-            assert busy.startswith(b"HTTP/1.1 503 Service Unavailable")
-            for stream in idle:
-                await stream.aclose()
+            try:
+                await trio.testing.wait_all_tasks_blocked()
+                busy = await request(port, b"GET /metrics HTTP/1.1\r\n\r\n")
+                assert busy.startswith(b"HTTP/1.1 503 Service Unavailable")
+            finally:
+                for stream in idle:
+                    await stream.aclose()
             await trio.testing.wait_all_tasks_blocked()
             ok = await request(port, b"GET /metrics HTTP/1.1\r\n\r\n")
             assert ok.startswith(b"HTTP/1.1 200 OK")

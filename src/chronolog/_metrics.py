@@ -454,6 +454,8 @@ MAX_REQUEST_BYTES: Final = 16384
 REQUEST_TIMEOUT_SECONDS: Final = 10.0
 #: Connections answered at once; more are turned away (503) rather than queued.
 MAX_CONNECTIONS: Final = 32
+#: How long a turned-away connection may take to send its request.
+BUSY_READ_SECONDS: Final = 1.0
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -498,8 +500,14 @@ async def serve_metrics(
         nonlocal in_flight
         if in_flight >= MAX_CONNECTIONS:
             # Slow or idle connections must not pile up: tell this one to come back.
+            # Its request is read first (briefly): closing a socket with unread
+            # data resets the connection, and the client would not see the answer.
             async with stream:
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                with contextlib.suppress(
+                    trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError
+                ):
+                    with trio.move_on_after(BUSY_READ_SECONDS):
+                        await _read_head(stream)
                     await stream.send_all(_response(503, "Service Unavailable", b"busy\n"))
             return
         in_flight += 1
