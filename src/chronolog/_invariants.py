@@ -231,8 +231,9 @@ class Checker:
                     f"{kind} for task {record.task!r}, which was never defined",
                 )
             return
-        # Dispatch on the exact type (events are final classes): an isinstance
-        # chain here was most of the cost of verifying a large log.
+        # Dispatch on the exact type (events are final classes, so this is
+        # exact): one comparison per kind, where an isinstance chain would
+        # walk each class's MRO for every record of a large log.
         if type(record) is Scheduled:
             self.on_scheduled(task, record)
         elif type(record) is Started:

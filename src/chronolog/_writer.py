@@ -221,8 +221,8 @@ class LogWriter:
             return self._answer(submission)
         # No await inside an `except` block here or below: a handled
         # exception stays alive (with its traceback's frames) for as long as
-        # the block waits, and thousands of waiting appends made the garbage
-        # collector the largest cost of a burst.
+        # the block waits, so thousands of waiting appends would keep
+        # thousands of frames for the cycle collector to walk.
         try:
             self._send.send_nowait(submission)
             full = False
