@@ -314,14 +314,25 @@ def output_after(page: str, block: Block) -> str:
     return following.text
 
 
-def deterministic_trio_scheduling() -> None:
+def deterministic_trio_scheduling(monkeypatch: pytest.MonkeyPatch | None = None) -> None:
     """The same task order in every run, so that pages can show exact seqs.
 
     Under Hypothesis (installed with the tests) Trio orders each batch of
     ready tasks by a shuffle from its own generator; seeding it makes the
-    order that of the run the page shows.
+    order that of the run the page shows. A log file is written in worker
+    threads, and how many batches of ready tasks run while a thread works
+    depends on the machine (each batch draws from that generator): with
+    ``monkeypatch``, worker-thread calls run inline instead, one checkpoint
+    each, so that count is the same on every machine.
     """
     trio._core._run._r.seed(0)
+    if monkeypatch is not None:
+
+        async def run_inline(function: Callable[..., Any], *args: Any, **_: Any) -> Any:
+            await trio.lowlevel.checkpoint()
+            return function(*args)
+
+        monkeypatch.setattr(trio.to_thread, "run_sync", run_inline)
 
 
 def test_the_testing_how_to_is_a_test_module_that_passes(tmp_path: Path) -> None:
@@ -358,8 +369,10 @@ def test_the_debugging_how_to_shows_what_its_log_says(
     page = "how-to/debug-what-your-scheduler-did.md"
     monkeypatch.chdir(tmp_path)
     (program,) = python_blocks(page)
-    deterministic_trio_scheduling()
+    deterministic_trio_scheduling(monkeypatch)
     run_script(program.text, page)
+    monkeypatch.undo()  # the commands below run as they do for users
+    monkeypatch.chdir(tmp_path)
     checked = 0
     for command, shown in console_commands(page):
         if command.startswith("chronolog tail -f"):

@@ -113,10 +113,15 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-async def open_a_scheduler(path: Path) -> None:
+def open_a_scheduler(path: Path) -> None:
+    """Open a scheduler on ``path`` an hour after the crash, and stop it."""
     sim = SimulatedClock(CRASH + timedelta(hours=1))
-    async with open_scheduler(path, clock=sim):
-        pass
+
+    async def main() -> None:
+        async with open_scheduler(path, clock=sim):
+            pass
+
+    trio.run(main, clock=sim.trio_clock)
 
 
 # -- damaged bytes -------------------------------------------------------------------
@@ -139,7 +144,7 @@ def test_a_damaged_log_is_refused_by_every_writer(
     before = path.read_bytes()
 
     with pytest.raises(LogCorrupted, match=expected) as caught:
-        trio.run(open_a_scheduler, path)
+        open_a_scheduler(path)
     assert GUIDE in str(caught.value)
     assert path.read_bytes() == before
 
@@ -200,7 +205,7 @@ def test_a_damaged_sqlite_log_is_refused(tmp_path: Path, records: list[Event]) -
     connection.close()
     expected = f"the record with seq {completed.seq} does not match its checksum"
     with pytest.raises(LogCorrupted, match=expected):
-        trio.run(open_a_scheduler, path)
+        open_a_scheduler(path)
     for command in (["pause", str(path), "backup"], ["compact", str(path), "--keep", "1d"]):
         code, _, err = run(*command)
         assert code == 3
@@ -231,7 +236,7 @@ def test_a_log_with_sound_checksums_that_breaks_a_rule_is_refused(
     assert list(FileLog(path).read()) == changed  # every checksum holds
     expected = f"breaks the rule finished-without-start at seq {seq}: Completed for attempt 2"
     with pytest.raises(LogCorrupted, match=expected) as caught:
-        trio.run(open_a_scheduler, path)
+        open_a_scheduler(path)
     assert "No scheduler runs on a log that breaks its rules" in str(caught.value)
     assert GUIDE in str(caught.value)
     for command in (["pause", str(path), "backup"], ["compact", str(path), "--keep", "1d"]):
@@ -273,7 +278,7 @@ def test_an_occurrence_settled_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
         LogCorrupted, match=r"breaks the rule skipped-after-settled at seq 5: .* settled twice"
     ):
-        trio.run(open_a_scheduler, path)
+        open_a_scheduler(path)
     code, out, _ = run("verify", str(path))
     assert code == 1
     assert out.startswith("seq 5: occurrence 'job@2026-03-30T08:00:00Z' settled twice")
@@ -281,7 +286,7 @@ def test_an_occurrence_settled_twice_is_refused(tmp_path: Path) -> None:
 
 def test_a_sound_log_opens_and_compacts(tmp_path: Path, records: list[Event]) -> None:
     path = write(tmp_path / "jobs.jsonl", records, version=3)
-    trio.run(open_a_scheduler, path)
+    open_a_scheduler(path)
     code, out, err = run("compact", str(path), "--keep", "1d")
     assert code == 0, err
     assert "folded" in out

@@ -58,7 +58,7 @@ from ._words import duration_text
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ._alarms import Alarms
+    from ._alarms import Alarms, Handle
     from ._clock import Clock
     from ._events import Event, TaskDefined
     from ._processes import ProcessKeeper
@@ -145,8 +145,12 @@ class Host(Protocol):
     def target_for(self, name: str) -> Callable[[], Any] | str:
         """Task ``name``'s callable, or a sentence saying why there is none."""
 
+    def activate(self, actor: TaskActor) -> bool:
+        """Start ``actor.run`` in a Trio task (it was dormant and must plan); False
+        when no new task can start."""
+
     def actor_ended(self, actor: TaskActor) -> None:
-        """``actor``'s loop returned."""
+        """``actor``'s loop returned for good (its task is gone, or the scheduler stops)."""
 
 
 class _Slot:
@@ -172,7 +176,9 @@ class TaskActor:
     # Slots: an idle actor's memory is a target (under 8 KiB per task).
     __slots__ = (
         "_ahead",
+        "_awake",
         "_changed",
+        "_dozing",
         "_host",
         "_idle",
         "_next_memo",
@@ -193,7 +199,13 @@ class TaskActor:
         self._host = host
         #: Remove the task once no run of it is left (``remove_after_run``).
         self._remove_when_idle = False
-        self._changed = trio.Event()
+        # Whether a Trio task runs this actor's loop. A dormant actor has none:
+        # it is woken by `notify` or, at the instant it waits for, by the
+        # alarm in `_doze`. Made awake by the scheduler (`notify`).
+        self._awake = False
+        self._dozing: Handle | None = None
+        # Set by `notify` while awake: plan again. None while dormant.
+        self._changed: trio.Event | None = None
         # Cancel scopes of this task's runs in this process, by occurrence,
         # and why each was cancelled (the error its Failed record gets).
         self.runs: dict[str, trio.CancelScope] = {}
@@ -224,10 +236,45 @@ class TaskActor:
     # -- notifications -------------------------------------------------------
 
     def notify(self) -> None:
-        """Something about this task changed: plan again."""
-        self._changed.set()
+        """Something about this task changed: plan again (waking the actor if dormant)."""
+        if not self._awake:
+            self._activate()
+            return
+        if self._changed is not None:
+            self._changed.set()
         self._changed = trio.Event()
         self._host.alarms.wake(self._sleeper)
+
+    def _activate(self) -> None:
+        """Give a dormant actor a Trio task again; nothing once the scheduler stops."""
+        dozing = self._dozing
+        if dozing is not None:
+            self._dozing = None
+            self._host.alarms.cancel(dozing)
+        if self._awake or self._host.stopping:
+            return
+        if self._host.activate(self):
+            self._awake = True
+            self._run_end_matters = True
+            self._changed = trio.Event()
+
+    def _changed_event(self) -> trio.Event:
+        """What `notify` sets while the actor is awake."""
+        assert self._changed is not None, "only an awake actor waits for changes"
+        return self._changed
+
+    def _doze(self, until: datetime | None, *, run_end_matters: bool) -> None:
+        """Go dormant: the loop returns and the actor holds no Trio task until
+        `notify` (a command, a run's end when ``run_end_matters``) or ``until``.
+
+        Called with nothing awaited since ``changed`` was last seen unset, so
+        no change can be missed between that look and this.
+        """
+        self._awake = False
+        self._changed = None
+        self._run_end_matters = run_end_matters
+        if until is not None:
+            self._dozing = self._host.alarms.call_at(until, self._activate, key=self.name)
 
     def cancel_runs(self, reason: str) -> int:
         for occurrence, scope in self.runs.items():
@@ -254,16 +301,17 @@ class TaskActor:
 
     async def run(self) -> None:
         """Plan and fire until the task is removed or the scheduler stops."""
-        # One frame for the whole loop (no wrapper): an idle actor's memory.
         try:
             host = self._host
             backoff = _MIN_BACKOFF
             while not host.stopping and self.name in host.state:
                 changed = self._changed
+                assert changed is not None
                 trouble: type[Exception] | None = None
                 error: Exception | None = None
                 try:
-                    await self._step(changed)
+                    if await self._step(changed):
+                        return  # dormant
                     backoff = _MIN_BACKOFF
                     continue
                 except Exception as exc:
@@ -287,7 +335,7 @@ class TaskActor:
                     del error
                     # Woken by changes from now on only: a failed claim's clean-up
                     # has just set `changed`, which would make this a busy loop.
-                    await self._sleep_until(host.clock.now() + backoff, self._changed)
+                    await self._sleep_until(host.clock.now() + backoff, self._changed_event())
                     backoff = min(backoff * 2, _MAX_BACKOFF)
                 else:
                     # An error in one task never stops another: pause this one.
@@ -296,7 +344,10 @@ class TaskActor:
                     del error
                     await self._pause_or_wait(note, changed)
         finally:
-            self._host.actor_ended(self)
+            if self._awake:
+                self._awake = False
+                self._changed = None
+                self._host.actor_ended(self)
 
     async def _pause_or_wait(self, note: str, changed: trio.Event) -> None:
         """Pause the task with ``note``; if even that fails, wait and plan again."""
@@ -312,7 +363,8 @@ class TaskActor:
             del failed
             await self._sleep_until(self._host.clock.now() + _MAX_BACKOFF, changed)
 
-    async def _step(self, changed: trio.Event) -> None:
+    async def _step(self, changed: trio.Event) -> bool:
+        """Plan once and act on it; True when the actor went dormant."""
         host = self._host
         state = host.state
         # Ask the State directly: a TaskStatus view per step costs far more.
@@ -328,10 +380,9 @@ class TaskActor:
             # one): start them as run_now would, paused or not.
             for occurrence in recorded:
                 await self.start(occurrence, 1)
-            return
+            return False
         if state.is_paused(self.name):
-            await self._while_paused(entries, changed)
-            return
+            return await self._while_paused(entries, changed)
         if self.target is None:
             problem = self._bind_target()
             if problem is not None:
@@ -343,10 +394,10 @@ class TaskActor:
                 )
                 if not woke_by_change and self.target is None:
                     await self._pause(missing_target_note(problem))
-                return
+                return False
         if isinstance(trigger, FileWatch):
             await self._watch_file(trigger, changed)
-            return
+            return False
         stale = self._stale_occurrences(definition, entries)
         if stale:
             # Scheduled under an earlier definition (a command raced with our
@@ -359,18 +410,14 @@ class TaskActor:
                     for o in stale
                 ]
             )
-            return
+            return False
         pending = self._pending(entries)
         if pending is None:
-            if isinstance(trigger, Manual):
-                await self._wait_for_command(changed)  # only run_now starts a manual task
-            elif state.has_open(self.name):
-                await changed.wait()  # a run or a retry is still under way
-            else:
-                # Finished: the trigger has no due time left (the status says
-                # so). Only a command (a redefinition, run_now) changes that.
-                await self._wait_for_command(changed)
-            return
+            # A manual task starts only by run_now; a finished one (its
+            # trigger has no due time left) only changes by a command; one
+            # with a run or a retry still under way hears when it ends.
+            under_way = not isinstance(trigger, Manual) and state.has_open(self.name)
+            return await self._wait(None, changed, run_end_matters=under_way)
         # Not kept alive in this frame while the actor sleeps and fires: for
         # thousands of actors that is memory, and objects the GC walks.
         del entries, recorded, stale
@@ -383,18 +430,24 @@ class TaskActor:
             wake_at = pending.due
             if jitter is not None and pending.attempt == 1:
                 wake_at += jitter_for(pending.occurrence, jitter)
-            if not await self._sleep_until(wake_at, changed):
-                return
+            if wake_at > host.clock.now():
+                return await self._wait(wake_at, changed, run_end_matters=False)
+            # Every actor due now was woken in one round by the alarms, so
+            # their claims share a write; no checkpoint here, which would
+            # put them a round behind a shutdown asked for at this instant.
+            if changed.is_set() or host.stopping:
+                await trio.lowlevel.checkpoint()
+                return False
             ahead = await self._fire(pending)
             # The claim scheduled the next occurrence as well. While nothing
             # has changed (every command, and every run that ends unsettled,
             # sets `changed`), planning again would find just that one:
-            # sleep until it at once.
+            # wait for it at once.
             if ahead is None or changed.is_set():
-                return
+                return False
             pending = ahead
 
-    async def _while_paused(self, entries: list[OpenEntry], changed: trio.Event) -> None:
+    async def _while_paused(self, entries: list[OpenEntry], changed: trio.Event) -> bool:
         """Start nothing; skip each scheduled occurrence as its due time comes.
 
         The pending occurrence stays scheduled through a pause: a resume
@@ -420,10 +473,9 @@ class TaskActor:
                     for o in due
                 ]
             )
-        elif waiting:
-            await self._sleep_until(min(entry.due for entry in waiting if entry.due), changed)
-        else:
-            await self._wait_for_command(changed)
+            return False
+        until = min((entry.due for entry in waiting if entry.due), default=None)
+        return await self._wait(until, changed, run_end_matters=False)
 
     def _next_after(self, trigger: Cron | Every | At, instant: datetime) -> datetime | None:
         """``trigger.next_after(instant)``, remembering the last answer."""
@@ -512,13 +564,20 @@ class TaskActor:
                 self._run_end_matters = True
         return not changed.is_set() and not self._host.stopping
 
-    async def _wait_for_command(self, changed: trio.Event) -> None:
-        """Wait for a change that no run's end makes (a command, a redefinition)."""
-        self._run_end_matters = False
-        try:
-            await changed.wait()
-        finally:
-            self._run_end_matters = True
+    async def _wait(
+        self, until: datetime | None, changed: trio.Event, *, run_end_matters: bool
+    ) -> bool:
+        """Wait, dormant, for a change or ``until``; False (plan again) if a change came
+        already.
+
+        ``run_end_matters``: the end of a run that settled its occurrence is
+        a change worth waking for (it is while runs are under way).
+        """
+        if changed.is_set():
+            await trio.lowlevel.checkpoint()
+            return False
+        self._doze(until, run_end_matters=run_end_matters)
+        return True
 
     # -- firing --------------------------------------------------------------
 
@@ -659,7 +718,7 @@ class TaskActor:
         passes meanwhile is recorded as ``Skipped(overlap)`` when it comes,
         so the log tells what became of it while the wait goes on.
         """
-        changed = self._changed
+        changed = self._changed_event()
         async with trio.open_nursery() as nursery:
 
             async def stop_on_change() -> None:

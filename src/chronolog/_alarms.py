@@ -4,8 +4,8 @@ A Trio sleep ends by cancelling its cancel scope: the sleeping task gets a
 ``Cancelled`` exception, with a traceback, and catches it. That is cheap
 for one task, but when thousands of actors are due at the same instant
 (5,000 one-off tasks at 09:00, 1,000 tasks every second) it is thousands of
-exceptions at once, and the garbage they leave made the cycle collector the
-largest cost of such a burst.
+exceptions at once, each with frames the cycle collector must then walk;
+a burst's cost would grow with the collector's work, not with the runs.
 
 So the first actor to sleep until an instant sleeps by itself on the clock,
 and any actor that sleeps until an instant some other actor already sleeps
@@ -32,25 +32,37 @@ import trio
 from ._clock import TrioDeadlineClock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from ._clock import Clock
 
-__all__ = ["Alarms", "Sleeper"]
+__all__ = ["Alarms", "Handle", "Sleeper"]
 
 #: Rebuild the heap once more than half of it (and at least this many) is dead.
 _COMPACT_AT: Final = 256
 
 
 class _Alarm:
-    """One parked sleep: whom to wake, and whether that has happened."""
+    """One parked sleep, or one call: whom to wake (or what to call), and whether
+    that has happened."""
 
-    __slots__ = ("task", "when", "woken")
+    __slots__ = ("call", "task", "when", "woken")
 
-    def __init__(self, task: trio.lowlevel.Task, when: datetime) -> None:
+    def __init__(
+        self,
+        task: trio.lowlevel.Task | None,
+        when: datetime,
+        call: Callable[[], object] | None = None,
+    ) -> None:
         self.task = task
         self.when = when
+        self.call = call
         self.woken = False
+
+
+#: What `Alarms.call_at` returns, for `Alarms.cancel`.
+Handle = _Alarm
 
 
 class Sleeper:
@@ -73,7 +85,8 @@ class Alarms:
         # The built-in clocks (and the harness's wrapper) say which Trio
         # deadline to sleep to; a clock of the user's own only sleeps.
         self._deadline_clock = clock if isinstance(clock, TrioDeadlineClock) else None
-        self._heap: list[tuple[datetime, int, _Alarm]] = []
+        # (instant, key, order of arrival, alarm): parked sleepers have key "".
+        self._heap: list[tuple[datetime, str, int, _Alarm]] = []
         self._order = itertools.count()
         self._dead = 0
         # How many actors sleep until each instant: by themselves, and parked.
@@ -147,13 +160,36 @@ class Alarms:
         alarm = sleeper.alarm
         if alarm is not None and not alarm.woken:
             self._bury(alarm)
+            assert alarm.task is not None
             trio.lowlevel.reschedule(alarm.task)
+
+    # -- calls at an instant ----------------------------------------------------
+
+    def call_at(self, when: datetime, call: Callable[[], object], *, key: str) -> Handle:
+        """Call ``call()`` (synchronously, from the keeper) once the clock reaches ``when``.
+
+        Costs no Trio task: this is how a dormant actor waits for its due
+        time. Calls due at one instant are made in one round, together with
+        the sleepers parked for it, in the order of their ``key`` (an actor's
+        task name): the order in which things happen at one instant then does
+        not depend on how long earlier log writes took. `cancel` takes it back.
+        """
+        alarm = _Alarm(None, when, call)
+        heapq.heappush(self._heap, (when, key, next(self._order), alarm))
+        self._parked[when] = self._parked.get(when, 0) + 1
+        self._rearm(when)
+        return alarm
+
+    def cancel(self, handle: Handle) -> None:
+        """Take back a `call_at` that has not been made yet (nothing if it has)."""
+        if not handle.woken:
+            self._bury(handle)
 
     # -- parked sleeps --------------------------------------------------------
 
     async def _park(self, when: datetime, sleeper: Sleeper) -> None:
         alarm = _Alarm(trio.lowlevel.current_task(), when)
-        heapq.heappush(self._heap, (when, next(self._order), alarm))
+        heapq.heappush(self._heap, (when, "", next(self._order), alarm))
         self._parked[when] = self._parked.get(when, 0) + 1
         self._rearm(when)
         sleeper.alarm = alarm
@@ -173,7 +209,7 @@ class Alarms:
         _forget(self._parked, alarm.when)
         self._dead += 1
         if self._dead > _COMPACT_AT and self._dead * 2 > len(self._heap):
-            self._heap = [entry for entry in self._heap if not entry[2].woken]
+            self._heap = [entry for entry in self._heap if not entry[3].woken]
             heapq.heapify(self._heap)
             self._dead = 0
 
@@ -192,7 +228,7 @@ class Alarms:
         task_status.started()
         heap = self._heap
         while True:
-            while heap and heap[0][2].woken:
+            while heap and heap[0][3].woken:
                 heapq.heappop(heap)
                 self._dead -= 1
             if not heap:
@@ -221,13 +257,17 @@ class Alarms:
         heap = self._heap
         rung = 0
         while heap and heap[0][0] <= now:
-            alarm = heapq.heappop(heap)[2]
+            alarm = heapq.heappop(heap)[3]
             if alarm.woken:
                 self._dead -= 1
                 continue
             alarm.woken = True
             _forget(self._parked, alarm.when)
-            trio.lowlevel.reschedule(alarm.task)
+            if alarm.task is not None:
+                trio.lowlevel.reschedule(alarm.task)
+            else:
+                assert alarm.call is not None
+                alarm.call()
             rung += 1
         return rung
 

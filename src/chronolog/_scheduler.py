@@ -202,9 +202,17 @@ class Scheduler:
         actor = self._actors.get(name)
         if actor is None:
             actor = self._actors[name] = TaskActor(self, name)
-            assert self._actor_nursery is not None
-            self._actor_nursery.start_soon(actor.run)
+            actor.notify()  # awake: it plans once, then waits dormant
         return actor
+
+    def activate(self, actor: TaskActor) -> bool:
+        """Run ``actor``'s loop in a task of the actor nursery (see `TaskActor.notify`);
+        False once that nursery is gone (the scheduler stopped, or was abandoned)."""
+        nursery = self._actor_nursery
+        if nursery is None:
+            return False
+        nursery.start_soon(actor.run)
+        return True
 
     def actor_ended(self, actor: TaskActor) -> None:
         """``actor``'s loop has returned: forget it (and its callable) if its task is gone."""
@@ -465,6 +473,11 @@ class Scheduler:
             await self.append(events)
 
     async def _shutdown(self, grace: timedelta) -> None:
+        # Actors the alarms woke in the round the stop was asked for take
+        # their first step before `stopping` is set: a run due at the very
+        # instant the stop begins still starts, as it would have a moment
+        # earlier.
+        await trio.lowlevel.checkpoint()
         self.stopping = True
         for actor in self._actors.values():
             actor.notify()
@@ -780,12 +793,15 @@ async def _serve(
                     async with trio.open_nursery() as actor_nursery:
                         await actor_nursery.start(scheduler.alarms.run)
                         scheduler._actor_nursery = actor_nursery
-                        for name in state.task_names():
-                            scheduler._spawn(name)
-                        task_status.started(scheduler)
-                        await scheduler._stop_requested.wait()
-                        await scheduler._shutdown(shutdown_grace)
-                        actor_nursery.cancel_scope.cancel()
+                        try:
+                            for name in state.task_names():
+                                scheduler._spawn(name)
+                            task_status.started(scheduler)
+                            await scheduler._stop_requested.wait()
+                            await scheduler._shutdown(shutdown_grace)
+                            actor_nursery.cancel_scope.cancel()
+                        finally:
+                            scheduler._actor_nursery = None
             finally:
                 writer.close()
                 if scheduler is not None:
