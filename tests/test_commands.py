@@ -5,17 +5,22 @@ These run real (tiny) programs on Trio's real clock; each takes milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
-from chronolog._commands import CommandFailed, CommandSpec, run_command
+from chronolog._commands import CommandFailed, CommandSpec, _Gate, run_command
+from chronolog._processes import ProcessKeeper
+from chronolog._run_context import RunContext, enter_run, leave_run
 from chronolog._targets import jsonable_result
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 
@@ -181,3 +186,99 @@ def test_a_spec_has_exactly_one_form() -> None:
         CommandSpec()
     with pytest.raises(ValueError, match="exactly one of argv and shell"):
         CommandSpec(argv=("x",), shell="x")
+
+
+# -- under a scheduler: the gate -------------------------------------------------------
+
+
+class _Keeper(ProcessKeeper):
+    """A keeper with a registry in a test directory. ``slow``: listing takes 0.2 s,
+    and notes whether ``marker`` existed by then."""
+
+    def __init__(self, registry: Path, *, marker: Path | None = None) -> None:
+        super().__init__(registry)
+        self.marker = marker
+        self.listed: list[int] = []
+        self.marker_before_listing: bool | None = None
+
+    def started(self, pgid: int, *, task: str, occurrence: str, attempt: int) -> Path | None:
+        if self.marker is not None:
+            time.sleep(0.2)  # blocking on purpose: the scheduler is slow to list
+            self.marker_before_listing = self.marker.exists()
+        self.listed.append(pgid)
+        return super().started(pgid, task=task, occurrence=occurrence, attempt=attempt)
+
+
+@contextlib.contextmanager
+def under_a_scheduler(keeper: ProcessKeeper) -> Iterator[None]:
+    context = RunContext(
+        task="t", occurrence="t@x", attempt=1, due=None, node="test:1", keeper=keeper
+    )
+    token = enter_run(context)
+    try:
+        yield
+    finally:
+        leave_run(token)
+        keeper.close()
+
+
+async def test_a_gated_command_behaves_as_a_bare_one(tmp_path: Path) -> None:
+    keeper = _Keeper(tmp_path / "registry")
+    spec = CommandSpec(
+        shell='echo "$GREETING from $(pwd) $CHRONOLOG_OCCURRENCE"; cat; echo warn >&2',
+        cwd=str(tmp_path),
+        env=(("GREETING", "hi"),),
+    )
+    with under_a_scheduler(keeper):
+        result = await run_command(spec)
+        with pytest.raises(CommandFailed, match=r"exited with status 3 "):
+            await run_command(CommandSpec(argv=("sh", "-c", "exit 3")))
+        with pytest.raises(CommandFailed, match=r"was killed by SIGKILL after .* s$"):
+            await run_command(CommandSpec(shell="kill -KILL $$"))
+    # stdin is empty (cat ends at once): the gate's pipe is not the command's.
+    assert result["stdout"] == f"hi from {tmp_path} t@x\n"
+    assert result["stderr"] == "warn\n"
+    assert len(keeper.listed) == 3
+    assert not list((tmp_path / "registry").glob("*.json"))  # each unlisted as it ended
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("/no/such/program", "x"), "No such file or directory (/no/such/program)"),
+        (("no-such-program-on-path",), "No such file or directory (no-such-program-on-path)"),
+        (("/",), "Permission denied (/)"),
+    ],
+)
+async def test_a_gated_program_that_cannot_start_says_so_as_exec_would(
+    tmp_path: Path, argv: tuple[str, ...], message: str
+) -> None:
+    with under_a_scheduler(_Keeper(tmp_path / "registry")), pytest.raises(CommandFailed) as raised:
+        await run_command(CommandSpec(argv=argv))
+    assert str(raised.value).endswith(f"cannot start: {message}")
+
+
+async def test_a_command_runs_only_once_it_is_listed(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    keeper = _Keeper(tmp_path / "registry", marker=marker)
+    with under_a_scheduler(keeper):
+        await run_command(CommandSpec(argv=("touch", str(marker))))
+    assert keeper.marker_before_listing is False
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("opened", [True, False])
+def test_a_gate_whose_scheduler_died_runs_nothing(tmp_path: Path, opened: bool) -> None:
+    """A scheduler that dies closes its end of the gate: the gate exits 125 and the
+    program never starts. (Closing here stands in for the death.)"""
+    marker = tmp_path / "ran"
+    gate = _Gate()
+    with subprocess.Popen(
+        gate.wrap(["touch", str(marker)]), stdin=gate.read_fd, start_new_session=True
+    ) as process:
+        if opened:
+            gate.let_through()
+        else:
+            gate.close()
+        assert process.wait(timeout=10) == (0 if opened else 125)
+    assert marker.exists() is opened

@@ -9,6 +9,12 @@ after `KILL_AFTER_SECONDS`. The scheduler's `ProcessKeeper` sees to it that
 no group outlives the scheduler, even one killed with ``kill -9``, and that
 a restarted scheduler retries nothing while a group of it still runs.
 
+Under a scheduler, a command starts behind a gate: a ``/bin/sh`` that waits
+on a pipe and runs (``exec``) the program only once the scheduler has listed its
+process group with its `ProcessKeeper`. A scheduler killed between starting
+the process and listing it closes the pipe by dying, and the gate exits
+(125) without running anything: no command ever runs unlisted.
+
 The command gets the run's context in its environment (``CHRONOLOG_TASK``,
 ``CHRONOLOG_OCCURRENCE``, ``CHRONOLOG_ATTEMPT``, ``CHRONOLOG_DUE``): the
 occurrence id is a key that makes its effects idempotent.
@@ -23,10 +29,13 @@ the tail of stderr.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 from typing import TYPE_CHECKING, Any, Final
@@ -47,6 +56,10 @@ _DRAIN_SECONDS: Final = 1.0
 #: How much of stderr a failure's message quotes.
 _ERROR_TAIL_CHARS: Final = 400
 _READ_BYTES: Final = 65536
+#: The gate (see the module's docstring): read "go" from stdin (the gate's
+#: pipe), give the program /dev/null as stdin, run it. EOF (the scheduler died
+#: first) runs nothing. stdin, because sh redirects only fds 0-9.
+_GATE: Final = 'IFS= read -r go && [ "$go" = go ] || exit 125; exec </dev/null; exec "$@"'
 
 
 @attrs.frozen(kw_only=True)
@@ -130,6 +143,34 @@ class _Tail:
         return self.data.decode("utf-8", "replace")
 
 
+class _Gate:
+    """The pipe a gated command waits on; each end is closed once, whatever happens."""
+
+    def __init__(self) -> None:
+        self.read_fd, self._write_fd = os.pipe()
+        self._open: set[int] = {self.read_fd, self._write_fd}
+
+    def wrap(self, program: list[str]) -> tuple[str, ...]:
+        return ("/bin/sh", "-c", _GATE, "chronolog-gate", *program)
+
+    def let_through(self) -> None:
+        """Open the gate (the child has its own copy of the read end)."""
+        self._close(self.read_fd)
+        with contextlib.suppress(OSError):
+            os.write(self._write_fd, b"go\n")
+        self.close()
+
+    def close(self) -> None:
+        for fd in list(self._open):
+            self._close(fd)
+
+    def _close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.discard(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 async def _terminate_group(process: trio.Process) -> None:
     """Cancel a command: SIGTERM to its process group, SIGKILL to what lingers.
 
@@ -165,6 +206,21 @@ def _fit(result: dict[str, Any], max_bytes: int) -> dict[str, Any]:
         result[longer] = text[max(excess, len(text) // 8, 1) :]
 
 
+def _check_can_start(program: str, env: Mapping[str, str] | None, cwd: str | None) -> None:
+    """Raise the `OSError` ``exec`` would for ``program``: a gated command is
+    started by ``/bin/sh``, which would only report it as exit 127."""
+    if os.sep not in program:
+        search = (env if env is not None else os.environ).get("PATH", os.defpath)
+        if shutil.which(program, path=search) is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        return
+    path = os.path.join(cwd or os.getcwd(), program)
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+
+
 def _environment(extra: Mapping[str, str], run: Mapping[str, str]) -> dict[str, str] | None:
     if not extra and not run:
         return None  # inherit
@@ -182,18 +238,29 @@ async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, 
     stdout, stderr = _Tail(limit), _Tail(limit)
     command: str | tuple[str, ...] = spec.shell if spec.shell is not None else spec.argv or ()
     run = run_context_or_none()
+    keeper = run.keeper if run is not None else None
+    env = _environment(dict(spec.env), run.environment() if run else {})
     began = trio.current_time()
     cannot_start: OSError | None = None
-    async with trio.open_nursery() as nursery:
+    gate: _Gate | None = None
+    async with contextlib.AsyncExitStack() as cleanup, trio.open_nursery() as nursery:
         try:
+            if keeper is not None:
+                program = (
+                    ["/bin/sh", "-c", spec.shell] if spec.shell is not None else list(command)
+                )
+                _check_can_start(program[0], env, spec.cwd)
+                gate = _Gate()
+                cleanup.callback(gate.close)
+                command = gate.wrap(program)
             process: trio.Process = await nursery.start(
                 functools.partial(
                     trio.run_process,
                     command,
-                    shell=spec.shell is not None,
+                    shell=spec.shell is not None and gate is None,
                     cwd=spec.cwd,
-                    env=_environment(dict(spec.env), run.environment() if run else {}),
-                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    stdin=gate.read_fd if gate is not None else subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     check=False,
@@ -205,7 +272,6 @@ async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, 
             # Raised here rather than inside the nursery, so it is not wrapped in a group.
             cannot_start = exc
         else:
-            keeper = run.keeper if run is not None else None
             entry = (
                 keeper.started(
                     process.pid, task=run.task, occurrence=run.occurrence, attempt=run.attempt
@@ -213,6 +279,8 @@ async def run_command(spec: CommandSpec, *, max_bytes: int = 8192) -> dict[str, 
                 if keeper is not None and run is not None
                 else None
             )
+            if gate is not None:
+                gate.let_through()  # listed (or the listing failed, and said so)
             readers = trio.CancelScope()
 
             async def read_output() -> None:
