@@ -33,8 +33,8 @@ from chronolog.cli._output import (
     describe_policy,
     describe_trigger,
     duration_text,
+    instant_text,
     iso,
-    when_text,
 )
 from chronolog.cli._progress import MIN_RECORDS, progress_over
 
@@ -45,8 +45,8 @@ T = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
 
 
 def test_times_and_durations() -> None:
-    assert when_text(T) == "2026-03-29 01:00:00Z"
-    assert when_text(T + timedelta(milliseconds=250)) == "2026-03-29 01:00:00.250Z"
+    assert instant_text(T) == "2026-03-29 01:00:00Z"
+    assert instant_text(T + timedelta(milliseconds=250)) == "2026-03-29 01:00:00.250Z"
     assert iso(T) == "2026-03-29T01:00:00Z"
     assert [
         duration_text(timedelta(seconds=s))
@@ -124,7 +124,7 @@ def test_one_spelling_of_durations_for_people() -> None:
 
 def test_years_have_four_digits() -> None:
     first = datetime(1, 1, 1, 2, 0, tzinfo=UTC)
-    assert when_text(first) == "0001-01-01 02:00:00Z"
+    assert instant_text(first) == "0001-01-01 02:00:00Z"
     assert date_text(first) == "0001-01-01"
 
 

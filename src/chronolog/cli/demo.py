@@ -28,7 +28,7 @@ from .._policies import Overlap, Retry
 from .._scheduler import open_scheduler
 from .._triggers import Cron, Every, FileWatch
 from ._common import BadUsage, json_option, translate_errors
-from ._output import print_json, run_json, task_json, when_text
+from ._output import instant_text, print_json, run_json, task_json
 from .status import format_status_table
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ async def _demo(
             detail = run.error or (run.skip_reason.value if run.skip_reason else "")
             after_name = run.occurrence[len(run.task) :][:28]
             click.echo(
-                f"  {when_text(_happened(run)):24}  {run.task:14} {after_name:28} "
+                f"  {instant_text(_happened(run)):24}  {run.task:14} {after_name:28} "
                 f"{outcome:13} attempts={run.attempts} {detail}".rstrip()
             )
         return {}

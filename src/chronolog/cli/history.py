@@ -25,12 +25,12 @@ from ._occurrences import OccurrenceTracker
 from ._output import (
     OUTCOME_STYLES,
     duration_text,
+    instant_text,
     print_json,
     result_text,
     run_json,
     shorten,
     show,
-    when_text,
 )
 from ._progress import progress_over
 from ._reading import known_records, open_log
@@ -114,7 +114,7 @@ def _detail(run: Run) -> Text:
     if run.error is not None:
         text = Text(shorten(run.error), style="red")
         if run.retry_at is not None:
-            text.append(f" (retry at {when_text(run.retry_at)})")
+            text.append(f" (retry at {instant_text(run.retry_at)})")
         return text
     if run.skip_reason is not None:
         return Text(str(run.skip_reason), style="yellow")
@@ -130,10 +130,10 @@ def _table(task: str, runs: list[Run]) -> Table:
     for run in runs:
         table.add_row(
             Text(run.occurrence[len(task) :]),
-            when_text(run.due),
+            instant_text(run.due),
             Text(str(run.outcome), style=OUTCOME_STYLES.get(str(run.outcome), "")),
             str(run.attempts),
-            when_text(run.started),
+            instant_text(run.started),
             duration_text(run.duration),
             _detail(run),
         )

@@ -26,12 +26,12 @@ from ._common import (
 )
 from ._output import (
     OUTCOME_STYLES,
+    instant_text,
     iso,
     print_json,
     run_json,
     show,
     task_json,
-    when_text,
 )
 from ._reading import Tally, open_log, read_state
 from .status import status_table
@@ -70,10 +70,10 @@ def _open_table(state: State) -> Table | None:
         for run in state.open_occurrences(name):
             table.add_row(
                 Text(run.occurrence),
-                when_text(run.due),
+                instant_text(run.due),
                 Text(str(run.outcome), style=OUTCOME_STYLES.get(str(run.outcome), "")),
                 str(run.attempts),
-                when_text(run.retry_at),
+                instant_text(run.retry_at),
             )
     return table if table.row_count else None
 
@@ -104,11 +104,11 @@ def replay_command(log: Path, at: datetime | None, seq: int | None, as_json: boo
         print_json(state_json(state, tally, last_seq))
         return
     if tally.last is None and state.seq == 0:
-        moment = f" at {when_text(at)}" if at is not None else ""
+        moment = f" at {instant_text(at)}" if at is not None else ""
         show(f"{log}{moment}: no records yet, no tasks (the log goes on to seq {last_seq})")
         return
     recorded = (
-        f"recorded {when_text(tally.last.at)}"
+        f"recorded {instant_text(tally.last.at)}"
         if tally.last is not None
         else "the base snapshot of the compacted log"
     )

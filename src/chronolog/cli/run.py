@@ -53,8 +53,8 @@ from ._output import (
     describe_trigger,
     duration_text,
     event_json,
+    instant_text,
     print_json,
-    when_text,
 )
 from ._requests import apply_live, parse_request
 
@@ -415,7 +415,7 @@ def _past_note(job: Job, now: datetime) -> str | None:
     else:
         fate = f"runs it once, at start (catch_up = {policy.catch_up})"
     return (
-        f"{when_text(trigger.when)} has passed: a scheduler started now {fate}; "
+        f"{instant_text(trigger.when)} has passed: a scheduler started now {fate}; "
         f"if the log already knows this one-off, what it recorded stands"
     )
 

@@ -17,13 +17,13 @@ from ._common import json_option, log_argument, translate_errors
 from ._output import (
     OUTCOME_STYLES,
     duration_text,
+    instant_text,
     plain_text,
     print_json,
     result_text,
     shorten,
     show,
     task_json,
-    when_text,
 )
 from ._reading import read_state
 
@@ -57,8 +57,8 @@ def status_table(state: State) -> Table:
         table.add_row(
             Text(status.name),
             state_cell,
-            when_text(status.next_run),
-            when_text(status.last_run),
+            instant_text(status.next_run),
+            instant_text(status.last_run),
             duration_text(status.last_duration),
             _last_result(status),
             f"{status.run_count}/{status.error_count}/{status.skip_count}",

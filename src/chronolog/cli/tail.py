@@ -27,7 +27,7 @@ from rich.text import Text
 
 from .._events import Completed, Failed, Skipped, Started
 from ._common import BadUsage, json_option, log_argument, translate_errors
-from ._output import describe_event, event_json, stdout_console, when_text
+from ._output import describe_event, event_json, instant_text, stdout_console
 from ._reading import open_log, prefix
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ _STYLES: Final[dict[type, str]] = {
 
 def event_line(record: Event) -> Text:
     """One record as a line for people: seq, time, task, what happened."""
-    line = Text(f"{record.seq:>8}  {when_text(record.at)}  ")
+    line = Text(f"{record.seq:>8}  {instant_text(record.at)}  ")
     line.append(f"{record.task:<12}", style="bold")
     line.append("  ")
     line.append(describe_event(record), style=_STYLES.get(type(record), ""))

@@ -45,11 +45,11 @@ from ._output import (
     date_text,
     describe_trigger,
     duration_text,
+    instant_text,
     iso,
     print_json,
     result_text,
     show,
-    when_text,
 )
 from ._progress import progress_over
 from ._reading import after_base, known_records, open_log
@@ -195,20 +195,20 @@ def _bar(entry: OccurrenceRecords, attempt: Attempt, end: datetime, zones: set[s
     lines = [f"{entry.occurrence}", f"attempt {attempt.number}: {outcome}"]
     due = entry.due
     if due is not None:
-        lines.append(f"due {when_text(due)}{_local(due, zones)}")
+        lines.append(f"due {instant_text(due)}{_local(due, zones)}")
     node = f" on {attempt.node}" if attempt.node else ""
-    lines.append(f"started {when_text(attempt.started)}{node}")
+    lines.append(f"started {instant_text(attempt.started)}{node}")
     if attempt.finished is None:
         lines.append("no end recorded: running at the end of the log")
     else:
         lines.append(
-            f"finished {when_text(attempt.finished)} after {duration_text(attempt.duration)}"
+            f"finished {instant_text(attempt.finished)} after {duration_text(attempt.duration)}"
         )
     if attempt.error is not None:
         kind = f"{attempt.error_type}: " if attempt.error_type else ""
         lines.append(f"error: {kind}{attempt.error}")
     if attempt.retry_at is not None:
-        lines.append(f"retry at {when_text(attempt.retry_at)}")
+        lines.append(f"retry at {instant_text(attempt.retry_at)}")
     if attempt.outcome is Outcome.COMPLETED:
         lines.append(f"result: {result_text(attempt.result)}")
     return Bar(
@@ -229,8 +229,8 @@ def _skip(entry: OccurrenceRecords, zones: set[str]) -> SkipMark:
     at = due if due is not None else final.at
     title = f"{entry.occurrence}\nskipped: {reason}\n"
     if due is not None:
-        title += f"due {when_text(due)}{_local(due, zones)}\n"
-    title += f"skipped at {when_text(final.at)}"
+        title += f"due {instant_text(due)}{_local(due, zones)}\n"
+    title += f"skipped at {instant_text(final.at)}"
     return SkipMark(occurrence=entry.occurrence, reason=reason, at=at, title=title)
 
 
@@ -399,7 +399,7 @@ def _svg(timeline: Timeline) -> str:
         label = f"{change.zone}: {change.before} \u2192 {change.after}"
         parts.append(
             f'<g class="dst-change" data-zone="{_text(change.zone)}">'
-            f"<title>{_text(label)} at {_text(when_text(change.at))}</title>"
+            f"<title>{_text(label)} at {_text(instant_text(change.at))}</title>"
             f'<line class="dst" x1="{x:.1f}" y1="12" x2="{x:.1f}" y2="{bottom}"/>'
             f'<text class="dst-label" x="{x + 3:.1f}" y="20">{_text(label)}</text></g>'
         )
@@ -408,7 +408,7 @@ def _svg(timeline: Timeline) -> str:
         parts.append(
             f'<line class="end" x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{bottom}"/>'
             f'<text class="end-label" x="{x:.1f}" y="{bottom + 14}" text-anchor="end">'
-            f"end of log {_text(when_text(timeline.log_end))}</text>"
+            f"end of log {_text(instant_text(timeline.log_end))}</text>"
         )
     if not timeline.lanes:
         parts.append(f'<text x="{_LABEL_WIDTH}" y="{_TOP + 20}">no tasks in this window</text>')
@@ -468,7 +468,7 @@ def render_timeline(timeline: Timeline, *, source: str) -> str:
     skips = sum(len(lane.skips) for lane in timeline.lanes)
     summary = (
         f"{len(timeline.lanes)} tasks, {bars} attempts, {skips} skips, from "
-        f"{when_text(timeline.since)} to {when_text(timeline.until)} (UTC)"
+        f"{instant_text(timeline.since)} to {instant_text(timeline.until)} (UTC)"
     )
     if timeline.changes:
         summary += f"; {len(timeline.changes)} daylight-saving change(s) shown as dashed lines"
@@ -569,5 +569,5 @@ def timeline_command(
     bars = sum(len(lane.bars) for lane in timeline.lanes)
     show(
         f"wrote {out}: {len(timeline.lanes)} tasks, {bars} attempts, from "
-        f"{when_text(timeline.since)} to {when_text(timeline.until)}"
+        f"{instant_text(timeline.since)} to {instant_text(timeline.until)}"
     )

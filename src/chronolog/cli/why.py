@@ -61,10 +61,10 @@ from ._output import (
     describe_trigger,
     duration_text,
     event_json,
+    instant_text,
     iso,
     print_json,
     stdout_console,
-    when_text,
 )
 from ._progress import progress_over
 from ._reading import known_records, open_log
@@ -260,7 +260,7 @@ def _locate(survey: _Survey, task: str, at: datetime) -> tuple[str, datetime]:
         due, occurrence = min(later)
         return occurrence, due
     raise BadUsage(
-        f"task {task!r} has no occurrence due at or before {when_text(at)}, and none "
+        f"task {task!r} has no occurrence due at or before {instant_text(at)}, and none "
         f"after it: its trigger is not time-based; ask about an occurrence id instead "
         f"(see: chronolog history LOG {task})"
     )
@@ -375,7 +375,7 @@ class _Case:
 
     def end_text(self) -> str:
         end = self.log_end
-        return "the log is empty" if end is None else f"seq {end.seq} at {when_text(end.at)}"
+        return "the log is empty" if end is None else f"seq {end.seq} at {instant_text(end.at)}"
 
 
 def _late(due: datetime | None, when: datetime) -> str:
@@ -389,8 +389,8 @@ def _completed(case: _Case, record: Completed) -> tuple[Verdict, str]:
     starts = [r for r in chain if isinstance(r, Started)]
     failures = [r for r in chain if isinstance(r, Failed)]
     first = starts[0] if starts else None
-    began = f"started at {when_text(first.at)}{_late(case.due, first.at)} and " if first else ""
-    done = f"completed at {when_text(record.at)} after {duration_text(record.duration)}"
+    began = f"started at {instant_text(first.at)}{_late(case.due, first.at)} and " if first else ""
+    done = f"completed at {instant_text(record.at)} after {duration_text(record.duration)}"
     # A base snapshot keeps an occurrence's first start and latest record only:
     # the failures of the attempts between were compacted away.
     folded = [n for n in range(1, record.attempt) if n not in {f.attempt for f in failures}]
@@ -399,7 +399,7 @@ def _completed(case: _Case, record: Completed) -> tuple[Verdict, str]:
     if not failures and not folded:
         return Verdict.RAN, f"attempt {record.attempt} {began}{done}."
     tried = [
-        f"attempt {f.attempt} failed ({_error(f)}), retried at {when_text(f.retry_at)}"
+        f"attempt {f.attempt} failed ({_error(f)}), retried at {instant_text(f.retry_at)}"
         for f in failures
     ]
     if folded:
@@ -455,7 +455,7 @@ def _failed(case: _Case, record: Failed) -> tuple[Verdict, str]:
         )
     return (
         Verdict.FAILED,
-        f"attempt {record.attempt} ended at {when_text(record.at)} "
+        f"attempt {record.attempt} ended at {instant_text(record.at)} "
         f"after {duration_text(record.duration)}: {cause}{attempts}.",
     )
 
@@ -469,9 +469,9 @@ def _skipped(case: _Case, record: Skipped) -> tuple[Verdict, str]:
         note = (
             f" (note: {paused.note!r})" if isinstance(paused, TaskPaused) and paused.note else ""
         )
-        when = f" at {when_text(paused.at)}" if paused is not None else ""
+        when = f" at {instant_text(paused.at)}" if paused is not None else ""
         after = (
-            f"It was resumed at {when_text(resumed.at)}; a resume schedules from then on and "
+            f"It was resumed at {instant_text(resumed.at)}; a resume schedules from then on and "
             f"does not catch up the paused time."
             if resumed is not None
             else "It is still paused at the end of the log."
@@ -479,7 +479,7 @@ def _skipped(case: _Case, record: Skipped) -> tuple[Verdict, str]:
         return (
             Verdict.SKIPPED_PAUSED,
             f"the task was paused{when}{note} and still paused when this came due, so it "
-            f"was skipped at {when_text(record.at)}, once (a resume before its due time "
+            f"was skipped at {instant_text(record.at)}, once (a resume before its due time "
             f"would have kept it). {after}",
         )
     if record.reason is SkipReason.REDEFINED:
@@ -489,9 +489,8 @@ def _skipped(case: _Case, record: Skipped) -> tuple[Verdict, str]:
         old = case.definition_before(new.seq) if new is not None else None
         change = ""
         if isinstance(new, TaskDefined):
-            change = (
-                f" at {when_text(new.at)} (version {new.version}: {describe_trigger(new.trigger)}"
-            )
+            version = f"version {new.version}: {describe_trigger(new.trigger)}"
+            change = f" at {instant_text(new.at)} ({version}"
             if old is not None and old.trigger != new.trigger:
                 change += f", was {describe_trigger(old.trigger)}"
             change += ")"
@@ -502,12 +501,12 @@ def _skipped(case: _Case, record: Skipped) -> tuple[Verdict, str]:
         )
     if record.reason is SkipReason.REMOVED:
         removed = case.lifecycle_after(record.seq - 1, TaskRemoved)
-        when = f" at {when_text(removed.at)}" if removed is not None else ""
+        when = f" at {instant_text(removed.at)}" if removed is not None else ""
         return Verdict.SKIPPED_REMOVED, f"the task was removed{when} while this was pending."
     if record.reason is SkipReason.CANCELLED:
         return (
             Verdict.SKIPPED_CANCELLED,
-            f"its retry was waiting when it was cancelled at {when_text(record.at)} "
+            f"its retry was waiting when it was cancelled at {instant_text(record.at)} "
             f"(cancel(), remove() or the REPLACE overlap policy), so no further attempt ran.",
         )
     return _missed(case, record)
@@ -519,7 +518,7 @@ def _skipped_overlap(case: _Case, record: Skipped) -> tuple[Verdict, str]:
     if running:
         other = running[-1]
         busy = (
-            f"{other.occurrence} (attempt {other.attempt}, started at {when_text(other.at)}) "
+            f"{other.occurrence} (attempt {other.attempt}, started at {instant_text(other.at)}) "
             f"was still running"
         )
     else:
@@ -549,13 +548,13 @@ def _gap_text(case: _Case, until: datetime) -> str:
         )
     if after is None:
         return (
-            f" No record at all follows {when_text(before.at)}: no scheduler has written "
+            f" No record at all follows {instant_text(before.at)}: no scheduler has written "
             f"to the log since."
         )
     if after.at >= until - timedelta(seconds=1) and after.at - before.at > timedelta(minutes=1):
         return (
-            f" The log has no record between {when_text(before.at)} and "
-            f"{when_text(after.at)}: no scheduler was running then (or its clock jumped)."
+            f" The log has no record between {instant_text(before.at)} and "
+            f"{instant_text(after.at)}: no scheduler was running then (or its clock jumped)."
         )
     return " The scheduler was running but late: busy, stalled, or its clock jumped."
 
@@ -563,8 +562,8 @@ def _gap_text(case: _Case, until: datetime) -> str:
 def _missed(case: _Case, record: Skipped) -> tuple[Verdict, str]:
     definition = case.definition_before(record.seq)
     due = case.due
-    late = f"it was due at {when_text(due)}, but" if due is not None else "but"
-    head = f"{late} nothing fired it until {when_text(record.at)}"
+    late = f"it was due at {instant_text(due)}, but" if due is not None else "but"
+    head = f"{late} nothing fired it until {instant_text(record.at)}"
     head += _late(due, record.at) + "."
     head += _gap_text(case, record.at)
     if definition is None:
@@ -580,7 +579,7 @@ def _missed(case: _Case, record: Skipped) -> tuple[Verdict, str]:
         rule = "The catch-up policy none skips every due time missed while down."
     elif policy.catch_up is CatchUp.LATEST:
         ran = case.evidence.caught_up
-        instead = f" ({', '.join(when_text(s.due) for s in ran)} ran instead)" if ran else ""
+        instead = f" ({', '.join(instant_text(s.due) for s in ran)} ran instead)" if ran else ""
         rule = (
             f"The catch-up policy latest runs only the latest of the due times missed "
             f"together{instead} and skips the others."
@@ -600,19 +599,19 @@ def _open(case: _Case, last: Event) -> tuple[Verdict, str]:
         node = f" on {last.node}" if last.node else ""
         return (
             Verdict.RUNNING,
-            f"attempt {last.attempt} started at {when_text(last.at)}{node} and no end is "
+            f"attempt {last.attempt} started at {instant_text(last.at)}{node} and no end is "
             f"recorded by the end of the log ({case.end_text()}). If its scheduler still runs, "
             f"so does the run; a scheduler that opens this log after a crash records it as "
             f"interrupted and retries it if attempts are left.",
         )
     if isinstance(last, Failed):
         pending = (
-            f"attempt {last.attempt + 1} is planned at {when_text(last.retry_at)}"
+            f"attempt {last.attempt + 1} is planned at {instant_text(last.retry_at)}"
             if last.retry_at is not None
             else "another attempt is planned"
         )
         behind = (
-            f", but the log ends at {when_text(end_at)} without it: no scheduler has run it yet"
+            f", but the log ends at {instant_text(end_at)} without it: no scheduler has run it yet"
             if end_at is not None and last.retry_at is not None and last.retry_at < end_at
             else ""
         )
@@ -624,11 +623,12 @@ def _open(case: _Case, last: Event) -> tuple[Verdict, str]:
     if due is not None and end_at is not None and due > end_at:
         return (
             Verdict.NOT_YET_DUE,
-            f"it is scheduled for {when_text(due)}, after the end of the log ({case.end_text()}).",
+            f"it is scheduled for {instant_text(due)}, "
+            f"after the end of the log ({case.end_text()}).",
         )
     return (
         Verdict.OVERDUE,
-        f"it was due at {when_text(due)} and scheduled, but never started by the end of the "
+        f"it was due at {instant_text(due)} and scheduled, but never started by the end of the "
         f"log ({case.end_text()}).{_gap_text(case, end_at or due or last.at)} A scheduler "
         f"that opens this log applies the catch-up policy to it.",
     )
@@ -651,26 +651,26 @@ def _unrecorded(case: _Case) -> tuple[Verdict, str]:
         if first is not None and first.at > due:
             return (
                 Verdict.NOT_DEFINED,
-                f"the task did not exist yet at {when_text(due)}: it was first defined at "
-                f"{when_text(first.at)}.",
+                f"the task did not exist yet at {instant_text(due)}: it was first defined at "
+                f"{instant_text(first.at)}.",
             )
-        when = f" at {when_text(removed.at)}" if removed is not None else ""
+        when = f" at {instant_text(removed.at)}" if removed is not None else ""
         return (
             Verdict.NOT_DEFINED,
-            f"the task did not exist at {when_text(due)}: it had been removed{when}.",
+            f"the task did not exist at {instant_text(due)}: it had been removed{when}.",
         )
     trigger = definition.trigger
     if not _is_time_trigger(trigger) or trigger.next_after(due - _JUST_BEFORE) != due:
         before = _fire_at_or_before(trigger, due - _JUST_BEFORE, definition.at)
         after = trigger.next_after(due)
         around = ", ".join(
-            f"{label} {when_text(when)}"
+            f"{label} {instant_text(when)}"
             for label, when in (("last before it", before), ("next after it", after))
             if when is not None
         )
         return (
             Verdict.NOT_A_FIRE_TIME,
-            f"{describe_trigger(trigger)} does not fire at {when_text(due)}"
+            f"{describe_trigger(trigger)} does not fire at {instant_text(due)}"
             + (f" ({around})." if around else "."),
         )
     end = case.log_end
@@ -684,9 +684,9 @@ def _unrecorded(case: _Case) -> tuple[Verdict, str]:
     if paused is not None:
         if isinstance(paused, TaskPaused):
             note = f" (note: {paused.note!r})" if paused.note else ""
-            since = f"was paused at {when_text(paused.at)}{note}"
+            since = f"was paused at {instant_text(paused.at)}{note}"
         else:
-            since = f"was defined paused at {when_text(paused.at)}"
+            since = f"was defined paused at {instant_text(paused.at)}"
         return (
             Verdict.PAUSED,
             f"nothing was scheduled: the task {since} and still paused when this came due; "
@@ -744,7 +744,7 @@ def _compacted(case: _Case) -> tuple[Verdict, str] | None:
     if case.due is not None and first is not None and case.due >= first.at:
         return None
     begins = (
-        f"its records begin at seq {first.seq}, recorded {when_text(first.at)}"
+        f"its records begin at seq {first.seq}, recorded {instant_text(first.at)}"
         if first is not None
         else "no record after that was kept"
     )
@@ -934,7 +934,7 @@ def _local(explanation: Explanation) -> datetime | None:
 
 def _show(explanation: Explanation) -> None:
     console = stdout_console()
-    due = f"  due {when_text(explanation.due)}" if explanation.due is not None else ""
+    due = f"  due {instant_text(explanation.due)}" if explanation.due is not None else ""
     local = _local(explanation)
     if local is not None:
         due += f" ({date_text(local)} {local:%H:%M:%S} {local.tzname()} in {explanation.zone})"
@@ -948,7 +948,7 @@ def _show(explanation: Explanation) -> None:
     if merged:
         console.print()
     for record in merged:
-        line = Text(f"  seq {record.seq:<8} {when_text(record.at)}  ")
+        line = Text(f"  seq {record.seq:<8} {instant_text(record.at)}  ")
         line.append(describe_event(record), style="" if record.seq in own else "dim")
         console.print(line)
     console.print()
