@@ -23,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from ._errors import ConfigError
 
 __all__ = [
+    "InvalidOccurrenceId",
     "OccurrenceKind",
+    "canonical_occurrence",
     "content_hash",
     "content_hasher",
     "file_change_occurrence",
@@ -129,3 +131,48 @@ def jitter_for(occurrence: str, jitter: timedelta) -> timedelta:
     fraction = int.from_bytes(digest, "big") / 2**64
     microseconds = int(fraction * (jitter // timedelta(microseconds=1)))
     return timedelta(microseconds=microseconds)
+
+
+class InvalidOccurrenceId(ValueError):
+    """Text that is not the id of an occurrence of the task it starts with (says why)."""
+
+
+def canonical_occurrence(task: str, occurrence: str) -> str:
+    """``occurrence`` (an id of ``task``) spelled as the log spells it.
+
+    A time-based id may be written with any ISO 8601 spelling of its due
+    instant: ``backup@2026-03-29T01:00Z`` and ``backup@2026-03-29T03:00:00+02:00``
+    both are ``backup@2026-03-29T01:00:00Z``. File-change (``#``) and manual
+    (``!``) ids are kept as they are. Raises `InvalidOccurrenceId` for
+    anything that is no id: a time that does not parse or has no UTC offset,
+    nothing after the ``@``, ``#`` or ``!``.
+    """
+    mark, rest = occurrence[len(task)], occurrence[len(task) + 1 :]
+    shape = (
+        f"an occurrence id of {task!r} is {task}@ and its due time, an ISO 8601 time with a "
+        f"UTC offset or Z (e.g. '{task}@2026-03-29T01:00:00Z'), {task}# and the hash of a file "
+        f"change, or {task}! and the token of a manual run; list them with: chronolog "
+        f"history LOG {task}"
+    )
+    if mark != "@":
+        if not rest or not rest.isprintable() or any(char.isspace() for char in rest):
+            raise InvalidOccurrenceId(f"{occurrence!r} is not an occurrence id: {shape}")
+        return occurrence
+    try:
+        due = datetime.fromisoformat(rest)
+    except ValueError:
+        raise InvalidOccurrenceId(
+            f"{occurrence!r} is not an occurrence id: {rest!r} is not a time; {shape}"
+        ) from None
+    if due.tzinfo is None or due.utcoffset() is None:
+        raise InvalidOccurrenceId(
+            f"{occurrence!r} is not an occurrence id: its time has no UTC offset, and "
+            f"chronolog never guesses one; {shape}"
+        )
+    try:
+        return time_occurrence(task, due)
+    except OverflowError:
+        raise InvalidOccurrenceId(
+            f"{occurrence!r} is not an occurrence id: its time is outside the years 1-9999 "
+            f"in UTC; {shape}"
+        ) from None

@@ -19,9 +19,9 @@ from rich.text import Text
 
 from .._errors import UnknownTask, closest_match
 from .._events import TaskDefined
+from .._occurrences import OccurrenceTracker
 from .._projection import Outcome
 from ._common import instant_option, json_option, log_argument, translate_errors
-from ._occurrences import OccurrenceTracker
 from ._output import (
     OUTCOME_STYLES,
     duration_text,
@@ -41,15 +41,15 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .._events import Event
+    from .._occurrences import RecordedOccurrence
     from .._projection import Run
-    from ._occurrences import OccurrenceRecords
 
 __all__ = ["history_command", "task_history"]
 
 DEFAULT_LIMIT = 20
 
 
-def _moment(entry: OccurrenceRecords) -> datetime:
+def _moment(entry: RecordedOccurrence) -> datetime:
     """When a run belongs on the calendar: its due time, else its first record."""
     due = entry.due
     return due if due is not None else entry.records[0].at
@@ -77,7 +77,7 @@ def task_history(
     # window however long the log.
     newest: list[tuple[datetime, int, Run]] = []
 
-    def keep(entry: OccurrenceRecords) -> None:
+    def keep(entry: RecordedOccurrence) -> None:
         moment = _moment(entry)
         if (since is not None and moment < since) or (until is not None and moment > until):
             return

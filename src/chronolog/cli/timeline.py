@@ -29,6 +29,7 @@ import click
 
 from .._errors import UnknownTask, closest_match
 from .._events import SkipReason, TaskDefined
+from .._occurrences import OccurrenceTracker
 from .._projection import Outcome
 from .._triggers import Cron
 from .._zones import transitions_between
@@ -40,7 +41,6 @@ from ._common import (
     log_argument,
     translate_errors,
 )
-from ._occurrences import OccurrenceTracker
 from ._output import (
     date_text,
     describe_trigger,
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
 
     from .._events import Event
-    from ._occurrences import Attempt, OccurrenceRecords
+    from .._occurrences import Attempt, RecordedOccurrence
 
 __all__ = ["Timeline", "build_timeline", "render_timeline", "timeline_command"]
 
@@ -185,7 +185,7 @@ def _local(when: datetime, zones: set[str]) -> str:
     )
 
 
-def _bar(entry: OccurrenceRecords, attempt: Attempt, end: datetime, zones: set[str]) -> Bar:
+def _bar(entry: RecordedOccurrence, attempt: Attempt, end: datetime, zones: set[str]) -> Bar:
     if attempt.outcome is Outcome.RUNNING:
         outcome = "running"
     elif attempt.outcome is Outcome.COMPLETED:
@@ -221,7 +221,7 @@ def _bar(entry: OccurrenceRecords, attempt: Attempt, end: datetime, zones: set[s
     )
 
 
-def _skip(entry: OccurrenceRecords, zones: set[str]) -> SkipMark:
+def _skip(entry: RecordedOccurrence, zones: set[str]) -> SkipMark:
     final = entry.last
     run = entry.run()
     reason = str(run.skip_reason)
@@ -298,7 +298,7 @@ def build_timeline(
 
 def _place(
     lane: Lane,
-    entry: OccurrenceRecords,
+    entry: RecordedOccurrence,
     since: datetime | None,
     until: datetime | None,
     log_end: datetime,

@@ -43,7 +43,8 @@ from .._events import (
     TaskRemoved,
     TaskResumed,
 )
-from .._ids import time_occurrence
+from .._ids import InvalidOccurrenceId, canonical_occurrence, time_occurrence
+from .._occurrences import due_in_id
 from .._policies import CatchUp, Overlap
 from .._projection import OccurrenceState, State
 from .._triggers import At, Cron, Every
@@ -54,7 +55,6 @@ from ._common import (
     log_argument,
     translate_errors,
 )
-from ._occurrences import InvalidOccurrenceId, canonical_occurrence, due_in_id
 from ._output import (
     date_text,
     describe_event,
