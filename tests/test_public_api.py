@@ -111,8 +111,17 @@ def test_the_annotations_of_the_log_schema_still_resolve() -> None:
 
 
 def test_chronolog_log_public_names() -> None:
+    """``PostgresLog`` needs the ``postgres`` extra: it is imported only when used."""
     assert public_names(chronolog.log) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
-    assert sorted(chronolog.log.__all__) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
+    assert sorted(chronolog.log.__all__) == [
+        "EventLog",
+        "FileLog",
+        "MemoryLog",
+        "PostgresLog",
+        "SQLiteLog",
+    ]
+    assert chronolog.log.PostgresLog.__name__ == "PostgresLog"
+    assert public_names(chronolog.log) == ["EventLog", "FileLog", "MemoryLog", "SQLiteLog"]
 
 
 def test_chronolog_metrics_public_names() -> None:

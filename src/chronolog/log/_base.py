@@ -50,6 +50,11 @@ class EventLog(abc.ABC):
     PostgreSQL). Where it is False the log stores what it is given, and the
     scheduler's `LogWriter` enforces claims from the projection."""
 
+    shared: ClassVar[bool] = False
+    """Whether several processes append to this log at once (`PostgresLog`): a
+    scheduler on it then follows what the others append, and decides each
+    batch on the whole log (see ``chronolog._shared_writer``)."""
+
     @property
     @abc.abstractmethod
     def last_seq(self) -> int:
