@@ -118,8 +118,9 @@ class Cluster:
         if check and done.returncode != 0:
             log = self.directory / "server.log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            what = " ".join(command[:2])
             raise ClusterUnavailable(
-                f"{' '.join(command[:2])} failed ({done.returncode}): {done.stderr.strip()}\n{tail}"
+                f"{what} failed ({done.returncode}): {done.stderr.strip()}\n{tail}"
             )
         return done
 

@@ -2,7 +2,6 @@
 
 # The tests prepare and inspect databases with plain blocking calls: blocking
 # the test's own event loop for a moment is harmless, and it keeps them readable.
-# ruff: noqa: ASYNC240
 
 from __future__ import annotations
 

@@ -39,7 +39,6 @@ import os
 import sys
 import warnings
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import click
@@ -56,6 +55,7 @@ from .._errors import (
     SnapshotIgnored,
     UnknownTask,
 )
+from ._log_names import as_log_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -291,14 +291,18 @@ def _one_line(error: BaseException) -> str:
 
 
 def log_argument(command: Callable[_P, _R]) -> Callable[_P, _R]:
-    """The ``LOG`` argument every inspection command takes: the path of a log file.
+    """The ``LOG`` argument every inspection command takes: the path of a log file,
+    or a ``postgresql://`` URL (a `DatabaseURL`, shown without its password).
 
     Not checked by click (``readable=False``): a missing log or a directory
     is a usage error the command words itself (`open_log`), and a log it may
     not read is exit code 1, as any file it may not read.
     """
     return click.argument(
-        "log", type=click.Path(dir_okay=True, readable=False, path_type=Path), metavar="LOG"
+        "log",
+        type=click.Path(dir_okay=True, readable=False),
+        callback=as_log_name,
+        metavar="LOG",
     )(command)
 
 

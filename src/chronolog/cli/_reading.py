@@ -20,8 +20,9 @@ import itertools
 from typing import TYPE_CHECKING
 
 from .._projection import fold_into
-from ..log._paths import log_at
+from ..log._paths import log_at, postgres_log_class
 from ._common import BadUsage, CommandError
+from ._log_names import DatabaseURL
 from ._output import iso
 from ._progress import progress_over
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from .._events import Event
     from .._projection import State
     from ..log import EventLog, FileLog, SQLiteLog
+    from ..log.postgres import PostgresLog
+    from ._log_names import LogName
 
 __all__ = [
     "Tally",
@@ -49,12 +52,19 @@ __all__ = [
 _CHUNK = 20_000
 
 
-def open_log(path: Path, *, poll_interval: timedelta | None = None) -> FileLog | SQLiteLog:
-    """The log at ``path`` for reading: a `SQLiteLog` or a `FileLog`, by suffix.
+def open_log(
+    path: LogName, *, poll_interval: timedelta | None = None
+) -> FileLog | SQLiteLog | PostgresLog:
+    """The log ``path`` names, for reading: a `PostgresLog` for a ``postgresql://``
+    URL, else a `SQLiteLog` or a `FileLog`, by suffix.
 
-    Fails early, with exit code 2, when no file is at ``path`` -- before any
-    output starts. ``poll_interval`` is for commands that follow the log.
+    Fails early, with exit code 2, when no log is there -- no file at
+    ``path``, a database without chronolog's tables, or no such database --
+    before any output starts. ``poll_interval`` is for commands that follow
+    the log.
     """
+    if isinstance(path, DatabaseURL):
+        return _open_database(path, poll_interval)
     if not path.exists():
         raise BadUsage(
             f"log {path} does not exist; check the path (a scheduler creates the file "
@@ -67,6 +77,23 @@ def open_log(path: Path, *, poll_interval: timedelta | None = None) -> FileLog |
     if poll_interval is None:
         return log_at(path)
     return log_at(path, poll_interval=poll_interval)
+
+
+def _open_database(url: DatabaseURL, poll_interval: timedelta | None) -> PostgresLog:
+    log = (
+        log_at(url.dsn) if poll_interval is None else log_at(url.dsn, poll_interval=poll_interval)
+    )
+    assert isinstance(log, postgres_log_class())
+    try:
+        exists = log.exists()
+    except FileNotFoundError as exc:  # no such database
+        raise BadUsage(exc.strerror or str(exc)) from exc
+    if not exists:
+        raise BadUsage(
+            f"database {url} holds no chronolog log (no chronolog tables); check the URL, or "
+            f"create the log with `chronolog db init` or by starting a scheduler on it"
+        )
+    return log
 
 
 def after_base(log: EventLog, base: State) -> Iterator[Event]:

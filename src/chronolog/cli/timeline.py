@@ -41,6 +41,7 @@ from ._common import (
     log_argument,
     translate_errors,
 )
+from ._log_names import DatabaseURL
 from ._output import (
     date_text,
     describe_trigger,
@@ -502,7 +503,7 @@ def timeline_json(timeline: Timeline, out: Path) -> dict[str, Any]:
     }
 
 
-def _check_out(out: Path, log: Path) -> None:
+def _check_out(out: Path, log: Path | DatabaseURL) -> None:
     """`BadUsage` unless ``out`` can be the page: a file in a directory that exists,
     and not the log itself (the page would replace it)."""
     if out.is_dir():
@@ -512,7 +513,7 @@ def _check_out(out: Path, log: Path) -> None:
             f"--out {out}: directory {out.parent} does not exist; create it first, or write "
             f"the page elsewhere"
         )
-    if out.exists() and out.samefile(log):
+    if out.exists() and not isinstance(log, DatabaseURL) and out.samefile(log):
         raise BadUsage(
             f"--out {out} is the log itself, and the page would replace it; give another "
             f"file, e.g. week.html"

@@ -28,7 +28,7 @@ from ._reading import Tally, after_base, open_log, tallied
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..log.sqlite import SQLiteLog
+    from ..log import EventLog
 
 __all__ = ["torn_tail_json", "verify_command", "violation_json"]
 
@@ -50,11 +50,11 @@ def torn_tail_json(torn: TornTail) -> dict[str, int]:
     return {"offset": torn.offset, "bytes": torn.length, "line": torn.line}
 
 
-def _torn_tail(event_log: FileLog | SQLiteLog) -> TornTail | None:
+def _torn_tail(event_log: EventLog) -> TornTail | None:
     """The log's torn tail, unless a writer holds the log: then it is a batch
     being written right now, not a torn one."""
     if not isinstance(event_log, FileLog):
-        return None  # SQLite keeps or drops each transaction whole
+        return None  # SQLite and PostgreSQL keep or drop each transaction whole
     torn = event_log.torn_tail()
     if torn is None or event_log.writer() is not None:
         return None

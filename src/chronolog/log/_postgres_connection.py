@@ -101,7 +101,7 @@ def connect(dsn: str, *, application_name: str, what: str) -> psycopg.Connection
             **options,  # type: ignore[arg-type]
         )
     except psycopg.Error as exc:
-        raise postgres_error(exc, dsn, what) from exc
+        raise postgres_error(exc, dsn, what, connecting=True) from exc
     try:
         for statement in _SESSION:
             connection.execute(statement)
@@ -244,8 +244,13 @@ _NO_CONNECTION_HINTS: Final = (
 )
 
 
-def postgres_error(exc: psycopg.Error, dsn: str, what: str, hint: str = "") -> Exception:
-    """A chronolog error or an ``OSError`` for what psycopg reported, naming the log."""
+def postgres_error(
+    exc: psycopg.Error, dsn: str, what: str, hint: str = "", *, connecting: bool = False
+) -> Exception:
+    """A chronolog error or an ``OSError`` for what psycopg reported, naming the log.
+
+    ``connecting``: the error came from making the connection.
+    """
     shown = describe_dsn(dsn)
     detail = " ".join(str(exc).split()) or type(exc).__name__
     parts = [part for part in (hint,) if part]
@@ -276,7 +281,7 @@ def postgres_error(exc: psycopg.Error, dsn: str, what: str, hint: str = "") -> E
         )
     if isinstance(exc, psycopg.OperationalError):
         lowered = detail.lower()
-        if "connection failed" in lowered or "connection to server" in lowered:
+        if connecting or "connection failed" in lowered or "connection to server" in lowered:
             for markers, code, advice in _NO_CONNECTION_HINTS:
                 if all(marker in lowered for marker in markers):
                     kind: type[OSError] = (
