@@ -83,7 +83,7 @@ def layer_of(module: str, layers: dict[str, tuple[list[str], set[str]]]) -> list
 
 def test_every_module_is_in_exactly_one_layer() -> None:
     layers = layer_table()
-    assert set(layers) == {"core", "logs", "runtime", "surfaces", "tools"}
+    assert set(layers) == {"core", "logs", "queries", "runtime", "surfaces", "tools"}
     misplaced = {
         module: layer_of(module, layers)
         for module in module_names()
@@ -94,7 +94,7 @@ def test_every_module_is_in_exactly_one_layer() -> None:
     )
 
 
-@pytest.mark.parametrize("layer", ["core", "logs", "runtime", "surfaces"])
+@pytest.mark.parametrize("layer", ["core", "logs", "queries", "runtime", "surfaces"])
 def test_a_layer_imports_only_the_layers_below_it(layer: str) -> None:
     layers = layer_table()
     modules = module_names()

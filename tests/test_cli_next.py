@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from chronolog import Cron
+from chronolog._dst_notes import describe_due
 from chronolog.cli import main
 from chronolog.cli import next as next_module
 
@@ -362,25 +363,25 @@ def test_describe_due_says_why_a_bound_lies_at_the_end_of_a_gap() -> None:
     fire = trigger.next_after(datetime(2025, 3, 1, tzinfo=UTC))
     assert fire == datetime(2025, 3, 30, 1, tzinfo=UTC)
     second = int(fire.timestamp())
-    assert next_module.describe_due(trigger, second) == (
+    assert describe_due(trigger, second) == (
         "moved: 02:30 does not exist on 2025-03-30 (clocks jump 02:00→03:00); fires at the end "
         "of the gap; its start is the end of the gap (clocks jump 02:00→03:00): every time "
         "given inside a gap (At, start=, end=, --after) means the end of the gap, where a cron "
         "time in the gap fires too"
     )
     unbounded = Cron("30 2 * * *", tz="Europe/Berlin")
-    assert next_module.describe_due(unbounded, second) == (
+    assert describe_due(unbounded, second) == (
         "moved: 02:30 does not exist on 2025-03-30 (clocks jump 02:00→03:00); fires at the end "
         "of the gap"
     )
     later = Cron("0 4 * * *", tz="Europe/Berlin", start=start)
-    assert next_module.describe_due(later, second) == (
+    assert describe_due(later, second) == (
         "its start is the end of the gap (clocks jump 02:00→03:00): every time given inside a "
         "gap (At, start=, end=, --after) means the end of the gap, where a cron time in the gap "
         "fires too"
     )
     hashed = Cron("H 2 * * *", tz="America/New_York", key="backup")
-    assert next_module.describe_due(hashed, int(datetime(2026, 3, 8, 7, tzinfo=UTC).timestamp()))
+    assert describe_due(hashed, int(datetime(2026, 3, 8, 7, tzinfo=UTC).timestamp()))
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])

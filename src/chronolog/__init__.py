@@ -17,7 +17,9 @@ from ._errors import ChronologError as ChronologError
 from ._errors import ClaimConflict as ClaimConflict
 from ._errors import ConfigError as ConfigError
 from ._errors import DuplicateTask as DuplicateTask
+from ._errors import InvalidOccurrenceId as InvalidOccurrenceId
 from ._errors import InvalidTrigger as InvalidTrigger
+from ._errors import LogChanged as LogChanged
 from ._errors import LogClosed as LogClosed
 from ._errors import LogCorrupted as LogCorrupted
 from ._errors import LogLocked as LogLocked
@@ -35,10 +37,15 @@ from ._events import TaskDefined as TaskDefined
 from ._events import TaskPaused as TaskPaused
 from ._events import TaskRemoved as TaskRemoved
 from ._events import TaskResumed as TaskResumed
+from ._explain import Explanation as Explanation
+from ._explain import Verdict as Verdict
+from ._explain import explain as explain
 from ._ids import time_occurrence as occurrence_id
 from ._invariants import Rule as Rule
 from ._invariants import Violation as Violation
 from ._invariants import check_invariants as check_invariants
+from ._occurrences import Attempt as Attempt
+from ._occurrences import Occurrence as Occurrence
 from ._policies import CatchUp as CatchUp
 from ._policies import Overlap as Overlap
 from ._policies import Policy as Policy
@@ -71,6 +78,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "At",
+    "Attempt",
     "CatchUp",
     "ChronologError",
     "ClaimConflict",
@@ -83,16 +91,20 @@ __all__ = [
     "Event",
     "EventLog",
     "Every",
+    "Explanation",
     "Failed",
     "FileLog",
     "FileWatch",
+    "InvalidOccurrenceId",
     "InvalidTrigger",
+    "LogChanged",
     "LogClosed",
     "LogCorrupted",
     "LogLocked",
     "LogRepaired",
     "Manual",
     "MemoryLog",
+    "Occurrence",
     "OccurrenceState",
     "Outcome",
     "Overlap",
@@ -118,10 +130,12 @@ __all__ = [
     "TaskStatus",
     "Trigger",
     "UnknownTask",
+    "Verdict",
     "Violation",
     "apply",
     "check_invariants",
     "current_run",
+    "explain",
     "occurrence_id",
     "open_scheduler",
     "replay",

@@ -18,7 +18,9 @@ __all__ = [
     "ClaimConflict",
     "ConfigError",
     "DuplicateTask",
+    "InvalidOccurrenceId",
     "InvalidTrigger",
+    "LogChanged",
     "LogClosed",
     "LogCorrupted",
     "LogLocked",
@@ -69,6 +71,14 @@ class ClaimConflict(ChronologError, RuntimeError):
 
 class ConfigError(ChronologError, ValueError):
     """A job file or command-line option that cannot be turned into a task."""
+
+
+class InvalidOccurrenceId(ChronologError, ValueError):
+    """Text that is not the id of an occurrence of the task it names (says why)."""
+
+
+class LogChanged(ChronologError, RuntimeError):
+    """A log was compacted while it was being read: read it again."""
 
 
 class LogRepaired(UserWarning):

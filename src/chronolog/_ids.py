@@ -20,10 +20,9 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from ._errors import ConfigError
+from ._errors import ConfigError, InvalidOccurrenceId
 
 __all__ = [
-    "InvalidOccurrenceId",
     "OccurrenceKind",
     "canonical_occurrence",
     "content_hash",
@@ -131,10 +130,6 @@ def jitter_for(occurrence: str, jitter: timedelta) -> timedelta:
     fraction = int.from_bytes(digest, "big") / 2**64
     microseconds = int(fraction * (jitter // timedelta(microseconds=1)))
     return timedelta(microseconds=microseconds)
-
-
-class InvalidOccurrenceId(ValueError):
-    """Text that is not the id of an occurrence of the task it starts with (says why)."""
 
 
 def canonical_occurrence(task: str, occurrence: str) -> str:

@@ -184,6 +184,9 @@ def test_a_lost_due_time_is_explained_with_its_neighbours_and_the_harness_notes(
         "never skipped"
     )
     assert "task 't', due 2026-10-24 20:30:00Z: no occurrence 't@2026-10-24T20:30:00Z'" in message
+    # chronolog.explain's verdict, the same as `chronolog why` gives.
+    assert "  no-record: the log has no record of this occurrence" in message
+    assert "no scheduler was running then" in message
     before = "last record of the task before it: seq 7 at 2026-10-24 20:20:00Z, task 't'"
     assert f"{before}: completed" in message
     after = "first record of the task from then on: seq 8 at 2026-10-24 20:30:00Z, task 't'"

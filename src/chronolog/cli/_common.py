@@ -48,6 +48,7 @@ from .._errors import (
     ChronologError,
     ConfigError,
     DuplicateTask,
+    InvalidOccurrenceId,
     InvalidTrigger,
     LogCorrupted,
     LogLocked,
@@ -125,7 +126,9 @@ class UnusableLog(CommandError):
 def _error_class_for(error: BaseException) -> type[CommandError]:
     if isinstance(error, LogCorrupted | LogLocked):
         return UnusableLog
-    if isinstance(error, UnknownTask | InvalidTrigger | ConfigError | DuplicateTask):
+    if isinstance(
+        error, UnknownTask | InvalidTrigger | ConfigError | DuplicateTask | InvalidOccurrenceId
+    ):
         return BadUsage
     # Anything else -- an OSError above all: a file the command may not read
     # or write -- is a command that could not do its work. Paths that name no

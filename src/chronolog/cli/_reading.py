@@ -20,8 +20,11 @@ import itertools
 from typing import TYPE_CHECKING
 
 from .._projection import fold_into
+from ..log._known import after_base as after_base
+from ..log._known import base_records as base_records
+from ..log._known import known_records as known_records
 from ..log._paths import log_at, postgres_log_class
-from ._common import BadUsage, CommandError
+from ._common import BadUsage
 from ._log_names import DatabaseURL
 from ._output import iso
 from ._progress import progress_over
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 
     from .._events import Event
     from .._projection import State
-    from ..log import EventLog, FileLog, SQLiteLog
+    from ..log import FileLog, SQLiteLog
     from ..log.postgres import PostgresLog
     from ._log_names import LogName
 
@@ -94,58 +97,6 @@ def _open_database(url: DatabaseURL, poll_interval: timedelta | None) -> Postgre
             f"create the log with `chronolog db init` or by starting a scheduler on it"
         )
     return log
-
-
-def after_base(log: EventLog, base: State) -> Iterator[Event]:
-    """The records of ``log`` after ``base`` (its `EventLog.base_state`), in order.
-
-    Raises `CommandError` when the log was compacted again between reading
-    its base and its records: the records would not continue that base.
-    """
-    records = log.read(base.seq)
-    first = next(records, None)
-    if first is None:
-        return
-    if first.seq > base.seq + 1 and log.base_seq > base.seq:
-        raise CommandError(
-            f"{log!r} was compacted while it was being read (its base moved from seq "
-            f"{base.seq} to seq {log.base_seq}); run the command again"
-        )
-    yield first
-    yield from records
-
-
-def base_records(base: State) -> list[Event]:
-    """The records a base snapshot still holds, in log order.
-
-    A base keeps, as records, the definition in force of every task, the
-    records of every open occurrence (its ``Scheduled``, first ``Started``
-    and latest record) and each task's window of recent settled runs. Read
-    before the records after the base, they let the commands that look at
-    records one by one (``history``, ``why``, ``timeline``) see what the
-    base knows. Empty for a log that was never compacted.
-    """
-    kept: dict[int, Event] = {}
-    # The projection keeps these as the records themselves (State.memory());
-    # reading them is how a base turns back into records without a second format.
-    for task in base.memory().tasks:
-        kept[task.definition.seq] = task.definition
-        entries = [*task.open.values(), *(entry for _, entry, _ in task.history if entry)]
-        for entry in entries:
-            for record in entry:
-                if record is not None:
-                    kept[record.seq] = record
-        for _, _, final in task.history:
-            kept[final.seq] = final
-    return [kept[seq] for seq in sorted(kept)]
-
-
-def known_records(log: EventLog, base: State) -> Iterator[Event]:
-    """Every record the log still knows: `base_records` of ``base``, then `after_base`.
-
-    For a log that was never compacted, simply all its records.
-    """
-    return itertools.chain(base_records(base), after_base(log, base))
 
 
 def compacted_away(path: Path, base_seq: int, first: Event | None, asked: str) -> BadUsage:

@@ -60,7 +60,9 @@ from .._config import (
     resolve_job,
 )
 from .._control import ControlError
+from .._dst_notes import describe_due
 from .._errors import ChronologError, ConfigError, DuplicateTask, closest_match
+from .._explain import explain
 from .._ids import validate_task_name
 from .._jobs import declared_by, parse_target
 from .._policies import CatchUp, Overlap, Policy, Retry
@@ -70,8 +72,8 @@ from ._reading import known_records, open_log, read_state
 from ._requests import parse_request
 from .control import deliver
 from .history import task_history
-from .next import current_time, describe_due
-from .why import explain, explanation_json
+from .next import current_time
+from .why import explanation_json
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -817,7 +819,7 @@ class ScheduleTools:
             target = name
 
         def read() -> dict[str, Any]:
-            return explanation_json(explain(open_log(self.log_path), target, at=at, as_json=True))
+            return explanation_json(explain(open_log(self.log_path), target, at=at))
 
         return self._redacted(await trio.to_thread.run_sync(read, abandon_on_cancel=True))
 

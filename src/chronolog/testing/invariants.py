@@ -28,6 +28,7 @@ from .._events import (
     decode_lines,
     encode_lines,
 )
+from .._explain import explain
 from .._ids import time_occurrence
 from .._invariants import Rule, check_invariants
 from .._projection import State, replay
@@ -394,17 +395,14 @@ def _active_intervals(
 
 
 def _explain_lost(timeline: Timeline, task: str, due: datetime, trigger: Trigger) -> str:
+    """What `chronolog.explain` says about the lost due time, with the harness's notes."""
+    lines = [f"task {task!r}, due {instant_text(due)}{local_hint(due, trigger)}: no occurrence "
+             f"{time_occurrence(task, due)!r} started or was skipped"]  # fmt: skip
+    explanation = explain(timeline.records, task, at=due)
+    lines.append(f"  {explanation.verdict}: {explanation.reason}")
     records = [r for r in timeline.records if r.task == task]
     before = [r for r in records if r.at < due]
     after = [r for r in records if r.at >= due]
-    lines = [f"task {task!r}, due {instant_text(due)}{local_hint(due, trigger)}: no occurrence "
-             f"{time_occurrence(task, due)!r} started or was skipped"]  # fmt: skip
-    pauses = [r for r in before if isinstance(r, TaskPaused | TaskResumed)]
-    if pauses and isinstance(pauses[-1], TaskPaused):
-        lines.append(
-            f"  the task was paused at {instant_text(pauses[-1].at)}: "
-            f"{pauses[-1].note or 'no note'}"
-        )
     if before:
         lines.append(f"  last record of the task before it: {describe_record(before[-1])}")
     if after:
