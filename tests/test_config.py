@@ -11,16 +11,14 @@ import pytest
 from chronolog import At, CatchUp, ConfigError, Cron, Every, FileWatch, Manual, Overlap, Retry
 from chronolog._commands import CommandSpec
 from chronolog._config import (
-    MAX_DURATION,
     CallSpec,
-    duration_text,
     load_job_file,
     log_setting,
-    parse_duration,
     parse_job_file,
     policy_arguments,
     resolve_job,
 )
+from chronolog._job_file_syntax import MAX_DURATION, duration_spelling, parse_duration
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,7 +51,7 @@ def problems_of(text: str) -> str:
 )
 def test_durations_are_a_number_and_a_unit(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
-    assert parse_duration(duration_text(expected)) == expected
+    assert parse_duration(duration_spelling(expected)) == expected
 
 
 @pytest.mark.parametrize("text", ["", "5", "5 mins", "m5", "1h30", "5s extra", "-5s", "1y"])

@@ -1,12 +1,12 @@
-"""The job file: a TOML description of tasks for ``chronolog run``.
+"""The job file as understood: a TOML description of tasks for ``chronolog run``.
 
-The file is read in two steps. cattrs structures the raw TOML into attrs
-classes that mirror the file key for key (``forbid_extra_keys``, strict
-scalar types), so a typo or a missing key is an error naming its path,
-``jobs[2].cron``. Then each entry is resolved into a `Job`: a chronolog
-trigger (whose own validation speaks for an invalid cron), a target, and a
-`Policy`, with the ``[defaults]`` table filled in. Every problem found on the
-way is collected, so one run of the validator reports them all.
+The file is read in two steps. `_job_file_syntax` structures the raw TOML
+into classes that mirror the file key for key, so a typo or a missing key is
+an error naming its path, ``jobs[2].cron``. Here each entry is then resolved
+into a `Job`: a chronolog trigger (whose own validation speaks for an
+invalid cron), a target, and a `Policy`, with the ``[defaults]`` table
+filled in. Every problem found on the way is collected, so one run of the
+validator reports them all.
 
 The same resolution serves ``chronolog add``: its options form one job
 entry, and its errors name the options (``--cron``) instead of paths.
@@ -15,34 +15,43 @@ entry, and its errors name the options (``--cron``) instead of paths.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
 import shutil
-import tomllib
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
-from cattrs.gen import make_dict_structure_fn
 
 from ._commands import CommandSpec
-from ._errors import ConfigError, InvalidTrigger, closest_match
+from ._errors import ConfigError, InvalidTrigger
 from ._ids import validate_task_name
-from ._policies import CatchUp, Overlap, Policy, Retry
+from ._job_file_syntax import (
+    HOOK_KEYS,
+    JOB_ENTRY,
+    TRIGGER_KEYS,
+    DefaultsEntry,
+    FileEntry,
+    HookEntry,
+    JobEntry,
+    Problems,
+    RetryEntry,
+    TargetEntry,
+    join,
+    parse_toml,
+    read_job_file_text,
+    structure_file,
+    structure_job,
+)
+from ._policies import Policy, Retry
 from ._targets import import_target
 from ._triggers import At, Cron, Every, FileWatch, Manual, Trigger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = [
-    "MAX_DURATION",
-    "MAX_NUMBER",
-    "HOOK_KEYS",
     "JOB_ENTRY",
     "TARGET_NAME",
     "CallSpec",
@@ -52,10 +61,8 @@ __all__ = [
     "JobFile",
     "NamedTarget",
     "Target",
-    "duration_text",
     "load_job_file",
     "log_setting",
-    "parse_duration",
     "parse_job_file",
     "policy_arguments",
     "resolve_job",
@@ -63,343 +70,14 @@ __all__ = [
 
 DEFAULT_SHUTDOWN_GRACE: Final = timedelta(seconds=30)
 DEFAULT_RESULT_MAX_BYTES: Final = 8192
-#: The keys that name a trigger; a job has exactly one of them.
-TRIGGER_KEYS: Final = ("cron", "every", "at", "watch", "manual")
-#: At most this many problems are listed in one error message.
-_MAX_PROBLEMS: Final = 8
-#: The longest duration a job file or an option may give (about 100 years):
-#: longer ones mean "never" and would overflow the times they are added to.
-MAX_DURATION: Final = timedelta(days=36_500)
-#: The largest number a job file or an option may give (a count, a size, a factor).
-MAX_NUMBER: Final = 1_000_000_000
-#: The keys of a job (and of ``[defaults]``) that name a result hook.
-HOOK_KEYS: Final = ("on_failure", "on_success", "on_finish")
 #: How long a hook may run when its entry gives no ``timeout``.
 DEFAULT_HOOK_TIMEOUT: Final = timedelta(seconds=30)
 #: What a name in ``[targets]`` may look like (agents spell it).
 TARGET_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 
-_UNITS: Final = {
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "min": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-}
-_DURATION_PART: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d)(?![a-z])", re.ASCII)
 _EMPTY_TZ: Final = 'is empty; write an IANA time zone such as "Europe/Paris", or leave it out'
 _EMPTY_CWD: Final = "is empty; give a directory, or leave it out for the job file's own"
 _CALL_PATH: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", re.ASCII)
-_TOML_POSITION: Final = re.compile(
-    r"^(?P<problem>.*?)\s*"
-    r"\(at (?:line (?P<line>\d+), column (?P<col>\d+)|(?P<end>end of document))\)$"
-)
-
-
-# -- durations and times ---------------------------------------------------------
-
-
-def parse_duration(text: object, *, allow_zero: bool = False) -> timedelta:
-    """``"90s"``, ``"5m"``, ``"1h30m"``, ``"1.5h"``, ``"500ms"``, ``"2d"`` as a timedelta.
-
-    Raises ``ValueError`` with an example of the syntax when ``text`` is not one.
-    """
-    example = "write a number and a unit, e.g. '90s', '5m', '1h30m', '2d' (units: ms, s, m, h, d)"
-    if not isinstance(text, str):
-        raise ValueError(f"expected a duration string, got {_kind(text)} {text!r}; {example}")
-    seconds = 0.0
-    parts: list[tuple[float, timedelta]] = []
-    position = 0
-    stripped = text.strip()
-    for match in _DURATION_PART.finditer(stripped):
-        if match.start() != position:
-            break
-        number, unit = match.groups()
-        parts.append((float(number), _UNITS[unit]))  # a number too long to read is inf
-        seconds += parts[-1][0] * _UNITS[unit].total_seconds()
-        position = match.end()
-    if not stripped or position != len(stripped):
-        raise ValueError(f"{text!r} is not a duration; {example}")
-    check_duration_bound(seconds, text)
-    total = sum((number * unit for number, unit in parts), timedelta(0))
-    if total < timedelta(0) or (total == timedelta(0) and not allow_zero):
-        raise ValueError(f"duration {text!r} must be longer than zero")
-    return total
-
-
-def check_duration_bound(seconds: float, text: str) -> None:
-    """``ValueError`` when a duration of ``seconds`` (written ``text``) is longer than
-    `MAX_DURATION`: the message names the longest one accepted."""
-    if not seconds <= MAX_DURATION.total_seconds():
-        raise ValueError(
-            f"{text!r} is longer than {MAX_DURATION.days}d (100 years), the longest duration "
-            f"chronolog accepts"
-        )
-
-
-def duration_text(delta: timedelta) -> str:
-    """The shortest spelling `parse_duration` reads back as ``delta``."""
-    micros = delta // timedelta(microseconds=1)
-    if micros % 1000:
-        return f"{micros / 1_000_000}s"
-    parts: list[str] = []
-    millis = micros // 1000
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        count, millis = divmod(millis, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    if millis:
-        parts.append(f"{millis}ms")
-    return "".join(parts) or "0s"
-
-
-def _aware(value: object) -> datetime:
-    example = "write e.g. 2026-05-01T09:00:00+02:00 or 2026-05-01T07:00:00Z"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError(f"{value!r} is not a date and time; {example}") from None
-    if isinstance(value, time) or (isinstance(value, date) and not isinstance(value, datetime)):
-        raise ValueError(f"{value} is not a date and time; {example}")
-    if not isinstance(value, datetime):
-        raise ValueError(f"expected a date and time, got {_kind(value)} {value!r}; {example}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
-            f"{value.isoformat()} has no UTC offset, and chronolog never guesses one; {example}"
-        )
-    return value
-
-
-def _kind(value: object) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return names.get(type(value), type(value).__name__)
-
-
-# -- the file as written ----------------------------------------------------------
-#
-# These classes mirror the TOML key for key; None means "not given". Keeping
-# them apart from `Job` lets cattrs report unknown and missing keys by path
-# before any meaning is attached to them.
-
-
-@attrs.frozen(kw_only=True)
-class _RetryEntry:
-    max_attempts: int | None = None
-    backoff: timedelta | None = None
-    factor: float | None = None
-    max_backoff: timedelta | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _PolicyEntry:
-    overlap: Overlap | None = None
-    catch_up: CatchUp | None = None
-    catch_up_limit: int | None = None
-    misfire_grace: timedelta | None = None
-    retry: _RetryEntry | None = None
-    timeout: timedelta | None = None
-    jitter: timedelta | None = None
-    paused: bool | None = None
-    max_runs: int | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _HookEntry:
-    """``on_failure = { command = "..." }``: what a result hook runs, and for how long."""
-
-    command: str | list[str] | None = None
-    call: str | None = None
-    env: dict[str, str] | None = None
-    cwd: str | None = None
-    timeout: timedelta | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _TargetEntry:
-    """``[targets.NAME]``: a target the operator allows agents to schedule (``chronolog mcp``)."""
-
-    command: str | list[str] | None = None
-    call: str | None = None
-    env: dict[str, str] | None = None
-    cwd: str | None = None
-    description: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _DefaultsEntry(_PolicyEntry):
-    tz: str | None = None
-    env: dict[str, str] | None = None
-    cwd: str | None = None
-    on_failure: _HookEntry | None = None
-    on_success: _HookEntry | None = None
-    on_finish: _HookEntry | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _JobEntry(_PolicyEntry):
-    name: str
-    cron: str | None = None
-    tz: str | None = None
-    every: timedelta | None = None
-    at: datetime | None = None
-    watch: str | None = None
-    poll: timedelta | None = None
-    manual: bool | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    remove_after_run: bool | None = None
-    command: str | list[str] | None = None
-    call: str | None = None
-    env: dict[str, str] | None = None
-    cwd: str | None = None
-    on_failure: _HookEntry | None = None
-    on_success: _HookEntry | None = None
-    on_finish: _HookEntry | None = None
-
-
-#: The class a ``[[jobs]]`` entry is structured into: ``chronolog mcp`` derives the
-#: JSON Schemas of its tools from it, so the tools and the job file cannot drift apart.
-JOB_ENTRY: Final = _JobEntry
-
-
-class _Grace(timedelta):
-    """A duration that may be zero (``shutdown_grace = "0s"`` cancels runs at once)."""
-
-
-@attrs.frozen(kw_only=True)
-class _FileEntry:
-    log: str | None = None
-    shutdown_grace: _Grace | None = None
-    max_concurrent: int | None = None
-    result_max_bytes: int | None = None
-    defaults: _DefaultsEntry = _DefaultsEntry()
-    jobs: list[_JobEntry] = attrs.field(factory=list)
-    targets: dict[str, _TargetEntry] = attrs.field(factory=dict)
-
-
-def _strict(kind: type, name: str) -> Callable[[object, type], Any]:
-    def structure(value: object, _: type) -> Any:
-        # bool is an int in Python, but `retries = true` is a mistake in TOML.
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            else:
-                raise ValueError(f"expected {name}, got {_kind(value)} {value!r}")
-        if isinstance(value, str):
-            _no_nul(value, "the string")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {value!r}")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > MAX_NUMBER:
-            raise ValueError(
-                f"{value!r} is larger than {MAX_NUMBER}, the largest number chronolog accepts"
-            )
-        return value
-
-    return structure
-
-
-def _no_nul(text: str, what: str) -> None:
-    """No string of a job file may hold a NUL: no path, command or name can."""
-    if "\0" in text:
-        raise ValueError(
-            f"{what} {text!r} contains a NUL character (\\u0000), which no command, path "
-            f"or name can hold; remove it"
-        )
-
-
-def _choice(enum_type: type[Overlap] | type[CatchUp]) -> Callable[[object, type], Any]:
-    choices = [member.value for member in enum_type]
-
-    def structure(value: object, _: type) -> Any:
-        if isinstance(value, str) and value.lower() in choices:
-            return enum_type(value.lower())
-        raise ValueError(f"expected one of {', '.join(choices)}, got {_kind(value)} {value!r}")
-
-    return structure
-
-
-def _command(value: object, _: type) -> str | list[str]:
-    if isinstance(value, str):
-        if not value.strip():
-            raise ValueError('the command is empty; write e.g. command = "backup.sh --full"')
-        _no_nul(value, "the command")
-        return value
-    if isinstance(value, list):
-        if not value:
-            raise ValueError('the argument list is empty; write e.g. ["backup.sh", "--full"]')
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                raise ValueError(
-                    f"argument {index} is {_kind(item)} {item!r}; every argument must be a string"
-                )
-            _no_nul(item, f"argument {index}")
-        return list(value)
-    raise ValueError(
-        f"expected a shell command string or a list of arguments, got {_kind(value)} {value!r}"
-    )
-
-
-def _environment(value: object, _: type) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ValueError(f'expected a table such as {{ LANG = "C" }}, got {_kind(value)}')
-    for key, item in value.items():
-        if not key or "=" in key:
-            raise ValueError(
-                f"{key!r} cannot name an environment variable (it is empty or holds '=')"
-            )
-        _no_nul(key, "the variable name")
-        if not isinstance(item, str):
-            raise ValueError(f"{key} is {_kind(item)} {item!r}; environment values are strings")
-        _no_nul(item, f"the value of {key}")
-    return dict(value)
-
-
-def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    converter.register_structure_hook(str, _strict(str, "a string"))
-    converter.register_structure_hook(int, _strict(int, "an integer"))
-    converter.register_structure_hook(float, _strict(float, "a number"))
-    converter.register_structure_hook(bool, _strict(bool, "true or false"))
-    converter.register_structure_hook(timedelta, lambda value, _: parse_duration(value))
-    converter.register_structure_hook(
-        _Grace, lambda value, _: _Grace(seconds=parse_duration(value, allow_zero=True) / _SECOND)
-    )
-    converter.register_structure_hook(datetime, lambda value, _: _aware(value))
-    converter.register_structure_hook(Overlap, _choice(Overlap))
-    converter.register_structure_hook(CatchUp, _choice(CatchUp))
-    # Fields typed exactly so (None means "not given"; TOML has no null).
-    converter.register_structure_hook_func(lambda kind: kind == str | list[str] | None, _command)
-    converter.register_structure_hook_func(lambda kind: kind == dict[str, str], _environment)
-    for table, example in (
-        (_HookEntry, '{ command = "notify.sh" }'),
-        (_TargetEntry, "[targets.NAME]"),
-    ):
-        converter.register_structure_hook(table, _table(table, example, converter))
-    return converter
-
-
-def _table(
-    kind: type[Any], example: str, converter: cattrs.Converter
-) -> Callable[[object, type], Any]:
-    """Structure ``kind`` from a TOML table, and say so when the value is not one."""
-    structure = make_dict_structure_fn(kind, converter, _cattrs_forbid_extra_keys=True)
-
-    def hook(value: object, _: type) -> Any:
-        if not isinstance(value, dict):
-            raise ValueError(f"expected a table such as {example}, got {_kind(value)} {value!r}")
-        return structure(value, kind)
-
-    return hook
-
-
-_SECOND: Final = timedelta(seconds=1)
-_converter: Final = _make_converter()
 
 
 # -- the file as understood -------------------------------------------------------
@@ -495,92 +173,6 @@ def policy_arguments(policy: Policy) -> dict[str, Any]:
     return {field: getattr(policy, field) for field in policy.__struct_fields__}
 
 
-class _Problems:
-    """Problems found while reading a job file, each with the path it concerns.
-
-    ``where`` turns a key path into what a message calls it (``jobs[2].cron``
-    in a file, ``--cron`` for ``chronolog add``); ``term`` does the same for
-    a key named inside a sentence.
-    """
-
-    def __init__(
-        self, where: Callable[[str], str], term: Callable[[str], str] = lambda key: key
-    ) -> None:
-        self.where = where
-        self.term = term
-        self.found: list[str] = []
-
-    def add(self, path: str, problem: str) -> None:
-        self.found.append(f"{self.where(path)}: {problem}" if path else problem)
-
-    def raise_if_any(self, source: str) -> None:
-        if not self.found:
-            return
-        if len(self.found) == 1:
-            raise ConfigError(f"{source}: {self.found[0]}")
-        shown = self.found[:_MAX_PROBLEMS]
-        more = len(self.found) - len(shown)
-        lines = [f"{source}: {len(self.found)} problems:", *(f"  {line}" for line in shown)]
-        if more:
-            lines.append(f"  ... and {more} more")
-        raise ConfigError("\n".join(lines))
-
-
-def _structure_errors(error: BaseException, path: str) -> Iterator[tuple[str, BaseException]]:
-    """(path, error) for every leaf of a cattrs validation error tree."""
-    if isinstance(error, ClassValidationError | IterableValidationError):
-        with_notes, without = error.group_exceptions()
-        for sub, note in with_notes:
-            name = getattr(note, "name", None)
-            if name is None and isinstance(note.index, str):
-                name = note.index  # a key of a table such as [targets]
-            step = f"[{note.index}]" if name is None else f".{name}"
-            yield from _structure_errors(sub, path + step)
-        for sub in without:
-            yield from _structure_errors(sub, path)
-    else:
-        yield path, error
-
-
-def _describe_structure_error(
-    path: str, error: BaseException, known: Callable[[str], list[str]]
-) -> list[tuple[str, str]]:
-    """One or more (path, problem) pairs for a leaf of a cattrs error."""
-    if isinstance(error, ForbiddenExtraKeysError):
-        pairs = []
-        for key in sorted(error.extra_fields):
-            hint = closest_match(key, known(path))
-            suggestion = f"; did you mean {hint!r}?" if hint else ""
-            pairs.append((f"{path}.{key}", f"unknown key{suggestion}"))
-        return pairs
-    if isinstance(error, KeyError):
-        return [(path, "missing (this key is required)")]
-    if isinstance(error, ValueError | TypeError):
-        return [(path, str(error))]
-    return [(path, f"{type(error).__name__}: {error}")]
-
-
-_CLASSES_BY_PATH: Final = {
-    "": _FileEntry,
-    "defaults": _DefaultsEntry,
-    "defaults.retry": _RetryEntry,
-    "jobs[]": _JobEntry,
-    "jobs[].retry": _RetryEntry,
-    **{f"{where}.{key}": _HookEntry for where in ("defaults", "jobs[]") for key in HOOK_KEYS},
-}
-
-
-def _known_keys(path: str) -> list[str]:
-    generic = re.sub(r"\[\d+\]", "[]", path.removeprefix("$").removeprefix("."))
-    generic = re.sub(r"^targets\.[^.]+$", "targets.*", generic)
-    cls = _CLASSES_BY_PATH.get(generic, _TargetEntry if generic == "targets.*" else None)
-    return [] if cls is None else [field.name for field in attrs.fields(cls)]
-
-
-def _dotted(path: str) -> str:
-    return path.removeprefix("$").removeprefix(".")
-
-
 def parse_job_file(text: str, *, path: Path | None = None) -> JobFile:
     """Validate the TOML ``text`` of a job file (read from ``path``, if given).
 
@@ -589,98 +181,21 @@ def parse_job_file(text: str, *, path: Path | None = None) -> JobFile:
     problem, each with its key path.
     """
     source = "job file" if path is None else str(path)
-    raw = _parse_toml(text, source)
-    problems = _Problems(lambda key: key + _job_label(raw, key))
-    _check_tables(raw, problems)
-    problems.raise_if_any(source)
-    try:
-        entry = _converter.structure(raw, _FileEntry)
-    except (ClassValidationError, IterableValidationError) as exc:
-        for where, error in _structure_errors(exc, "$"):
-            for key, problem in _describe_structure_error(where, error, _known_keys):
-                problems.add(_dotted(key), problem)
-        problems.raise_if_any(source)
-        raise  # pragma: no cover - a cattrs error always has leaves
+    raw = parse_toml(text, source)
+    problems = Problems(lambda key: key + _job_label(raw, key))
+    entry = structure_file(raw, problems, source)
     base = Path.cwd() if path is None else path.resolve().parent
     return _resolve_file(entry, problems, path=path, base=base)
 
 
-def _check_tables(raw: Mapping[str, Any], problems: _Problems) -> None:
-    """Say where a job file has a value where a table or an array of tables belongs
-    (``jobs = 5``), before the structure is read and such a value makes no sense."""
-    jobs = raw.get("jobs", [])
-    if not isinstance(jobs, list):
-        problems.add(
-            "jobs",
-            f"expected an array of tables, one [[jobs]] entry per job, got {_kind(jobs)} {jobs!r}",
-        )
-    else:
-        for index, entry in enumerate(jobs):
-            if not isinstance(entry, dict):
-                problems.add(
-                    f"jobs[{index}]",
-                    f"expected a table (a [[jobs]] entry with name = ...), got {_kind(entry)} "
-                    f"{entry!r}",
-                )
-            else:
-                _check_job_tables(entry, problems, path=f"jobs[{index}]")
-    defaults = raw.get("defaults", {})
-    if not isinstance(defaults, dict):
-        problems.add(
-            "defaults",
-            f"expected a table such as [defaults] with tz = ..., got {_kind(defaults)} "
-            f"{defaults!r}",
-        )
-    else:
-        _check_job_tables(defaults, problems, path="defaults")
-
-
-def _check_job_tables(entry: Mapping[str, Any], problems: _Problems, *, path: str) -> None:
-    retry = entry.get("retry")
-    if retry is not None and not isinstance(retry, dict):
-        problems.add(
-            _join(path, "retry"),
-            f'expected a table such as {{ max_attempts = 3, backoff = "10s" }}, got '
-            f"{_kind(retry)} {retry!r}",
-        )
-
-
-def _parse_toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        position = _TOML_POSITION.match(message)
-        if position is not None:
-            problem = position["problem"][:1].lower() + position["problem"][1:]
-            where = (
-                "at the end of the file"
-                if position["end"]
-                else f"line {position['line']}, column {position['col']}"
-            )
-            message = f"{where}: {problem}"
-        raise ConfigError(f"{source} is not valid TOML: {message}") from None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"job file {path} does not exist; check the path") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"job file {path} is not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read job file {path}: {exc.strerror or exc}") from None
-
-
 def load_job_file(path: Path) -> JobFile:
     """Read and validate the job file at ``path`` (`ConfigError` saying why not)."""
-    return parse_job_file(_read(path), path=path)
+    return parse_job_file(read_job_file_text(path), path=path)
 
 
 def log_setting(path: Path) -> Path | None:
     """The log a job file names, without validating the rest (no target is imported)."""
-    raw = _parse_toml(_read(path), str(path))
+    raw = parse_toml(read_job_file_text(path), str(path))
     log = raw.get("log")
     if log is None:
         return None
@@ -702,7 +217,7 @@ def _job_label(raw: Mapping[str, Any], path: str) -> str:
 
 
 def _resolve_file(
-    entry: _FileEntry, problems: _Problems, *, path: Path | None, base: Path
+    entry: FileEntry, problems: Problems, *, path: Path | None, base: Path
 ) -> JobFile:
     if entry.max_concurrent is not None and entry.max_concurrent < 1:
         problems.add("max_concurrent", f"must be at least 1, got {entry.max_concurrent}")
@@ -762,51 +277,30 @@ def resolve_job(
     ``check_imports=False`` a ``call`` target is checked for its form only,
     for a process that will not be the one importing it.
     """
-    problems = _Problems(
+    problems = Problems(
         where if where is not None else lambda key: key,
         term if term is not None else lambda key: key,
     )
-    _check_job_tables(raw, problems, path="")
-    problems.raise_if_any(source)
-    try:
-        entry = _converter.structure(dict(raw), _JobEntry)
-    except (ClassValidationError, IterableValidationError) as exc:
-        for path, error in _structure_errors(exc, "$"):
-            for key, problem in _describe_structure_error(path, error, _known_job_keys):
-                problems.add(_dotted(key), problem)
-        problems.raise_if_any(source)
-        raise  # pragma: no cover - a cattrs error always has leaves
+    entry = structure_job(raw, problems, source)
     job = _resolve_job(
-        entry, _DefaultsEntry(), problems, path="", base=base, check_imports=check_imports
+        entry, DefaultsEntry(), problems, path="", base=base, check_imports=check_imports
     )
     problems.raise_if_any(source)
     assert job is not None
     return job
 
 
-def _known_job_keys(path: str) -> list[str]:
-    key = _dotted(path)
-    cls = _RetryEntry if key == "retry" else _HookEntry if key in HOOK_KEYS else _JobEntry
-    return [field.name for field in attrs.fields(cls)]
-
-
-def _join(path: str, key: str) -> str:
-    if not key:
-        return path
-    return f"{path}.{key}" if path else key
-
-
 def _resolve_job(
-    entry: _JobEntry,
-    defaults: _DefaultsEntry,
-    problems: _Problems,
+    entry: JobEntry,
+    defaults: DefaultsEntry,
+    problems: Problems,
     *,
     path: str,
     base: Path,
     check_imports: bool = True,
 ) -> Job | None:
     count = len(problems.found)
-    at = functools.partial(_join, path)
+    at = functools.partial(join, path)
     try:
         validate_task_name(entry.name)
     except ConfigError as exc:
@@ -823,8 +317,8 @@ def _resolve_job(
 
 
 def _resolve_hooks(
-    entry: _JobEntry | _DefaultsEntry,
-    problems: _Problems,
+    entry: JobEntry | DefaultsEntry,
+    problems: Problems,
     *,
     at: str,
     base: Path,
@@ -833,18 +327,18 @@ def _resolve_hooks(
     """The hooks an entry gives itself (a hook with a problem is left out, and said)."""
     hooks: dict[str, Hook] = {}
     for key in HOOK_KEYS:
-        hook: _HookEntry | None = getattr(entry, key)
+        hook: HookEntry | None = getattr(entry, key)
         if hook is None:
             continue
         # A hook names its target as a job does; it gets no [defaults] env or cwd.
-        as_job = _JobEntry(
+        as_job = JobEntry(
             name=key, command=hook.command, call=hook.call, env=hook.env, cwd=hook.cwd
         )
         target = _resolve_target(
             as_job,
-            _DefaultsEntry(),
+            DefaultsEntry(),
             problems,
-            at=functools.partial(_join, _join(at, key)),
+            at=functools.partial(join, join(at, key)),
             base=base,
             check_imports=check_imports,
         )
@@ -854,7 +348,7 @@ def _resolve_hooks(
 
 
 def _resolve_named_targets(
-    entries: Mapping[str, _TargetEntry], problems: _Problems, *, base: Path
+    entries: Mapping[str, TargetEntry], problems: Problems, *, base: Path
 ) -> tuple[NamedTarget, ...]:
     """The ``[targets]`` table: each name checked, each target resolved as a job's."""
     named: list[NamedTarget] = []
@@ -867,12 +361,12 @@ def _resolve_named_targets(
                 "a letter or digit (agents spell it); e.g. [targets.send-report]",
             )
             continue
-        as_job = _JobEntry(
+        as_job = JobEntry(
             name=name, command=entry.command, call=entry.call, env=entry.env, cwd=entry.cwd
         )
-        at = functools.partial(_join, where)
+        at = functools.partial(join, where)
         target = _resolve_target(
-            as_job, _DefaultsEntry(), problems, at=at, base=base, check_imports=True
+            as_job, DefaultsEntry(), problems, at=at, base=base, check_imports=True
         )
         if target is not None:
             named.append(NamedTarget(name, target, (entry.description or "").strip()))
@@ -880,9 +374,9 @@ def _resolve_named_targets(
 
 
 def _resolve_trigger(
-    entry: _JobEntry,
-    defaults: _DefaultsEntry,
-    problems: _Problems,
+    entry: JobEntry,
+    defaults: DefaultsEntry,
+    problems: Problems,
     *,
     at: Callable[[str], str],
     base: Path,
@@ -962,9 +456,9 @@ def _resolve_trigger(
 
 
 def _resolve_target(
-    entry: _JobEntry,
-    defaults: _DefaultsEntry,
-    problems: _Problems,
+    entry: JobEntry,
+    defaults: DefaultsEntry,
+    problems: Problems,
     *,
     at: Callable[[str], str],
     base: Path,
@@ -1023,7 +517,7 @@ def _resolve_target(
 
 
 def _resolve_call(
-    text: str, problems: _Problems, *, at: Callable[[str], str], check_imports: bool
+    text: str, problems: Problems, *, at: Callable[[str], str], check_imports: bool
 ) -> CallSpec | None:
     if not _CALL_PATH.fullmatch(text):
         problems.add(
@@ -1040,7 +534,7 @@ def _resolve_call(
 
 
 def _resolve_policy(
-    entry: _JobEntry, defaults: _DefaultsEntry, problems: _Problems, *, at: Callable[[str], str]
+    entry: JobEntry, defaults: DefaultsEntry, problems: Problems, *, at: Callable[[str], str]
 ) -> Policy | None:
     def pick(key: str) -> Any:
         value = getattr(entry, key)
@@ -1051,7 +545,7 @@ def _resolve_policy(
     if retry_entry is not None:
         given = {
             field.name: getattr(retry_entry, field.name)
-            for field in attrs.fields(_RetryEntry)
+            for field in attrs.fields(RetryEntry)
             if getattr(retry_entry, field.name) is not None
         }
         try:

@@ -9,7 +9,7 @@ Model Context Protocol. Nothing here imports the MCP SDK.
 **One source for the schemas.** The arguments of ``schedule_add`` and
 ``schedule_update`` are a job of the job file: their JSON Schemas are
 derived from the class the job file's ``[[jobs]]`` entries are structured
-into (`chronolog._config.JOB_ENTRY`), and the arguments are checked by the
+into (`chronolog._job_file_syntax.JOB_ENTRY`), and the arguments are checked by the
 same resolution as a job file's, so an invalid argument gets the job file's
 message under its own name (``cron: cron minute field '61' is out of
 range 0-59 ...``). A key added to the job file appears in the tools by
@@ -49,21 +49,13 @@ import attrs
 import click
 import trio
 
-from .._config import (
-    HOOK_KEYS,
-    JOB_ENTRY,
-    TARGET_NAME,
-    TRIGGER_KEYS,
-    CallSpec,
-    NamedTarget,
-    duration_text,
-    resolve_job,
-)
+from .._config import JOB_ENTRY, TARGET_NAME, CallSpec, NamedTarget, resolve_job
 from .._control import ControlError
 from .._dst_notes import describe_due
 from .._errors import ChronologError, ConfigError, DuplicateTask, closest_match
 from .._explain import explain
 from .._ids import validate_task_name
+from .._job_file_syntax import HOOK_KEYS, TRIGGER_KEYS, duration_spelling
 from .._jobs import declared_by, parse_target
 from .._policies import CatchUp, Overlap, Policy, Retry
 from .._triggers import At, Cron, Every, FileWatch, Manual
@@ -308,11 +300,11 @@ def _entry_of(definition: TaskDefined) -> dict[str, Any]:
     if isinstance(trigger, Cron):
         entry |= {"cron": trigger.expr, "tz": trigger.tz}
     elif isinstance(trigger, Every):
-        entry["every"] = duration_text(trigger.interval)
+        entry["every"] = duration_spelling(trigger.interval)
     elif isinstance(trigger, At):
         entry["at"] = trigger.when.isoformat()
     elif isinstance(trigger, FileWatch):
-        entry |= {"watch": trigger.path, "poll": duration_text(trigger.poll)}
+        entry |= {"watch": trigger.path, "poll": duration_spelling(trigger.poll)}
     elif isinstance(trigger, Manual):
         entry["manual"] = True
     if isinstance(trigger, Cron | Every):
@@ -337,7 +329,7 @@ def _entry_of(definition: TaskDefined) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, timedelta):
-        return duration_text(value)
+        return duration_spelling(value)
     if isinstance(value, Overlap | CatchUp):
         return value.value
     return value
@@ -607,9 +599,9 @@ class ScheduleTools:
         if shortest is not None and shortest < self.min_interval:
             key = "every" if isinstance(trigger, Every) else "cron"
             raise ToolError(
-                f"{tool}: {key}: runs {duration_text(shortest)} apart, and agents may schedule "
-                f"runs at most every {duration_text(self.min_interval)} (the operator sets this "
-                f"with --min-interval)"
+                f"{tool}: {key}: runs {duration_spelling(shortest)} apart, and agents may "
+                f"schedule runs at most every {duration_spelling(self.min_interval)} (the "
+                f"operator sets this with --min-interval)"
             )
 
     async def _define(self, tool: str, entry: dict[str, Any], if_exists: str) -> dict[str, Any]:

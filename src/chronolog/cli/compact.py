@@ -23,9 +23,9 @@ import trio
 
 from .._clock import SystemClock
 from .._compaction import compact_log
-from .._config import MAX_DURATION, check_duration_bound
 from .._direct import event_log_at
 from .._errors import LogCorrupted
+from .._job_file_syntax import MAX_DURATION, check_duration_bound
 from .._strict import RECOVERY_GUIDE
 from ..log.file import FileLog
 from ._common import BadUsage, json_option, log_argument, translate_errors

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 import trio
 
-from .._config import load_job_file, log_setting, parse_duration
+from .._config import load_job_file, log_setting
 from .._errors import ConfigError
+from .._job_file_syntax import parse_duration
 from ._common import BadUsage, translate_errors
 from ._schedule_tools import AllowList, ScheduleTools, ToolError
 
