@@ -6,6 +6,13 @@ dangling, starts the LogWriter and one TaskActor per task, and on exit shuts
 down gracefully. Every command is an append through the writer; the writer
 folds each record into the State with the same step replay uses, so the live
 state always equals ``replay(log)``.
+
+Why one module of this size: the command API (``add``, ``pause``, ...), the
+plumbing the actors use (the `Host` side) and the lifetime (open, recover,
+serve, shut down) all hold the same few things -- the writer, the actors by
+name, the targets -- and a command's meaning depends on the lifetime (a
+command during shutdown, recovery before the first actor wakes). The rules
+a command follows are pure and live in `_command_rules`.
 """
 
 from __future__ import annotations

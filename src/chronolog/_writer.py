@@ -18,7 +18,8 @@ submitters. So:
   submission of the same batch -- is never written: its whole submission is
   rejected with `ClaimConflict` and the rest of the batch goes on.
 
-See ``docs/reference/writer.md`` for the guarantees in full.
+See ``docs/reference/writer.md`` for the guarantees in full. (One module:
+the queue, the claim checks and the group commit are one loop.)
 """
 
 from __future__ import annotations

@@ -32,6 +32,11 @@ shows who defined (and redefined) them; pauses and resumes carry the note
 ``mcp: <the agent's note>``. Changes go through the running scheduler's
 control socket, or straight to the log when none runs -- the path of
 ``chronolog pause`` and the other control commands (``control.deliver``).
+
+Why one module of this size: nine tools share one allow-list, one scope
+(the agent's own tasks), one set of limits and one way to deliver a change;
+each tool is a short method, and splitting them would spread the safety
+rules over files where a reviewer could miss one.
 """
 
 from __future__ import annotations

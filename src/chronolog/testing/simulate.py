@@ -19,6 +19,11 @@ FileLog.
 A crash (``Crash``, ``sim.crash()``) abandons the scheduler as ``kill -9``
 would: the log is cut off from it at that instant, its runs are cancelled,
 and the next scheduler replays exactly what was durable.
+
+Why one module of this size: both entry points, the crash and the quiet
+point that ``advance`` waits for share one model of "everything due has
+happened", and that model is the subtle part; keeping it in one place keeps
+the simulated time exact.
 """
 
 from __future__ import annotations

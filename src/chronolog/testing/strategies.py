@@ -10,6 +10,10 @@ does not.
 * :func:`instants` -- aware UTC datetimes, biased towards a zone's offset changes;
 * :func:`triggers`, :func:`policies`, :func:`task_definitions`;
 * :func:`event_logs` -- whole valid logs, written by a model of a scheduler.
+
+Why one module of this size: the strategies build on each other (a log is
+drawn from task definitions, which are drawn from triggers and policies),
+and users import them from one place.
 """
 
 from __future__ import annotations
