@@ -650,6 +650,17 @@ class PostgresLog(EventLog):
             ).fetchall()
         return {str(name) for (name,) in rows}
 
+    async def live_nodes(self) -> list[str]:
+        """The nodes whose lease is valid now (database time)."""
+        return await trio.to_thread.run_sync(self._live_nodes, abandon_on_cancel=True)
+
+    def _live_nodes(self) -> list[str]:
+        with self._pooled(f"cannot read the leases in {self._shown}") as conn:
+            rows = conn.execute(
+                "SELECT node FROM chronolog_nodes WHERE expires_at > clock_timestamp()"
+            ).fetchall()
+        return [str(name) for (name,) in rows]
+
     async def forget_nodes(self, nodes: Sequence[str]) -> None:
         """Drop the expired lease rows of ``nodes`` (their runs were settled)."""
         await trio.to_thread.run_sync(self._forget_nodes, list(nodes), abandon_on_cancel=True)
