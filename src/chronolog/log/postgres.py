@@ -227,6 +227,24 @@ class PostgresLog(EventLog):
                 raise postgres_error(exc, self._dsn, f"cannot read log {self._shown}") from exc
         return form.version if form is not None else None
 
+    def schema(self, *, create: bool = False, upgrade: bool = False) -> tuple[int, int]:
+        """The schema version of chronolog's tables before and after: created when
+        ``create`` and the database has none (before is 0), migrated to the
+        newest when ``upgrade`` (``chronolog db init`` and ``db upgrade``).
+
+        A blocking call. A schema newer than this code knows is `LogCorrupted`,
+        saying to upgrade chronolog; nothing is changed then.
+        """
+        with self._own_connection("prepare") as connection:
+            try:
+                form = check_format(connection, self._shown)
+                before = 0 if form is None else form.schema
+                if (form is None and create) or (form is not None and upgrade):
+                    return migrate(connection, self._shown)
+            except psycopg.Error as exc:
+                raise postgres_error(exc, self._dsn, f"cannot prepare log {self._shown}") from exc
+        return before, before
+
     def exists(self) -> bool:
         """Whether the database holds chronolog's tables (checking their format).
 
