@@ -79,6 +79,7 @@ from ._postgres_schema import (
     check_format,
     migrate,
     needs_tables,
+    schema_lock,
 )
 from ._postgres_turn import Turn, roll_back
 
@@ -237,10 +238,11 @@ class PostgresLog(EventLog):
         """
         with self._own_connection("prepare") as connection:
             try:
-                form = check_format(connection, self._shown)
-                before = 0 if form is None else form.schema
-                if (form is None and create) or (form is not None and upgrade):
-                    return migrate(connection, self._shown)
+                with schema_lock(connection):
+                    form = check_format(connection, self._shown)
+                    before = 0 if form is None else form.schema
+                    if (form is None and create) or (form is not None and upgrade):
+                        return migrate(connection, self._shown)
             except psycopg.Error as exc:
                 raise postgres_error(exc, self._dsn, f"cannot prepare log {self._shown}") from exc
         return before, before
@@ -298,13 +300,19 @@ class PostgresLog(EventLog):
         """Create the tables in an empty database, check the format; the last seq."""
         with self._own_connection("open for writing") as connection:
             try:
-                form = check_format(connection, self._shown)
-                if needs_tables(form, self._shown):
-                    before, after = migrate(connection, self._shown)
-                    if before == 0:
-                        logger.info(
-                            "created chronolog's tables (schema %d) in %s", after, self._shown
-                        )
+                # Under the schema lock: nodes starting at once on an empty
+                # database wait while one creates the tables, step by step,
+                # instead of finding them half made (an older schema).
+                with schema_lock(connection):
+                    form = check_format(connection, self._shown)
+                    if needs_tables(form, self._shown):
+                        before, after = migrate(connection, self._shown)
+                        if before == 0:
+                            logger.info(
+                                "created chronolog's tables (schema %d) in %s",
+                                after,
+                                self._shown,
+                            )
             except psycopg.Error as exc:
                 what = f"cannot open log {self._shown} for writing"
                 raise postgres_error(exc, self._dsn, what) from exc
