@@ -285,12 +285,22 @@ class Scheduler:
         )
         existed = name in self.state
         now = self.clock.now()
-        records = await self.append_decided(
-            lambda state: define_events(
-                state, name, trigger, target_path(target), policy, now, if_exists
-            )
-        )
+        # Bound before the append: an actor that runs the task while the
+        # definition is written (a run already due) runs this callable.
+        previous = self._targets.get(name)
         self._targets[name] = target
+        try:
+            records = await self.append_decided(
+                lambda state: define_events(
+                    state, name, trigger, target_path(target), policy, now, if_exists
+                )
+            )
+        except BaseException:
+            if previous is None:
+                self._targets.pop(name, None)
+            else:
+                self._targets[name] = previous
+            raise
         actor = self._spawn(name)
         actor.target = target
         if existed:
