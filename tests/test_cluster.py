@@ -10,6 +10,7 @@ database restart) are in ``test_cluster_processes.py``.
 from __future__ import annotations
 
 import collections
+import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from chronolog import (
     TaskDefined,
     TaskPaused,
     check_invariants,
+    current_run,
     open_scheduler,
     replay,
 )
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from chronolog import Event, Scheduler
+
+    from .conftest import Server
+    from .postgres_server import Cluster
 
 LEASE = timedelta(seconds=1)
 
@@ -314,3 +319,71 @@ async def test_a_node_that_cannot_renew_its_lease_stops_its_runs(
     records = records_of(postgres_dsn)
     failed = [r for r in records if isinstance(r, Failed)]
     assert [r.error for r in failed] == ["node lost"]
+
+
+async def _through_trouble(
+    dsn: str, trouble: Callable[[], object], *, nodes: int = 2, tasks: int = 8
+) -> tuple[list[Event], collections.Counter[str], float]:
+    """``nodes`` nodes run ``tasks`` per-second tasks; ``trouble()`` strikes after 1.5 s.
+
+    Returns the log, how often each occurrence ran, and when (trio time) the
+    trouble was over.
+    """
+    ran: collections.Counter[str] = collections.Counter()
+    over = 0.0
+
+    async def body(index: int, scheduler: Scheduler) -> None:
+        nonlocal over
+        for n in range(tasks):
+
+            def job(name: str = f"task-{n}") -> None:
+                context = current_run()
+                assert context is not None
+                ran[context.occurrence] += 1
+
+            await scheduler.add(f"task-{n}", Every(timedelta(seconds=1)), job)
+        await trio.sleep(1.5)
+        if index == 0:
+            await trio.to_thread.run_sync(trouble)
+            over = trio.current_time()
+        await trio.sleep(4)
+
+    await run_nodes(dsn, nodes, body)
+    return records_of(dsn), ran, over
+
+
+def _check_exactly_once(records: list[Event], ran: collections.Counter[str]) -> None:
+    assert check_invariants(records) == []
+    claims = starts(records)
+    assert max(claims.values()) == 1
+    assert max(ran.values()) == 1, "an occurrence ran twice"
+    # Every run that ran was claimed in the log: no acknowledged claim was lost.
+    assert set(ran) <= {occurrence for occurrence, _ in claims}
+
+
+async def test_the_database_restarts_under_the_nodes(
+    postgres_cluster: Cluster, postgres_dsn: str
+) -> None:
+    records, ran, _ = await _through_trouble(
+        postgres_dsn, lambda: postgres_cluster.restart(down_seconds=0.5)
+    )
+    _check_exactly_once(records, ran)
+    # The nodes went on after the restart: runs due well after it were claimed.
+    last_due = max(r.at for r in records if isinstance(r, Started))
+    first_due = min(r.at for r in records if isinstance(r, Started))
+    assert (last_due - first_due).total_seconds() >= 4
+
+
+async def test_connections_terminated_in_the_middle_of_appends(
+    postgres_server: Server, postgres_dsn: str
+) -> None:
+    database = postgres_dsn.split("?")[0].rsplit("/", 1)[1]
+
+    def terminate_again_and_again() -> None:
+        for _ in range(5):
+            postgres_server.terminate_backends(database)
+            time.sleep(0.2)
+
+    records, ran, _ = await _through_trouble(postgres_dsn, terminate_again_and_again)
+    _check_exactly_once(records, ran)
+    assert len(ran) >= 8 * 4
