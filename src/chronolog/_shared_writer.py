@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import trio
 
-from ._errors import ClaimConflict
+from ._errors import ChronologError, ClaimConflict
 from ._invariants import Checker
 from ._writer import LogWriter, _Submission
 from .log._base import EventLog, check_unappended
@@ -97,6 +97,12 @@ class SharedLogWriter(LogWriter):
         accepted: list[_Submission] = []
         events: list[Event] = []
         async with self.follower.folding:
+            # A claim the log already shows taken is refused here, without a
+            # turn: the state only grows, so it would be refused in one too.
+            # (Nodes woken by one due time lose most of their claims.)
+            batch = self._admit(batch)
+            if not batch:
+                return
             try:
                 async with self._shared.appending(self._state.seq) as turn:
                     self.follower.fold(turn.records)
@@ -134,6 +140,15 @@ class SharedLogWriter(LogWriter):
             raise self._closed_error()
         with contextlib.suppress(OSError):
             await self.follower.catch_up()
+        # A command that changes nothing on the state as it has been followed
+        # (an application declaring its tasks again at every start) takes no
+        # turn: had another node changed the task a moment earlier, the
+        # command would only have come after that change.
+        # A refusal (an unknown task) is left for the turn to decide.
+        async with self.follower.folding:
+            with contextlib.suppress(ChronologError):
+                if not decide(self._state):
+                    return []
         async with self.follower.folding:
             async with self._shared.appending(self._state.seq) as turn:
                 self.follower.fold(turn.records)
