@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
-from ._errors import ConfigError
+from ._errors import ClaimConflict, ConfigError, LogClosed
 from ._events import Failed, Started
 
 if TYPE_CHECKING:
@@ -202,6 +202,12 @@ class Leases:
                     await self.settle_lost_runs()
                 except OSError as exc:
                     logger.warning("node %r could not look for lost nodes: %s", self.node, exc)
+                except ClaimConflict as exc:  # the log refused: settled otherwise meanwhile
+                    logger.warning("node %r: %s", self.node, exc)
+                except LogClosed:
+                    # The scheduler is stopping: its writer takes no more
+                    # records, but the lease is kept until it has stopped.
+                    continue
 
     async def _watch_expiry(self) -> None:
         """Fence this node once its lease may expire within a quarter period."""
