@@ -324,3 +324,14 @@ def test_a_cancel_settles_a_run_of_a_node(postgres_dsn: str) -> None:
 
 def _shown(dsn: str) -> str:
     return describe_dsn(dsn)
+
+
+def test_run_check_takes_a_postgresql_log_and_never_shows_its_password(tmp_path: Path) -> None:
+    (tmp_path / "jobs.toml").write_text(
+        'log = "postgresql://app:s3cret@db.internal:5432/jobs"\nlease = "5s"\n\n'
+        '[[jobs]]\nname = "tick"\nevery = "1m"\ncommand = "true"\n'
+    )
+    code, output = run("run", str(tmp_path / "jobs.toml"), "--check")
+    assert code == 0, output
+    assert "log postgresql://app@db.internal:5432/jobs" in output
+    assert "s3cret" not in output

@@ -620,6 +620,11 @@ def _percentile(samples: list[timedelta], fraction: float) -> timedelta | None:
     return samples[max(index, 0)]
 
 
+def default_node() -> str:
+    """The node name of a scheduler not given one: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
     if isinstance(log, EventLog):
         return log
@@ -716,7 +721,7 @@ async def _open_scheduler(
     if result_max_bytes < 64:
         raise ConfigError(f"result_max_bytes must be at least 64, got {result_max_bytes}")
     clock = clock if clock is not None else SystemClock()
-    node = node if node is not None else f"{socket.gethostname()}:{os.getpid()}"
+    node = node if node is not None else default_node()
     event_log = _as_log(log)
     async with contextlib.AsyncExitStack() as stack:
         if (

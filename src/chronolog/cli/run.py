@@ -35,12 +35,12 @@ from .._config import load_job_file
 from .._control import ControlError, check_socket_path, serve_control, socket_path
 from .._direct import event_log_at
 from .._errors import ChronologError, ConfigError
-from .._events import Failed, Scheduled, Skipped, Started
+from .._events import Completed, Failed, Scheduled, Skipped, Started
 from .._jobs import reconcile, startup_events, target_text
 from .._leases import DEFAULT_LEASE
 from .._policies import CatchUp
 from .._projection import fold_into
-from .._scheduler import log_decisions, open_scheduler
+from .._scheduler import default_node, log_decisions, open_scheduler
 from .._triggers import At
 from ..log._paths import postgres_log_class
 from ._common import (
@@ -218,19 +218,32 @@ class _SignalRouter:
                 self.startup.cancel()
 
 
-async def report_events(log: EventLog, *, after_seq: int, as_json: bool) -> None:
+async def report_events(
+    log: EventLog, *, after_seq: int, as_json: bool, node: str | None = None
+) -> None:
     """Say what happens, until the log is closed: outcomes at INFO, plans at DEBUG.
 
     Failures and skips are left to the scheduler's own log lines
     (`chronolog.scheduler`), which count a burst of skips as one line. With
     ``as_json`` every record also goes to stdout, one JSON object per line.
+    On a shared log (``node`` given), the runs of other nodes are theirs to
+    report: only this node's starts and outcomes are logged.
     """
+    mine: set[tuple[str, int]] = set()
     async for record in log.follow(after_seq=after_seq):
         if as_json:
             sys.stdout.write(json.dumps(event_json(record), ensure_ascii=False) + "\n")
             sys.stdout.flush()
         if isinstance(record, Failed | Skipped):
             continue
+        if node is not None and isinstance(record, Started | Completed):
+            key = (record.occurrence, record.attempt)
+            if isinstance(record, Started) and record.node == node:
+                mine.add(key)
+            elif key not in mine:
+                continue
+            elif isinstance(record, Completed):
+                mine.discard(key)
         level = logging.DEBUG if isinstance(record, Scheduled | Started) else logging.INFO
         if logger.isEnabledFor(level):
             logger.log(level, "%s: %s", record.task, describe_event(record))
@@ -285,11 +298,14 @@ async def _serve_log(
 ) -> None:
     clock = SystemClock()
     log = _log_for(log_path, job_file)
+    node = None if isinstance(log_path, Path) else job_file.node or default_node()
     await log.open()
     try:
         state = await trio.to_thread.run_sync(log.load_state, abandon_on_cancel=True)
         async with trio.open_nursery() as reporting:
-            reporting.start_soon(lambda: report_events(log, after_seq=state.seq, as_json=as_json))
+            reporting.start_soon(
+                lambda: report_events(log, after_seq=state.seq, as_json=as_json, node=node)
+            )
             reporting.start_soon(
                 lambda: follow_hooks(
                     log,
@@ -330,7 +346,7 @@ async def _schedule(
             shutdown_grace=job_file.shutdown_grace,
             max_concurrent=job_file.max_concurrent,
             result_max_bytes=job_file.result_max_bytes,
-            node=job_file.node,
+            node=job_file.node or default_node(),
         ) as scheduler:
             service = Service(scheduler, job_file, job_file_path=job_file_path)
             await reconcile(scheduler, job_file, result_max_bytes=job_file.result_max_bytes)
