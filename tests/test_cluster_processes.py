@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -31,6 +30,7 @@ from chronolog.log.postgres import PostgresLog
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from chronolog import Event
 
@@ -38,10 +38,7 @@ TASKS = int(os.environ.get("CHRONOLOG_CLUSTER_TASKS", "40"))
 SECONDS = float(os.environ.get("CHRONOLOG_CLUSTER_SECONDS", "6"))
 PATIENCE = 30.0
 
-NOTE = (
-    'printf "%s {what} %s %s\\n" "$$" "$CHRONOLOG_OCCURRENCE" "$CHRONOLOG_ATTEMPT"'
-    " >> {side}"
-)
+NOTE = 'printf "%s {what} %s %s\\n" "$$" "$CHRONOLOG_OCCURRENCE" "$CHRONOLOG_ATTEMPT" >> {side}'
 
 
 def job_file(directory: Path, dsn: str, *, tasks: int, command: str, extra: str = "") -> Path:
@@ -153,9 +150,7 @@ def test_a_killed_node_s_runs_are_settled_and_retried_on_a_survivor(
 ) -> None:
     side = tmp_path / "side.txt"
     command = (
-        NOTE.format(what="start", side=side)
-        + "; sleep 3; "
-        + NOTE.format(what="end", side=side)
+        NOTE.format(what="start", side=side) + "; sleep 3; " + NOTE.format(what="end", side=side)
     )
     path = job_file(
         tmp_path,
