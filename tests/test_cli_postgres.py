@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -29,8 +30,12 @@ import pytest
 import trio
 from click.testing import CliRunner
 
-from chronolog import FileLog, Scheduled
+from chronolog import Failed, FileLog, Manual, Scheduled, Started, TaskDefined
+from chronolog._errors import LogCorrupted
 from chronolog.cli import main
+from chronolog.log import _postgres_schema
+from chronolog.log._postgres_names import describe_dsn
+from chronolog.log._postgres_schema import SCHEMA_VERSION
 from chronolog.log.postgres import PostgresLog
 
 from .cli_logs import START, scenario_log
@@ -203,3 +208,130 @@ def test_no_database_no_log_no_server(postgres_dsn: str, postgres_server: Server
     code, output = run("status", "postgresql://a@b/e?no_such_option=1")
     assert code == 2
     assert "is not a valid PostgreSQL URL" in output
+
+
+# -- chronolog db ------------------------------------------------------------------
+
+
+def test_db_init_creates_the_tables_once(postgres_dsn: str) -> None:
+    code, output = run("db", "init", postgres_dsn)
+    assert (code, output.strip()) == (
+        0,
+        f"{_shown(postgres_dsn)}: created chronolog's tables (schema {SCHEMA_VERSION})",
+    )
+    code, output = run("db", "init", postgres_dsn, "--json")
+    assert code == 0
+    assert json.loads(output)["schema_before"] == SCHEMA_VERSION
+    assert run("status", postgres_dsn)[0] == 0
+
+
+def test_db_upgrade_migrates_an_older_schema(postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        for statement in _postgres_schema._STEPS[1]:
+            connection.execute(statement.encode())
+
+    async def refused() -> None:
+        with pytest.raises(LogCorrupted, match="run `chronolog db upgrade`"):
+            async with PostgresLog(postgres_dsn):
+                pass  # pragma: no cover
+
+    trio.run(refused)
+    code, output = run("db", "upgrade", postgres_dsn)
+    assert code == 0
+    assert output.strip().endswith(f"upgraded from schema 1 to {SCHEMA_VERSION}")
+    code, output = run("db", "upgrade", postgres_dsn)
+    assert "nothing to do" in output
+
+
+def test_db_refuses_a_newer_schema_and_a_file(postgres_dsn: str, tmp_path: Path) -> None:
+    assert run("db", "init", postgres_dsn)[0] == 0
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute("UPDATE chronolog_meta SET value = '99' WHERE key = 'schema'")
+    code, output = run("db", "upgrade", postgres_dsn)
+    assert code == 3
+    assert "upgrade chronolog (on every node)" in output
+    code, output = run("db", "init", str(tmp_path / "jobs.jsonl"))
+    assert code == 2
+    assert "is not a PostgreSQL URL" in output
+
+
+def test_db_nodes_lists_the_leases(postgres_dsn: str) -> None:
+    assert run("db", "nodes", postgres_dsn)[1].strip().endswith("no scheduler holds a lease")
+
+    async def hold() -> None:
+        async with PostgresLog(postgres_dsn) as log:
+            assert await log.renew_lease("web-1", "instance", timedelta(seconds=30))
+
+    trio.run(hold)
+    code, output = run("db", "nodes", postgres_dsn, "--json")
+    assert code == 0
+    [node] = json.loads(output)["nodes"]
+    assert (node["node"], node["alive"]) == ("web-1", True)
+    assert run("db", "nodes", postgres_dsn)[1].startswith("web-1: alive (lease until ")
+
+
+# -- control commands on a shared log ------------------------------------------------
+
+
+def test_control_commands_are_recorded_in_the_shared_log(
+    copied: tuple[Path, str],
+) -> None:
+    _, dsn = copied
+    code, output = run("pause", dsn, "backup", "--note", "disk full")
+    assert code == 0
+    assert output.strip() == (
+        "backup paused (recorded in the shared log: every scheduler on it follows it)"
+    )
+    code, output = run("pause", dsn, "backup", "--json")
+    document = json.loads(output)
+    assert (document["changed"], document["via"]) == (False, "shared log")
+    assert run("resume", dsn, "backup")[0] == 0
+    code, output = run("cancel", dsn, "backup")
+    assert (code, output.strip()) == (0, "nothing to cancel: no run of backup is running")
+    code, output = run("remove", dsn, "flaky")
+    assert code == 0
+    code, output = run("status", dsn, "--json")
+    assert "flaky" not in {task["task"] for task in json.loads(output)["tasks"]}
+    assert run("verify", dsn)[0] == 0
+    # No node runs: a manual run is recorded only for a manual task.
+    code, output = run("run-now", dsn, "backup")
+    assert code == 1
+    assert "no scheduler is running on this log" in output
+
+
+def test_a_cancel_settles_a_run_of_a_node(postgres_dsn: str) -> None:
+    """A node runs it; the cancel records its end, the node follows and stops it."""
+    now = datetime.now(UTC)
+
+    async def setup() -> None:
+        async with PostgresLog(postgres_dsn) as log:
+            await log.append(
+                [
+                    TaskDefined(task="long", at=now, trigger=Manual(), target="x:y"),
+                    Scheduled(task="long", at=now, occurrence="long!1", due=now),
+                    Started(task="long", at=now, occurrence="long!1", attempt=1, node="web-1"),
+                ]
+            )
+            assert await log.renew_lease("web-1", "instance", timedelta(seconds=30))
+
+    trio.run(setup)
+    code, output = run("cancel", postgres_dsn, "long", "--json")
+    assert code == 0
+    assert json.loads(output)["cancelled"] == 1
+    [failed] = [r for r in PostgresLog(postgres_dsn).read() if isinstance(r, Failed)]
+    assert (failed.occurrence, failed.error, failed.retry_at) == ("long!1", "cancelled", None)
+
+
+def _shown(dsn: str) -> str:
+    return describe_dsn(dsn)
+
+
+def test_run_check_takes_a_postgresql_log_and_never_shows_its_password(tmp_path: Path) -> None:
+    (tmp_path / "jobs.toml").write_text(
+        'log = "postgresql://app:s3cret@db.internal:5432/jobs"\nlease = "5s"\n\n'
+        '[[jobs]]\nname = "tick"\nevery = "1m"\ncommand = "true"\n'
+    )
+    code, output = run("run", str(tmp_path / "jobs.toml"), "--check")
+    assert code == 0, output
+    assert "log postgresql://app@db.internal:5432/jobs" in output
+    assert "s3cret" not in output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -540,3 +541,26 @@ def test_the_current_directory_is_the_base_of_a_file_without_a_path(
     job_file = parse_job_file('log = "x.jsonl"\n' + job(f"manual = true\ncommand = ['{ECHO}']"))
     assert job_file.log == tmp_path / "x.jsonl"
     assert job_file.jobs[0].target == CommandSpec(argv=(ECHO,), cwd=str(tmp_path))
+
+
+def test_a_postgresql_log_is_a_url_with_a_node_and_a_lease(tmp_path: Path) -> None:
+    url = "postgresql://scheduler@db.internal:5432/jobs"
+    job_file = parse_job_file(
+        f'log = "{url}"\nnode = "web-1"\nlease = "30s"\n', path=tmp_path / "jobs.toml"
+    )
+    assert (job_file.log, job_file.node, job_file.lease) == (url, "web-1", timedelta(seconds=30))
+    (tmp_path / "jobs.toml").write_text(f'log = "{url}"\n')
+    assert log_setting(tmp_path / "jobs.toml") == url
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('log = "jobs.jsonl"\nlease = "30s"', "lease: applies to a postgresql:// log only"),
+        ('log = "postgresql://a@b/c"\nlease = "500ms"', "lease: must be at least 1s, got 500ms"),
+        ('node = " "', "node: is empty"),
+    ],
+)
+def test_node_and_lease_are_checked(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        parse_job_file(text)

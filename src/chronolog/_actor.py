@@ -145,6 +145,10 @@ class Host(Protocol):
     def target_for(self, name: str) -> Callable[[], Any] | str:
         """Task ``name``'s callable, or a sentence saying why there is none."""
 
+    def claim_delay(self, occurrence: str) -> timedelta:
+        """How long after its due time this node claims ``occurrence``: zero, except
+        on a log several nodes share, where one node is preferred (``_leases``)."""
+
     def activate(self, actor: TaskActor) -> bool:
         """Start ``actor.run`` in a Trio task (it was dormant and must plan); False
         when no new task can start."""
@@ -430,6 +434,7 @@ class TaskActor:
             wake_at = pending.due
             if jitter is not None and pending.attempt == 1:
                 wake_at += jitter_for(pending.occurrence, jitter)
+            wake_at += host.claim_delay(pending.occurrence)
             if wake_at > host.clock.now():
                 return await self._wait(wake_at, changed, run_end_matters=False)
             # Every actor due now was woken in one round by the alarms, so

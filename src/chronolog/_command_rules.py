@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IfExists",
+    "cancel_events",
     "define_events",
     "pause_events",
     "pending_skips",
@@ -211,6 +212,29 @@ def remove_events(state: State, name: str, now: datetime) -> list[Event]:
     events += pending_skips(state, name, SkipReason.REMOVED, now)
     events.append(TaskRemoved(task=name, at=now))
     return events
+
+
+def cancel_events(state: State, name: str, now: datetime) -> list[Event]:
+    """Cancel ``name``'s running runs by recording their end: ``Failed`` with error
+    "cancelled", not retried -- what a scheduler records when ``cancel`` stops them.
+
+    For a log several schedulers share (no control socket reaches the node
+    that runs them): the node follows the log, sees its run settled, and
+    stops it.
+    """
+    state.status(name)
+    return [
+        Failed(
+            task=name,
+            at=now,
+            occurrence=run.occurrence,
+            attempt=run.attempts,
+            error="cancelled",
+            error_type="Cancelled",
+        )
+        for run in state.open_occurrences(name)
+        if run.outcome is Outcome.RUNNING
+    ]
 
 
 def pending_skips(state: State, name: str, reason: SkipReason, now: datetime) -> list[Event]:

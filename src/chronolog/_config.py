@@ -38,6 +38,7 @@ from ._job_file_syntax import (
     Problems,
     RetryEntry,
     TargetEntry,
+    duration_spelling,
     join,
     parse_toml,
     read_job_file_text,
@@ -47,6 +48,7 @@ from ._job_file_syntax import (
 from ._policies import Policy, Retry
 from ._targets import import_target
 from ._triggers import At, Cron, Every, FileWatch, Manual, Trigger
+from .log._postgres_names import is_dsn
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -147,8 +149,9 @@ class JobFile:
     """A validated job file."""
 
     path: Path | None
-    log: Path | None
-    """The log path, relative paths taken from the job file's directory."""
+    log: Path | str | None
+    """The log path, relative paths taken from the job file's directory; or a
+    ``postgresql://`` URL (a `str`), for a log several schedulers share."""
     shutdown_grace: timedelta
     max_concurrent: int | None
     result_max_bytes: int
@@ -157,6 +160,10 @@ class JobFile:
     """The hooks of ``[defaults]``: of every task the file has no hook of its own for."""
     targets: tuple[NamedTarget, ...] = ()
     """The ``[targets]`` table, in the file's order."""
+    node: str | None = None
+    """This scheduler's node name (``open_scheduler(node=...)``); None: host:pid."""
+    lease: timedelta | None = None
+    """On a ``postgresql://`` log: the node's lease period (None: `PostgresLog`'s default)."""
 
     def hooks_for(self, task: str) -> Hooks:
         """The hooks of ``task``: its job's, with ``[defaults]`` for the ones it has not
@@ -193,15 +200,21 @@ def load_job_file(path: Path) -> JobFile:
     return parse_job_file(read_job_file_text(path), path=path)
 
 
-def log_setting(path: Path) -> Path | None:
-    """The log a job file names, without validating the rest (no target is imported)."""
+def log_setting(path: Path) -> Path | str | None:
+    """The log a job file names, without validating the rest (no target is imported):
+    a path, or a ``postgresql://`` URL."""
     raw = parse_toml(read_job_file_text(path), str(path))
     log = raw.get("log")
     if log is None:
         return None
     if not isinstance(log, str) or not log.strip():
         raise ConfigError(f'{path}: log: expected a path such as "jobs.jsonl", got {log!r}')
-    return path.resolve().parent / log
+    return _log_of(log, path.resolve().parent)
+
+
+def _log_of(log: str, base: Path) -> Path | str:
+    """A job file's ``log``: a ``postgresql://`` URL as it is, a path from ``base``."""
+    return log if is_dsn(log) else base / log
 
 
 def _job_label(raw: Mapping[str, Any], path: str) -> str:
@@ -225,6 +238,12 @@ def _resolve_file(
         problems.add("result_max_bytes", f"must be at least 64, got {entry.result_max_bytes}")
     if entry.log is not None and not entry.log.strip():
         problems.add("log", 'is empty; write e.g. log = "jobs.jsonl"')
+    if entry.node is not None and not entry.node.strip():
+        problems.add("node", 'is empty; write e.g. node = "web-1", or leave it out (host:pid)')
+    if entry.lease is not None and entry.lease < timedelta(seconds=1):
+        problems.add("lease", f"must be at least 1s, got {duration_spelling(entry.lease)}")
+    if entry.lease is not None and (entry.log is None or not is_dsn(entry.log)):
+        problems.add("lease", "applies to a postgresql:// log only (several schedulers)")
     if entry.defaults.tz is not None and not entry.defaults.tz.strip():
         problems.add("defaults.tz", _EMPTY_TZ)
     if entry.defaults.cwd is not None and not entry.defaults.cwd.strip():
@@ -246,7 +265,9 @@ def _resolve_file(
     result_max_bytes = entry.result_max_bytes or DEFAULT_RESULT_MAX_BYTES
     return JobFile(
         path=path,
-        log=None if entry.log is None else base / entry.log,
+        log=None if entry.log is None else _log_of(entry.log, base),
+        node=entry.node,
+        lease=entry.lease,
         shutdown_grace=(
             DEFAULT_SHUTDOWN_GRACE
             if entry.shutdown_grace is None

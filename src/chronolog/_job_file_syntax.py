@@ -257,6 +257,8 @@ class _Grace(timedelta):
 @attrs.frozen(kw_only=True)
 class FileEntry:
     log: str | None = None
+    node: str | None = None
+    lease: timedelta | None = None
     shutdown_grace: _Grace | None = None
     max_concurrent: int | None = None
     result_max_bytes: int | None = None

@@ -654,6 +654,19 @@ class State:
         """How many occurrences are open across all tasks (de-dup memory, besides tasks)."""
         return sum(len(task.open) for task in self._tasks.values())
 
+    def running_attempts(self) -> list[Started]:
+        """The ``Started`` record of every attempt running now, across all tasks.
+
+        On a log several schedulers share, its ``node`` says which process
+        runs it (their leases say whether that process is alive).
+        """
+        return [
+            last
+            for task in self._tasks.values()
+            for _, _, last in task.open.values()
+            if type(last) is Started
+        ]
+
     def _task(self, name: str) -> _Task:
         try:
             return self._tasks[name]

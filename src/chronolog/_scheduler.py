@@ -34,6 +34,7 @@ import trio
 from ._actor import TaskActor
 from ._alarms import Alarms, Sleeper
 from ._clock import SystemClock
+from ._cluster import join_cluster, writer_for
 from ._command_rules import (
     IfExists,
     define_events,
@@ -51,7 +52,6 @@ from ._processes import ProcessKeeper, registry_of
 from ._projection import DEFAULT_HISTORY_LIMIT
 from ._targets import MISSING_TARGET_NOTES, import_target, target_path
 from ._views import Outcome
-from ._writer import LogWriter
 from .log import EventLog, FileLog, SQLiteLog
 from .log._paths import log_at
 from .log.sqlite import SQLITE_SUFFIXES
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from ._projection import State
     from ._triggers import Trigger
     from ._views import Run, TaskStatus
+    from ._writer import LogWriter
 
 __all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
 
@@ -147,6 +148,23 @@ class Scheduler:
         self.processes = ProcessKeeper(registry_of(path) if isinstance(path, Path) else None)
 
     # -- plumbing for actors ---------------------------------------------------
+
+    def claim_delay(self, occurrence: str) -> timedelta:
+        """How long after its due time this node claims ``occurrence`` (see
+        `LogWriter.claim_delay`)."""
+        return self._writer.claim_delay(occurrence)
+
+    async def append_decided(self, decide: Callable[[State], Sequence[Event]]) -> list[Event]:
+        """Append what a command rule makes of the state, decided as late as the
+        writer can (see `LogWriter.append_decided`); the stored records."""
+        try:
+            records = await self._writer.append_decided(decide)
+        except OSError as exc:
+            self._log_failed(exc)
+            raise
+        if records:
+            self._appended(records)
+        return records
 
     async def append(self, events: Sequence[Event], *, shield: bool = False) -> list[Event]:
         """Append through the writer; the stored records (see `LogWriter.append`)."""
@@ -273,16 +291,27 @@ class Scheduler:
             remove_after_run=remove_after_run,
         )
         existed = name in self.state
-        events = define_events(
-            self.state, name, trigger, target_path(target), policy, self.clock.now(), if_exists
-        )
+        now = self.clock.now()
+        # Bound before the append: an actor that runs the task while the
+        # definition is written (a run already due) runs this callable.
+        previous = self._targets.get(name)
         self._targets[name] = target
-        if events:
-            await self.append(events)
+        try:
+            records = await self.append_decided(
+                lambda state: define_events(
+                    state, name, trigger, target_path(target), policy, now, if_exists
+                )
+            )
+        except BaseException:
+            if previous is None:
+                self._targets.pop(name, None)
+            else:
+                self._targets[name] = previous
+            raise
         actor = self._spawn(name)
         actor.target = target
         if existed:
-            await self._resume_if_paused_by_chronolog(name, redefined=bool(events))
+            await self._resume_if_paused_by_chronolog(name, redefined=bool(records))
         actor.notify()
         return self.status(name)
 
@@ -305,19 +334,18 @@ class Scheduler:
     async def pause(self, name: str, *, note: str = "") -> None:
         """Stop running ``name``. Its pending occurrence stays scheduled: it is
         skipped (once) only if its due time comes while the task is still paused."""
-        await self._apply(name, pause_events(self.state, name, note, self.clock.now()))
+        now = self.clock.now()
+        await self._apply(name, lambda state: pause_events(state, name, note, now))
 
     async def resume(self, name: str, *, note: str = "") -> None:
         """Run ``name`` again from now on; the paused period is not caught up."""
-        await self._apply(name, resume_events(self.state, name, note, self.clock.now()))
+        now = self.clock.now()
+        await self._apply(name, lambda state: resume_events(state, name, note, now))
 
-    async def _apply(self, name: str, events: list[Event]) -> None:
+    async def _apply(self, name: str, decide: Callable[[State], list[Event]]) -> None:
         """Append a command's events (a checkpoint even when there are none)."""
-        if not events:
-            await trio.lowlevel.checkpoint()
-            return
-        await self.append(events)
-        self._notify(name)
+        if await self.append_decided(decide):
+            self._notify(name)
 
     async def run_now(self, name: str) -> str:
         """Run ``name`` once now (also when paused or finished); returns the occurrence id.
@@ -361,7 +389,10 @@ class Scheduler:
             await actor.wait_idle()
         if name not in self.state:
             return
-        await self.append(remove_events(self.state, name, self.clock.now()))
+        now = self.clock.now()
+        await self.append_decided(
+            lambda state: remove_events(state, name, now) if name in state else []
+        )
         self._targets.pop(name, None)
         self._notify(name)
 
@@ -449,6 +480,10 @@ class Scheduler:
                 self.processes.end_leftovers, self.clock.now()
             )
         ended = {(left.occurrence, left.attempt): left.ended for left in leftovers}
+        if self.log.shared:
+            # Other processes run runs of this log: a run is lost when its
+            # node's lease expires, and a survivor settles it (_leases.py).
+            return
         now = self.clock.now()
         events: list[Event] = []
         for name in self.state.task_names():
@@ -592,6 +627,11 @@ def _percentile(samples: list[timedelta], fraction: float) -> timedelta | None:
     return samples[max(index, 0)]
 
 
+def default_node() -> str:
+    """The node name of a scheduler not given one: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
     if isinstance(log, EventLog):
         return log
@@ -688,11 +728,13 @@ async def _open_scheduler(
     if result_max_bytes < 64:
         raise ConfigError(f"result_max_bytes must be at least 64, got {result_max_bytes}")
     clock = clock if clock is not None else SystemClock()
-    node = node if node is not None else f"{socket.gethostname()}:{os.getpid()}"
+    node = node if node is not None else default_node()
     event_log = _as_log(log)
     async with contextlib.AsyncExitStack() as stack:
-        if event_log is not log or (
-            isinstance(event_log, FileLog | SQLiteLog) and not event_log.is_open
+        if (
+            event_log is not log
+            or (isinstance(event_log, FileLog | SQLiteLog) and not event_log.is_open)
+            or (event_log.shared and getattr(event_log, "is_open", True) is False)
         ):
             # We opened it, so we close it; a log the caller opened stays theirs.
             await stack.enter_async_context(event_log)
@@ -704,7 +746,7 @@ async def _open_scheduler(
             state = await trio.to_thread.run_sync(
                 functools.partial(event_log.load_state, history_limit=history_limit)
             )
-        writer = LogWriter(event_log, state, clock=clock)
+        writer = await writer_for(event_log, state, clock=clock, node=node)
         body_error: BaseException | None = None
         unwrapped: BaseException | None = None
         try:
@@ -795,6 +837,9 @@ async def _serve(
                         node=node,
                         max_concurrent=max_concurrent,
                         result_max_bytes=result_max_bytes,
+                    )
+                    join_cluster(
+                        writer, scheduler, actors=scheduler._actors, spawn=scheduler._spawn
                     )
                     await scheduler._recover()
                     async with trio.open_nursery() as actor_nursery:

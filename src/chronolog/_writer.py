@@ -25,6 +25,7 @@ the queue, the claim checks and the group commit are one loop.)
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -36,7 +37,7 @@ from ._views import OccurrenceState, Outcome
 from .log._base import EventLog, check_unappended
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from types import TracebackType
 
     from ._clock import Clock
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 __all__ = ["LogWriter", "WriterStatistics"]
 
 logger = logging.getLogger("chronolog.writer")
+
+#: The claim delay of a scheduler that is its log's only writer.
+_NO_DELAY = timedelta(0)
 
 _SETTLED: Final = frozenset({Outcome.COMPLETED, Outcome.FAILED, Outcome.SKIPPED})
 #: Records the writer checks against the state before writing them.
@@ -241,6 +245,20 @@ class LogWriter:
         self._queued += 1
         await submission.wait(shield=shield)
         return self._answer(submission)
+
+    def claim_delay(self, occurrence: str) -> timedelta:
+        """How long after its due time this process claims ``occurrence``: at once, as
+        the only writer (on a shared log, see ``_shared_writer``)."""
+        return _NO_DELAY
+
+    async def append_decided(self, decide: Callable[[State], Sequence[Event]]) -> list[Event]:
+        """Append what ``decide`` makes of the state (a command rule), as `append` does.
+
+        Here the state is the whole truth, so ``decide`` runs at once; the
+        writer of a log other processes append to (``_shared_writer``) runs
+        it while it holds the log, on a state that has every record.
+        """
+        return await self.append(decide(self._state))
 
     def append_now(self, events: Sequence[Event]) -> list[Event] | None:
         """`append` at once, with no checkpoint, where that needs no wait; else None.

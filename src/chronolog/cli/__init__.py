@@ -19,6 +19,7 @@ from .control import (
     resume_command,
     run_now_command,
 )
+from .db import db_command
 from .demo import demo_command
 from .history import history_command
 from .mcp import mcp_command
@@ -58,3 +59,4 @@ main.add_command(remove_command)
 main.add_command(add_command)
 main.add_command(compact_command)
 main.add_command(mcp_command)
+main.add_command(db_command)

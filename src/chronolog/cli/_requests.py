@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from .._command_rules import (
+    cancel_events,
     define_events,
     pause_events,
     remove_events,
@@ -38,6 +39,7 @@ from .._config import resolve_job
 from .._control import ControlError
 from .._events import TaskDefined
 from .._jobs import declare, target_text
+from .._projection import fold_into
 from .._triggers import Manual
 from ._output import describe_trigger
 
@@ -47,11 +49,22 @@ if TYPE_CHECKING:
 
     from .._command_rules import IfExists
     from .._config import Job
+    from .._events import Event
     from .._jobs import Source
+    from .._projection import State
     from .._scheduler import Scheduler
     from ..log import EventLog
+    from ..log.postgres import PostgresLog
 
-__all__ = ["COMMANDS", "Request", "apply_direct", "apply_live", "parse_request"]
+__all__ = [
+    "COMMANDS",
+    "Request",
+    "apply_direct",
+    "apply_live",
+    "apply_shared",
+    "decide",
+    "parse_request",
+]
 
 COMMANDS: Final = ("pause", "resume", "run-now", "cancel", "remove", "add", "reload")
 _IF_EXISTS: Final = ("update", "error", "keep")
@@ -175,12 +188,45 @@ async def apply_live(
 async def apply_direct(log: EventLog, request: Request, now: datetime) -> dict[str, Any]:
     """Carry out ``request`` on ``log``, which this process holds open as its only writer."""
     state = await trio.to_thread.run_sync(log.load_state)
+    events, result = decide(state, request, now)
+    await log.append(events)
+    return result
+
+
+async def apply_shared(log: PostgresLog, request: Request, now: datetime) -> dict[str, Any]:
+    """Carry out ``request`` on a log several schedulers share (it is open here).
+
+    Decided in a turn (`PostgresLog.appending`): on the state with every
+    record, while no node appends, so the command sees the log as it is.
+    Every node follows the log: a pause, a removal or a cancel reaches the
+    nodes that act on it, a manual run is started by whichever claims it.
+    """
+    state = await trio.to_thread.run_sync(log.load_state)
+    nodes = await trio.to_thread.run_sync(log.nodes)
+    running = any(holder.alive for holder in nodes)
+    async with log.appending(state.seq) as turn:
+        state = fold_into(state, turn.records)
+        events, result = decide(state, request, now, nodes_running=running)
+        await turn.append(events)
+    return result
+
+
+def decide(
+    state: State, request: Request, now: datetime, *, nodes_running: bool = False
+) -> tuple[list[Event], dict[str, Any]]:
+    """What ``request`` appends to a log with ``state`` that no scheduler holds open
+    as its only writer, and the command's result.
+
+    ``nodes_running``: schedulers of a shared log are running (they follow
+    it): a manual run is started by one of them, a cancel is recorded.
+    """
     name = request.task
     base: dict[str, Any] = {"command": request.command, "task": name}
     if request.command == "reload":
         raise ControlError(
             "no scheduler is running on this log, so there is nothing to reload; "
-            "`chronolog run` reads the job file when it starts",
+            "`chronolog run` reads the job file when it starts"
+            + ("; on a shared log, send SIGHUP to each `chronolog run`" if nodes_running else ""),
             "NotRunning",
         )
     if request.command == "add":
@@ -190,21 +236,18 @@ async def apply_direct(log: EventLog, request: Request, now: datetime) -> dict[s
         events = define_events(
             state, name, job.trigger, target, job.policy, now, request.if_exists
         )
-        await log.append(events)
         change = "changed" if events and existed else "created" if events else "unchanged"
         defined = [event for event in events if isinstance(event, TaskDefined)]
-        return _add_result(defined[0] if defined else state.definition(name), change)
+        return events, _add_result(defined[0] if defined else state.definition(name), change)
     if request.command == "pause":
         events = pause_events(state, name, request.note, now)
-        await log.append(events)
-        return base | {"paused": True, "changed": bool(events)}
+        return events, base | {"paused": True, "changed": bool(events)}
     if request.command == "resume":
         events = resume_events(state, name, request.note, now)
-        await log.append(events)
-        return base | {"paused": False, "changed": bool(events)}
+        return events, base | {"paused": False, "changed": bool(events)}
     if request.command == "run-now":
         status = state.status(name)
-        if not isinstance(status.trigger, Manual) or status.paused:
+        if not nodes_running and (not isinstance(status.trigger, Manual) or status.paused):
             raise ControlError(
                 f"no scheduler is running on this log, and a run of {name!r} can be recorded "
                 f"for later only for a manual task that is not paused; start the scheduler "
@@ -212,11 +255,11 @@ async def apply_direct(log: EventLog, request: Request, now: datetime) -> dict[s
                 "NotRunning",
             )
         occurrence, events = run_now_events(state, name, now)
-        await log.append(events)
-        return base | {"occurrence": occurrence, "started": False}
+        return events, base | {"occurrence": occurrence, "started": False}
     if request.command == "cancel":
-        state.status(name)
-        return base | {"cancelled": 0}
+        events = cancel_events(state, name, now) if nodes_running else []
+        if not nodes_running:
+            state.status(name)
+        return events, base | {"cancelled": len(events)}
     assert request.command == "remove"
-    await log.append(remove_events(state, name, now))
-    return base | {"removed": True}
+    return remove_events(state, name, now), base | {"removed": True}

@@ -28,9 +28,11 @@ from .._control import ControlError, request, socket_path
 from .._direct import event_log_at
 from .._errors import ConfigError, DuplicateTask, LogLocked
 from .._policies import CatchUp, Overlap
+from ..log._paths import postgres_log_class
 from ._common import BadUsage, CommandError, json_option, translate_errors
+from ._log_names import DatabaseURL, LogName, as_log_name
 from ._output import print_json
-from ._requests import Request, apply_direct, parse_request
+from ._requests import Request, apply_direct, apply_shared, parse_request
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,14 +59,18 @@ _USAGE_KINDS: Final = frozenset(
 )
 
 
-def _log_path(target: Path) -> Path:
-    """The log that ``target`` names: the path itself, or a job file's ``log``."""
+def _log_path(target: LogName) -> LogName:
+    """The log that ``target`` names: the path or URL itself, or a job file's ``log``."""
+    if isinstance(target, DatabaseURL):
+        return target
     if target.suffix.lower() == ".toml":
         log = log_setting(target)
         if log is None:
             raise BadUsage(
                 f"job file {target} names no log (its `log` key); give the log's path instead"
             )
+        if isinstance(log, str):
+            return DatabaseURL(log)
         target = log
     if not target.exists():
         raise BadUsage(
@@ -76,11 +82,18 @@ def _log_path(target: Path) -> Path:
     return target
 
 
-async def deliver(log_path: Path, control: Request) -> dict[str, Any]:
+async def deliver(log_path: LogName, control: Request) -> dict[str, Any]:
     """Carry out ``control`` on ``log_path``: through its scheduler if one runs, else directly.
 
-    The result gets ``via``: ``"scheduler"`` or ``"log"``.
+    The result gets ``via``: ``"scheduler"`` or ``"log"`` -- or ``"shared log"`` for
+    a ``postgresql://`` log, which has no control socket: the command is
+    recorded in the log, and every scheduler on it follows the log.
     """
+    if isinstance(log_path, DatabaseURL):
+        shared = postgres_log_class()(log_path.dsn)
+        async with shared:
+            result = await apply_shared(shared, control, SystemClock().now())
+        return {**result, "via": "shared log"}
     sock = socket_path(log_path)
     deadline = trio.current_time() + LOCKED_WAIT_SECONDS
     while True:
@@ -107,14 +120,15 @@ async def deliver(log_path: Path, control: Request) -> dict[str, Any]:
             await log.aclose()
 
 
-def _carry_out(target: Path, control: Request) -> dict[str, Any]:
+def _carry_out(target: LogName, control: Request) -> dict[str, Any]:
     log_path = _log_path(target)
     # Written directly, a --call target is imported here: as `chronolog run`
     # does, look beside the job file (or the log) too.
-    beside = target if target.suffix.lower() == ".toml" else log_path
-    directory = os.fspath(beside.resolve().parent)
-    if directory not in sys.path:
-        sys.path.append(directory)
+    beside = target if isinstance(target, Path) and target.suffix.lower() == ".toml" else log_path
+    if isinstance(beside, Path):
+        directory = os.fspath(beside.resolve().parent)
+        if directory not in sys.path:
+            sys.path.append(directory)
     try:
         result = trio.run(deliver, log_path, control)
     except DuplicateTask as exc:
@@ -136,7 +150,10 @@ def _report(result: dict[str, Any], as_json: bool, sentence: str) -> None:
     if as_json:
         print_json(result)
         return
-    if result["via"] == "log" and result["command"] != "cancel":
+    if result["via"] == "shared log":
+        if result.get("cancelled", 1) and _wrote(result | {"command": "recorded"}):
+            sentence += " (recorded in the shared log: every scheduler on it follows it)"
+    elif result["via"] == "log" and result["command"] != "cancel":
         if _wrote(result):
             sentence += " (no scheduler is running: recorded in the log)"
         else:
@@ -151,7 +168,7 @@ def _task_command(name: str, help_text: str) -> Callable[[Callable[..., None]], 
         wrapped = json_option(wrapped)
         wrapped = click.argument("task")(wrapped)
         wrapped = click.argument(
-            "log", metavar="LOG", type=click.Path(readable=False, path_type=Path)
+            "log", metavar="LOG", type=click.Path(readable=False), callback=as_log_name
         )(wrapped)
         return click.command(name)(wrapped)
 
@@ -186,7 +203,7 @@ _note_option = click.option(
 
 @_note_option
 @_task_command("pause", "Pause TASK: its pending run is skipped; nothing runs until resumed.")
-def pause_command(log: Path, task: str, as_json: bool, note: str) -> None:
+def pause_command(log: LogName, task: str, as_json: bool, note: str) -> None:
     result = _carry_out(log, Request("pause", task, note=note))
     done = "paused" if result["changed"] else "was already paused"
     _report(result, as_json, f"{task} {done}")
@@ -194,17 +211,19 @@ def pause_command(log: Path, task: str, as_json: bool, note: str) -> None:
 
 @_note_option
 @_task_command("resume", "Resume TASK from now on (the paused time is not caught up).")
-def resume_command(log: Path, task: str, as_json: bool, note: str) -> None:
+def resume_command(log: LogName, task: str, as_json: bool, note: str) -> None:
     result = _carry_out(log, Request("resume", task, note=note))
     done = "resumed" if result["changed"] else "was not paused"
     _report(result, as_json, f"{task} {done}")
 
 
 @_task_command("run-now", "Run TASK once now, also when it is paused.")
-def run_now_command(log: Path, task: str, as_json: bool) -> None:
+def run_now_command(log: LogName, task: str, as_json: bool) -> None:
     result = _carry_out(log, Request("run-now", task))
     if result["started"]:
         sentence = f"{task} started: {result['occurrence']}"
+    elif result["via"] == "shared log":
+        sentence = f"{task} will run on the first scheduler to claim it: {result['occurrence']}"
     else:
         sentence = (
             f"{task} will run when a scheduler next starts on the log: {result['occurrence']}"
@@ -213,10 +232,12 @@ def run_now_command(log: Path, task: str, as_json: bool) -> None:
 
 
 @_task_command("cancel", "Cancel TASK's running runs (they end failed, error 'cancelled').")
-def cancel_command(log: Path, task: str, as_json: bool) -> None:
+def cancel_command(log: LogName, task: str, as_json: bool) -> None:
     result = _carry_out(log, Request("cancel", task))
     count = result["cancelled"]
-    if result["via"] == "log":
+    if result["via"] == "shared log" and count == 0:
+        sentence = f"nothing to cancel: no run of {task} is running"
+    elif result["via"] == "log":
         sentence = f"nothing to cancel: no scheduler is running, so no run of {task} is running"
     else:
         sentence = f"cancelled {count} run{'' if count == 1 else 's'} of {task}"
@@ -224,16 +245,16 @@ def cancel_command(log: Path, task: str, as_json: bool) -> None:
 
 
 @_task_command("remove", "Remove TASK: its running runs are cancelled, its pending run skipped.")
-def remove_command(log: Path, task: str, as_json: bool) -> None:
+def remove_command(log: LogName, task: str, as_json: bool) -> None:
     result = _carry_out(log, Request("remove", task))
     _report(result, as_json, f"{task} removed")
 
 
 @click.command("reload")
-@click.argument("log", metavar="LOG", type=click.Path(readable=False, path_type=Path))
+@click.argument("log", metavar="LOG", type=click.Path(readable=False), callback=as_log_name)
 @json_option
 @translate_errors
-def reload_command(log: Path, as_json: bool) -> None:
+def reload_command(log: LogName, as_json: bool) -> None:
     """Make the scheduler running on LOG read its job file again (like SIGHUP).
 
     Jobs are declared again (unchanged ones append nothing), jobs the file no
@@ -345,7 +366,7 @@ def _job_entry(name: str, options: dict[str, Any], argv: tuple[str, ...]) -> dic
 
 
 @click.command("add", context_settings={"show_default": True})
-@click.argument("log", metavar="LOG", type=click.Path(readable=False, path_type=Path))
+@click.argument("log", metavar="LOG", type=click.Path(readable=False), callback=as_log_name)
 @click.argument("name")
 @click.argument("argv", nargs=-1, metavar="[-- ARGV...]")
 @click.option("--cron", metavar="EXPR", help="Trigger: a cron expression.")
@@ -383,7 +404,7 @@ def _job_entry(name: str, options: dict[str, Any], argv: tuple[str, ...]) -> dic
 @json_option
 @translate_errors
 def add_command(
-    log: Path, name: str, argv: tuple[str, ...], if_exists: str, as_json: bool, **options: Any
+    log: LogName, name: str, argv: tuple[str, ...], if_exists: str, as_json: bool, **options: Any
 ) -> None:
     """Add task NAME to LOG, or change it: one trigger and one target, as in a job file.
 

@@ -160,6 +160,11 @@ def _log_and_job_file(target: Path) -> tuple[Path, JobFile | None]:
             raise BadUsage(str(exc)) from exc
         if job_file.log is None:
             raise BadUsage(f"job file {target} names no log (its `log` key); give the log's path")
+        if isinstance(job_file.log, str):
+            raise BadUsage(
+                f"job file {target} names a postgresql:// log; `chronolog mcp` serves a log "
+                f"file or a SQLite log only"
+            )
         target = job_file.log
     if not target.exists():
         raise BadUsage(

@@ -22,8 +22,9 @@ import os
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import click
@@ -34,11 +35,14 @@ from .._config import load_job_file
 from .._control import ControlError, check_socket_path, serve_control, socket_path
 from .._direct import event_log_at
 from .._errors import ChronologError, ConfigError
-from .._events import Failed, Scheduled, Skipped, Started
+from .._events import Completed, Failed, Scheduled, Skipped, Started
 from .._jobs import reconcile, startup_events, target_text
+from .._leases import DEFAULT_LEASE
 from .._policies import CatchUp
-from .._scheduler import log_decisions, open_scheduler
+from .._projection import fold_into
+from .._scheduler import default_node, log_decisions, open_scheduler
 from .._triggers import At
+from ..log._paths import postgres_log_class
 from ._common import (
     BadUsage,
     CommandError,
@@ -46,6 +50,7 @@ from ._common import (
     translate_errors,
     warnings_logged_instead,
 )
+from ._log_names import DatabaseURL, LogName, as_log_name, log_name
 from ._observers import check_metrics_address, follow_hooks, start_metrics
 from ._output import (
     describe_event,
@@ -63,11 +68,17 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from .._config import Job, JobFile
+    from .._events import Event
     from .._metrics import SchedulerCollector
+    from .._projection import State
     from .._scheduler import Scheduler
     from ..log import EventLog
 
 __all__ = ["Service", "run_command"]
+
+#: How often a scheduler on a shared log looks for others' appends when no
+#: notification came (notifications wake it at once).
+_SHARED_POLL: Final = timedelta(seconds=1)
 
 logger = logging.getLogger("chronolog.run")
 
@@ -207,19 +218,32 @@ class _SignalRouter:
                 self.startup.cancel()
 
 
-async def report_events(log: EventLog, *, after_seq: int, as_json: bool) -> None:
+async def report_events(
+    log: EventLog, *, after_seq: int, as_json: bool, node: str | None = None
+) -> None:
     """Say what happens, until the log is closed: outcomes at INFO, plans at DEBUG.
 
     Failures and skips are left to the scheduler's own log lines
     (`chronolog.scheduler`), which count a burst of skips as one line. With
     ``as_json`` every record also goes to stdout, one JSON object per line.
+    On a shared log (``node`` given), the runs of other nodes are theirs to
+    report: only this node's starts and outcomes are logged.
     """
+    mine: set[tuple[str, int]] = set()
     async for record in log.follow(after_seq=after_seq):
         if as_json:
             sys.stdout.write(json.dumps(event_json(record), ensure_ascii=False) + "\n")
             sys.stdout.flush()
         if isinstance(record, Failed | Skipped):
             continue
+        if node is not None and isinstance(record, Started | Completed):
+            key = (record.occurrence, record.attempt)
+            if isinstance(record, Started) and record.node == node:
+                mine.add(key)
+            elif key not in mine:
+                continue
+            elif isinstance(record, Completed):
+                mine.discard(key)
         level = logging.DEBUG if isinstance(record, Scheduled | Started) else logging.INFO
         if logger.isEnabledFor(level):
             logger.log(level, "%s: %s", record.task, describe_event(record))
@@ -229,7 +253,7 @@ async def serve(
     job_file: JobFile,
     *,
     job_file_path: Path,
-    log_path: Path,
+    log_path: LogName,
     as_json: bool = False,
     metrics: tuple[str, int] | None = None,
 ) -> None:
@@ -268,17 +292,20 @@ async def _serve_log(
     router: _SignalRouter,
     *,
     job_file_path: Path,
-    log_path: Path,
+    log_path: LogName,
     as_json: bool,
     collector: SchedulerCollector | None = None,
 ) -> None:
     clock = SystemClock()
-    log = event_log_at(log_path)
+    log = _log_for(log_path, job_file)
+    node = None if isinstance(log_path, Path) else job_file.node or default_node()
     await log.open()
     try:
         state = await trio.to_thread.run_sync(log.load_state, abandon_on_cancel=True)
         async with trio.open_nursery() as reporting:
-            reporting.start_soon(lambda: report_events(log, after_seq=state.seq, as_json=as_json))
+            reporting.start_soon(
+                lambda: report_events(log, after_seq=state.seq, as_json=as_json, node=node)
+            )
             reporting.start_soon(
                 lambda: follow_hooks(
                     log,
@@ -287,7 +314,7 @@ async def _serve_log(
                     clock=clock,
                 )
             )
-            log_decisions(await log.append(startup_events(state, job_file, clock.now())))
+            log_decisions(await _start_up(log, state, job_file, clock.now()))
             await _schedule(
                 log,
                 job_file,
@@ -307,32 +334,38 @@ async def _schedule(
     router: _SignalRouter,
     *,
     job_file_path: Path,
-    log_path: Path,
+    log_path: LogName,
     collector: SchedulerCollector | None = None,
 ) -> None:
-    control = socket_path(log_path)
+    # A shared log has no control socket: commands are recorded in the log,
+    # which every scheduler on it follows.
+    control = socket_path(log_path) if isinstance(log_path, Path) else None
     async with trio.open_nursery() as serving:
         async with open_scheduler(
             log,
             shutdown_grace=job_file.shutdown_grace,
             max_concurrent=job_file.max_concurrent,
             result_max_bytes=job_file.result_max_bytes,
+            node=job_file.node or default_node(),
         ) as scheduler:
             service = Service(scheduler, job_file, job_file_path=job_file_path)
             await reconcile(scheduler, job_file, result_max_bytes=job_file.result_max_bytes)
-            await serving.start(serve_control, control, service.handle)
+            if control is not None:
+                await serving.start(serve_control, control, service.handle)
             if collector is not None:
                 await serving.start(collector.watch, scheduler)
             # From here on a stop is graceful: the start-up scope no longer applies.
             router.service = service
             count = len(scheduler.state.task_names())
             logger.info(
-                "running %d task%s from %s on %s (control socket %s)",
+                "running %d task%s from %s on %s (%s)",
                 count,
                 "" if count == 1 else "s",
                 job_file_path,
                 log_path,
-                control,
+                f"control socket {control}"
+                if control is not None
+                else f"node {scheduler.node!r}; control commands go through the log",
             )
             await service.stop_requested.wait()
         # The scheduler has shut down. The socket goes before the log's lock
@@ -357,7 +390,24 @@ class _UTCFormatter(logging.Formatter):
         self.converter = time.gmtime
 
 
-def runnable_log(job_file_path: Path, job_file: JobFile, log_option: Path | None) -> Path:
+def _log_for(log_path: LogName, job_file: JobFile) -> EventLog:
+    """The log ``run`` opens: a `PostgresLog` with the job file's lease for a URL."""
+    if isinstance(log_path, DatabaseURL):
+        lease = DEFAULT_LEASE if job_file.lease is None else job_file.lease
+        return postgres_log_class()(log_path.dsn, poll_interval=_SHARED_POLL, lease=lease)
+    return event_log_at(log_path)
+
+
+async def _start_up(log: EventLog, state: State, job_file: JobFile, now: datetime) -> list[Event]:
+    """Bring the log in line with the job file (`startup_events`): on a shared log,
+    decided in a turn, so that nodes starting at once declare each job once."""
+    if not isinstance(log, postgres_log_class()):
+        return await log.append(startup_events(state, job_file, now))
+    async with log.appending(state.seq) as turn:
+        return await turn.append(startup_events(fold_into(state, turn.records), job_file, now))
+
+
+def runnable_log(job_file_path: Path, job_file: JobFile, log_option: LogName | None) -> LogName:
     """The log ``run`` runs on, after every check ``run`` makes before it opens it.
 
     ``run`` and ``run --check`` both call this, so ``--check`` passes exactly
@@ -368,12 +418,16 @@ def runnable_log(job_file_path: Path, job_file: JobFile, log_option: Path | None
     writer that holds it -- is for ``run`` to find when it opens it, and for
     ``chronolog verify``.
     """
-    log_path = log_option if log_option is not None else job_file.log
-    if log_path is None:
+    named = log_option if log_option is not None else job_file.log
+    if named is None:
         raise BadUsage(
             f'{job_file_path} names no log and --log is not given; add e.g. log = "jobs.jsonl" '
             f"to the job file"
         )
+    log_path = log_name(named)
+    if isinstance(log_path, DatabaseURL):
+        postgres_log_class()  # ConfigError (usage) when psycopg is missing
+        return log_path
     directory = log_path.parent
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
@@ -420,7 +474,7 @@ def _past_note(job: Job, now: datetime) -> str | None:
     )
 
 
-def _check_output(job_file: JobFile, log_path: Path, as_json: bool) -> None:
+def _check_output(job_file: JobFile, log_path: LogName, as_json: bool) -> None:
     now = wall_clock_now()
     jobs = [
         {
@@ -463,8 +517,9 @@ def _check_output(job_file: JobFile, log_path: Path, as_json: bool) -> None:
 @click.option(
     "--log",
     "log_option",
-    type=click.Path(readable=False, path_type=Path),
-    help="The log to run on, instead of the job file's `log`.",
+    type=click.Path(readable=False),
+    callback=as_log_name,
+    help="The log to run on, instead of the job file's `log` (a path or a postgresql:// URL).",
 )
 @click.option("--check", is_flag=True, help="Validate the job file, show its jobs, start nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log when runs are planned and start.")
@@ -479,7 +534,7 @@ def _check_output(job_file: JobFile, log_path: Path, as_json: bool) -> None:
 @translate_errors
 def run_command(
     job_file_path: Path,
-    log_option: Path | None,
+    log_option: LogName | None,
     check: bool,
     verbose: bool,
     quiet: bool,

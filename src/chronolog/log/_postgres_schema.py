@@ -33,6 +33,7 @@ knows is refused, with what to do.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from .._errors import LogCorrupted
@@ -40,6 +41,8 @@ from .._events import CHECKSUM_VERSION, FORMAT_NAME, FORMAT_VERSION
 from .._strict import RECOVERY_GUIDE
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import psycopg
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "check_format",
     "migrate",
     "needs_tables",
+    "schema_lock",
 ]
 
 #: The layout of the tables; the records inside follow ``FORMAT_VERSION``.
@@ -165,6 +169,18 @@ def needs_tables(form: Format | None, shown: str) -> bool:
             f"(once every node runs this version), then start the scheduler again"
         )
     return False
+
+
+@contextlib.contextmanager
+def schema_lock(connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """Hold the schema lock (a session lock; `migrate` takes it again inside, which
+    PostgreSQL counts) for the block: nobody migrates meanwhile."""
+    connection.execute("SELECT pg_advisory_lock(%s, %s)", SCHEMA_LOCK)
+    try:
+        yield
+    finally:
+        if not connection.closed and not connection.broken:
+            connection.execute("SELECT pg_advisory_unlock(%s, %s)", SCHEMA_LOCK)
 
 
 def migrate(connection: psycopg.Connection[Any], shown: str) -> tuple[int, int]:

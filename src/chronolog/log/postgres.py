@@ -79,6 +79,7 @@ from ._postgres_schema import (
     check_format,
     migrate,
     needs_tables,
+    schema_lock,
 )
 from ._postgres_turn import Turn, roll_back
 
@@ -227,6 +228,25 @@ class PostgresLog(EventLog):
                 raise postgres_error(exc, self._dsn, f"cannot read log {self._shown}") from exc
         return form.version if form is not None else None
 
+    def schema(self, *, create: bool = False, upgrade: bool = False) -> tuple[int, int]:
+        """The schema version of chronolog's tables before and after: created when
+        ``create`` and the database has none (before is 0), migrated to the
+        newest when ``upgrade`` (``chronolog db init`` and ``db upgrade``).
+
+        A blocking call. A schema newer than this code knows is `LogCorrupted`,
+        saying to upgrade chronolog; nothing is changed then.
+        """
+        with self._own_connection("prepare") as connection:
+            try:
+                with schema_lock(connection):
+                    form = check_format(connection, self._shown)
+                    before = 0 if form is None else form.schema
+                    if (form is None and create) or (form is not None and upgrade):
+                        return migrate(connection, self._shown)
+            except psycopg.Error as exc:
+                raise postgres_error(exc, self._dsn, f"cannot prepare log {self._shown}") from exc
+        return before, before
+
     def exists(self) -> bool:
         """Whether the database holds chronolog's tables (checking their format).
 
@@ -280,13 +300,19 @@ class PostgresLog(EventLog):
         """Create the tables in an empty database, check the format; the last seq."""
         with self._own_connection("open for writing") as connection:
             try:
-                form = check_format(connection, self._shown)
-                if needs_tables(form, self._shown):
-                    before, after = migrate(connection, self._shown)
-                    if before == 0:
-                        logger.info(
-                            "created chronolog's tables (schema %d) in %s", after, self._shown
-                        )
+                # Under the schema lock: nodes starting at once on an empty
+                # database wait while one creates the tables, step by step,
+                # instead of finding them half made (an older schema).
+                with schema_lock(connection):
+                    form = check_format(connection, self._shown)
+                    if needs_tables(form, self._shown):
+                        before, after = migrate(connection, self._shown)
+                        if before == 0:
+                            logger.info(
+                                "created chronolog's tables (schema %d) in %s",
+                                after,
+                                self._shown,
+                            )
             except psycopg.Error as exc:
                 what = f"cannot open log {self._shown} for writing"
                 raise postgres_error(exc, self._dsn, what) from exc
@@ -649,6 +675,17 @@ class PostgresLog(EventLog):
                 (nodes,),
             ).fetchall()
         return {str(name) for (name,) in rows}
+
+    async def live_nodes(self) -> list[str]:
+        """The nodes whose lease is valid now (database time)."""
+        return await trio.to_thread.run_sync(self._live_nodes, abandon_on_cancel=True)
+
+    def _live_nodes(self) -> list[str]:
+        with self._pooled(f"cannot read the leases in {self._shown}") as conn:
+            rows = conn.execute(
+                "SELECT node FROM chronolog_nodes WHERE expires_at > clock_timestamp()"
+            ).fetchall()
+        return [str(name) for (name,) in rows]
 
     async def forget_nodes(self, nodes: Sequence[str]) -> None:
         """Drop the expired lease rows of ``nodes`` (their runs were settled)."""
