@@ -16,6 +16,7 @@ import pytest
 from chronolog import (
     At,
     Completed,
+    ConfigError,
     Cron,
     DuplicateTask,
     Every,
@@ -337,3 +338,30 @@ def test_a_redefined_task_that_was_removed_never_plans_a_settled_due_time() -> N
     assert kinds(events) == ["TaskDefined"]
     assert history.state.status("once").state == "finished"
     assert isinstance(history.records[0], TaskDefined)
+
+
+@pytest.mark.parametrize(
+    ("note", "says"),
+    [
+        ("x" * 1001, "1001 characters long; a note holds at most 1000"),
+        ("first line\nsecond line", "control characters"),
+        ("tab\there", "control characters"),
+        ("nul\0", "control characters"),
+    ],
+)
+def test_a_note_is_one_line_of_at_most_1000_printable_characters(note: str, says: str) -> None:
+    history = History()
+    history.define("backup", BERLIN_0230, T0)
+    with pytest.raises(ConfigError, match=says):
+        pause_events(history.state, "backup", note, T0)
+    history.append(pause_events(history.state, "backup", "", T0))
+    with pytest.raises(ConfigError, match=says):
+        resume_events(history.state, "backup", note, T0)
+
+
+def test_a_note_of_exactly_1000_characters_is_kept_whole() -> None:
+    history = History()
+    history.define("backup", BERLIN_0230, T0)
+    (paused,) = history.append(pause_events(history.state, "backup", "é" * 1000, T0))
+    assert isinstance(paused, TaskPaused)
+    assert paused.note == "é" * 1000

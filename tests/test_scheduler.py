@@ -217,6 +217,21 @@ async def test_pause_skips_the_pending_occurrence_once_and_resume_does_not_catch
     assert [s.reason for s in skipped] == [SkipReason.PAUSED]
 
 
+async def test_a_pause_with_a_note_no_status_can_show_is_refused_and_writes_nothing(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    async with scheduler(log, sim) as sched:
+        await sched.add("report", Every(timedelta(hours=1)), Calls(sim))
+        before = list(log.read())
+        with pytest.raises(ConfigError, match="control characters"):
+            await sched.pause("report", note="disk full\nsee ticket")
+        with pytest.raises(ConfigError, match="at most 1000"):
+            await sched.pause("report", note="x" * 1001)
+        assert list(log.read()) == before
+        assert not sched.status("report").paused
+
+
 async def test_run_now_runs_at_once_even_when_paused(
     sim: SimulatedClock, autojump_clock: MockClock
 ) -> None:

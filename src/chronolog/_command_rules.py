@@ -22,13 +22,16 @@ The rules (see ``docs/how-to/choose-policies.md``):
 * **resume** counts due times from the resume on (the paused period is not
   caught up); occurrences whose due time passed while the task was paused
   are ``Skipped(paused)`` then, if nothing skipped them yet.
+* a **note** (of a pause or a resume) is one line of at most
+  `MAX_NOTE_CHARACTERS` printable characters: every record keeps it and
+  ``status`` shows it, whoever gave it (the API, a control command, an agent).
 * **add** and **resume** also record the task's next occurrence, in the same
   write, so the status they return already shows ``next_run``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
@@ -144,8 +147,28 @@ def redefinition_skips(state: State, name: str, trigger: Trigger, now: datetime)
     ]
 
 
+#: The longest note a pause or resume may carry (status shows it, every record keeps it).
+MAX_NOTE_CHARACTERS: Final = 1000
+
+
+def check_note(note: str) -> None:
+    """`ConfigError` unless ``note`` is one line of at most `MAX_NOTE_CHARACTERS`
+    printable characters."""
+    if len(note) > MAX_NOTE_CHARACTERS:
+        raise ConfigError(
+            f"the note is {len(note)} characters long; a note holds at most "
+            f"{MAX_NOTE_CHARACTERS}: say why in a sentence, and keep the details elsewhere"
+        )
+    if not note.isprintable():
+        raise ConfigError(
+            f"the note {note[:60]!r} contains control characters (a line break, an "
+            f"escape, a NUL); write it on one line of printable text"
+        )
+
+
 def pause_events(state: State, name: str, note: str, now: datetime) -> list[Event]:
     """Pause ``name`` (nothing if it is paused already). Its pending occurrence stays."""
+    check_note(note)
     state.status(name)  # UnknownTask, with the closest name
     if state.is_paused(name):
         return []
@@ -159,6 +182,7 @@ def resume_events(state: State, name: str, note: str, now: datetime) -> list[Eve
     yet (no scheduler was running to skip them) are skipped as ``paused``
     first, while the task is still paused.
     """
+    check_note(note)
     state.status(name)
     if not state.is_paused(name):
         return []

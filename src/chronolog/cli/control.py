@@ -23,6 +23,7 @@ import click
 import trio
 
 from .._clock import SystemClock
+from .._command_rules import MAX_NOTE_CHARACTERS, check_note
 from .._config import log_setting, resolve_job
 from .._control import ControlError, request, socket_path
 from .._direct import event_log_at
@@ -175,21 +176,12 @@ def _task_command(name: str, help_text: str) -> Callable[[Callable[..., None]], 
     return decorate
 
 
-#: The longest note a pause or resume may carry (status shows it, every record keeps it).
-MAX_NOTE_CHARACTERS: Final = 1000
-
-
 def _check_note(context: click.Context, parameter: click.Parameter, note: str) -> str:
-    if len(note) > MAX_NOTE_CHARACTERS:
-        raise BadUsage(
-            f"--note is {len(note)} characters long; a note holds at most "
-            f"{MAX_NOTE_CHARACTERS}: say why in a sentence, and keep the details elsewhere"
-        )
-    if not note.isprintable():
-        raise BadUsage(
-            f"--note {note!r} contains control characters (a line break, an escape, a NUL); "
-            f"write it on one line of printable text"
-        )
+    # The command rules check it again; here it is a usage error, before any log is read.
+    try:
+        check_note(note)
+    except ConfigError as exc:
+        raise BadUsage(f"--note: {exc}") from None
     return note
 
 
