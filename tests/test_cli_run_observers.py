@@ -181,3 +181,28 @@ def test_a_metrics_address_that_is_not_one_says_how_to_write_it(
     assert "--metrics: metrics address" in err
     assert "HOST:PORT" in err
     assert not (tmp_path / "jobs.jsonl").exists()
+
+
+def test_check_refuses_the_metrics_address_run_would_refuse(tmp_path: Path) -> None:
+    """``run --check`` passes exactly when ``run`` would start: the metrics
+    address is read, and its port is tried, without writing the log."""
+    job_file(
+        tmp_path, 'log = "jobs.jsonl"\n[[jobs]]\nname = "a"\nmanual = true\ncall = "json:dumps"\n'
+    )
+    jobs = str(tmp_path / "jobs.toml")
+    code, _, err = run("run", jobs, "--check", "--metrics", "9464")
+    assert code == 2
+    assert "--metrics: metrics address" in err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run("run", jobs, "--check", "--metrics", f"127.0.0.1:{port}")
+        assert code == 2
+        assert f"cannot serve metrics on 127.0.0.1:{port}: the port is in use" in err
+        code, out, err = run("run", jobs, "--check", "--json", "--metrics", f"127.0.0.1:{port}")
+        assert code == 2
+        assert json.loads(out)["error"]["exit_code"] == 2
+    code, out, _ = run("run", jobs, "--check", "--metrics", "127.0.0.1:0")
+    assert code == 0, out
+    assert not (tmp_path / "jobs.jsonl").exists()

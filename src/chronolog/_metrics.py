@@ -471,6 +471,25 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, port
 
 
+async def check_metrics_port(host: str, port: int) -> None:
+    """`ConfigError` unless `serve_metrics` could listen on ``host:port`` now
+    (``chronolog run --check``): it listens, and closes at once."""
+    for listener in await _listen(host, port):
+        await listener.aclose()
+
+
+async def _listen(host: str, port: int) -> list[trio.SocketListener]:
+    try:
+        return await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"cannot serve metrics on {host}:{port}: the port is in use (another "
+                f"chronolog run, or another exporter?); pick another port"
+            ) from exc
+        raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 async def serve_metrics(
     host: str,
     port: int,
@@ -484,15 +503,7 @@ async def serve_metrics(
     ``port=0``, their sockets say which port was picked). A port that is
     taken is a `ConfigError` saying so, raised before anything is served.
     """
-    try:
-        listeners = await trio.open_tcp_listeners(port, host=host)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"cannot serve metrics on {host}:{port}: the port is in use (another "
-                f"chronolog run, or another exporter?); pick another port"
-            ) from exc
-        raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+    listeners = await _listen(host, port)
     task_status.started(listeners)
     in_flight = 0
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._metrics import SchedulerCollector
     from ..log import EventLog
 
-__all__ = ["check_metrics_address", "follow_hooks", "start_metrics"]
+__all__ = ["check_metrics_address", "check_metrics_port", "follow_hooks", "start_metrics"]
 
 logger = logging.getLogger("chronolog.run")
 
@@ -46,6 +46,13 @@ def check_metrics_address(address: str) -> tuple[str, int]:
         return parse_address(address)
     except ValueError as exc:
         raise BadUsage(f"--metrics: {exc}") from exc
+
+
+async def check_metrics_port(host: str, port: int) -> None:
+    """`ConfigError` unless metrics could be served on ``host:port`` now (``run --check``)."""
+    from .._metrics import check_metrics_port as listen_and_close
+
+    await listen_and_close(host, port)
 
 
 async def start_metrics(nursery: trio.Nursery, host: str, port: int) -> SchedulerCollector:

@@ -51,7 +51,7 @@ from ._common import (
     warnings_logged_instead,
 )
 from ._log_names import DatabaseURL, LogName, as_log_name, log_name
-from ._observers import check_metrics_address, follow_hooks, start_metrics
+from ._observers import check_metrics_address, check_metrics_port, follow_hooks, start_metrics
 from ._output import (
     describe_event,
     describe_policy,
@@ -556,10 +556,12 @@ def run_command(
         # Not translate_errors' one line: a file can have several problems, one per line.
         raise BadUsage(str(exc)) from exc
     log_path = runnable_log(job_file_path, job_file, log_option)  # before anything is written
+    metrics = None if metrics_address is None else check_metrics_address(metrics_address)
     if check:
+        if metrics is not None:
+            trio.run(check_metrics_port, *metrics)  # a port in use fails --check as it fails run
         _check_output(job_file, log_path, as_json)
         return
-    metrics = None if metrics_address is None else check_metrics_address(metrics_address)
     warnings_logged_instead()  # a repaired tail is in the log lines already
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_UTCFormatter())
