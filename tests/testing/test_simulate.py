@@ -7,6 +7,7 @@ pytest-trio runs it on the mock clock), or ``simulate`` from sync code.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -436,3 +437,29 @@ def test_a_log_that_cannot_be_opened_comes_out_as_raised(tmp_path: Path) -> None
     damaged.write_text("this is not a chronolog log\n")
     with pytest.raises(LogCorrupted, match=r"jobs\.jsonl"):
         simulate(setup, start=START, until=timedelta(hours=1), log=damaged)
+
+
+def test_the_same_set_up_writes_the_same_log_byte_for_byte() -> None:
+    """Twenty tasks due at the same instants: Trio wakes them in an order it
+    picks at random, and simulate() still writes one log, whatever the
+    process's random state (the test draws from Trio's generator in between,
+    as other code in a test process would)."""
+
+    async def no_op() -> None:
+        pass
+
+    async def setup(scheduler: Scheduler) -> None:
+        for number in range(20):
+            await scheduler.add(f"t{number}", Every(timedelta(minutes=1), anchor=START), no_op)
+
+    logs = []
+    for draws in (0, 7, 31):
+        for _ in range(draws):
+            random.random()
+            trio_random = getattr(trio._core._run, "_r", None)
+            if trio_random is not None:
+                trio_random.random()
+        timeline = simulate(setup, start=START, until=timedelta(minutes=5))
+        logs.append(msgspec.json.encode(timeline.records))
+    assert logs[0] == logs[1] == logs[2]
+    assert len(logs[0]) > 20 * 5 * 50  # every task ran every minute
