@@ -10,6 +10,7 @@ it, so a backend's whole job is to keep records in order, keep them once
 from __future__ import annotations
 
 import abc
+import hashlib
 import logging
 import warnings
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -275,6 +276,51 @@ def base_from_snapshot(data: bytes, *, history_limit: int, where: str) -> State:
             f"{where}: the base snapshot of this compacted log cannot be read ({exc}); "
             f"restore the log from a backup"
         ) from exc
+
+
+#: A database log's newest snapshot as read with its record: the seq it was
+#: taken after, the SHA-256 that record had, the document, and the record's
+#: bytes now (None: that record is gone).
+StoredSnapshot = tuple[int, str, bytes, bytes | None]
+
+
+def newest_stored_state(
+    base_seq: int,
+    base: bytes | None,
+    newest: StoredSnapshot | None,
+    *,
+    history_limit: int,
+    shown: str,
+) -> State:
+    """Where a database log's replay starts: its newest snapshot if that is still
+    usable (taken after the very record the log holds at its seq), else its base."""
+    if newest is not None:
+        seq, expected, document, record = newest
+        where = f"at seq {seq} in {shown}"
+        if record is None or hashlib.sha256(record).hexdigest() != expected:
+            ignore_snapshot(
+                where,
+                f"the record at seq {seq} is not the one it was taken after: the records "
+                f"were changed since",
+            )
+        else:
+            state = state_from_snapshot(document, history_limit=history_limit, where=where)
+            if state is not None:
+                return state
+    return stored_base(base_seq, base, history_limit=history_limit, shown=shown)
+
+
+def stored_base(base_seq: int, base: bytes | None, *, history_limit: int, shown: str) -> State:
+    """A database log's base: empty when it was never compacted; `LogCorrupted`
+    when it was and the base snapshot is gone or unreadable."""
+    if base_seq == 0:
+        return State(history_limit=history_limit)
+    if base is None:
+        raise LogCorrupted(
+            f"{shown} was compacted up to seq {base_seq}, but its base snapshot is missing "
+            f"from chronolog_snapshots: the log is damaged; restore it from a backup"
+        )
+    return base_from_snapshot(base, history_limit=history_limit, where=shown)
 
 
 def check_unappended(events: Sequence[Event]) -> list[Event]:

@@ -15,17 +15,15 @@ connection of its own): it keeps only what it learned between calls.
 from __future__ import annotations
 
 import contextlib
-from operator import attrgetter
+import functools
 from typing import TYPE_CHECKING, Any, Final
 
-import msgspec
 import psycopg
 
 from .._errors import LogCorrupted
-from .._events import decode_event, decode_lines
-from ._checksum import chain_of_rows, check_rows
 from ._postgres_connection import postgres_error
 from ._postgres_schema import check_format
+from ._rows import Row, checked_page, decode_rows
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,9 +34,6 @@ __all__ = ["PAGE_ROWS", "Reader", "damaged", "meta_int"]
 
 #: Rows fetched (and decoded) per query.
 PAGE_ROWS: Final = 2048
-
-_seq_of = attrgetter("seq")
-Row = tuple[int, bytes, int]
 
 
 def meta_int(connection: psycopg.Connection[Any], key: str) -> int:
@@ -163,24 +158,20 @@ class Reader:
             if last <= after_seq:
                 return []
             found, previous = self.rows(connection, after_seq, last, base_seq, rows)
-        missing = None
-        for index, row in enumerate(found):
-            if row[0] != after_seq + 1 + index:
-                missing = after_seq + 1 + index
-                found = found[:index]
-                break
-        else:
-            reached = found[-1][0] if found else after_seq
-            if len(found) < rows and reached < last:
-                missing = reached + 1
-        records = self._decode(found, previous)
-        if missing is None:
+        records, damage = checked_page(
+            found,
+            after_seq=after_seq,
+            last=last,
+            page_rows=rows,
+            previous=previous,
+            checksums=True,
+            damaged=functools.partial(damaged, self._shown),
+        )
+        if damage is None:
             return records
-        damage = damaged(self._shown, missing, f"is missing (the last record has seq {last})")
         if not records:
             raise damage
-        if self._damage is None:  # else a bad row came earlier, and is reported first
-            self._damage = damage
+        self._damage = damage  # reported at the next read, after the intact records
         return records
 
     def rows(
@@ -218,9 +209,10 @@ class Reader:
         for index, row in enumerate(found):
             if row[0] != after_seq + 1 + index:
                 raise damaged(self._shown, after_seq + 1 + index, "is missing")
-        records = self._decode(found, previous)
-        if self._damage is not None:
-            damage, self._damage = self._damage, None
+        records, damage = decode_rows(
+            found, previous, checksums=True, damaged=functools.partial(damaged, self._shown)
+        )
+        if damage is not None:
             raise damage
         return records
 
@@ -234,53 +226,6 @@ class Reader:
                 return
             yield page
             after_seq = page[-1].seq
-
-    def _decode(self, rows: list[Row], previous: int) -> list[Event]:
-        if not rows:
-            return []
-        # Fast path: the whole page in one decode call, and one checksum pass.
-        joined = b"\n".join([row[1] for row in rows])
-        try:
-            records = decode_lines(joined)
-        except msgspec.DecodeError:
-            return self._decode_each(rows, previous)
-        if len(records) != len(rows) or list(map(_seq_of, records)) != [row[0] for row in rows]:
-            return self._decode_each(rows, previous)
-        if not check_rows(joined, rows[-1][2], previous):
-            return self._decode_each(rows, previous)
-        return records
-
-    def _decode_each(self, rows: list[Row], previous: int) -> list[Event]:
-        """Decode and check row by row: the records before the first bad one, then raise."""
-        records: list[Event] = []
-        for seq, text, crc in rows:
-            damage = None
-            try:
-                record = decode_event(text)
-            except msgspec.DecodeError as exc:
-                damage = damaged(self._shown, seq, f"is not a valid record: {exc}")
-                damage.__cause__ = exc
-            else:
-                computed = chain_of_rows(text, previous)
-                if record.seq != seq:
-                    damage = damaged(self._shown, seq, f"holds a record with seq {record.seq}")
-                elif crc != computed:
-                    damage = damaged(
-                        self._shown,
-                        seq,
-                        f"does not match its checksum (it carries {crc:08x}; its record and "
-                        f"those before it give {computed:08x}): it was changed after it was "
-                        f"written, or a record before it was",
-                    )
-                previous = computed
-            if damage is None:
-                records.append(record)
-                continue
-            if not records:
-                raise damage
-            self._damage = damage
-            break
-        return records
 
 
 def damaged(shown: str, seq: int, problem: str) -> LogCorrupted:

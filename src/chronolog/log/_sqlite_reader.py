@@ -13,15 +13,12 @@ at the next call, once those records are handed out.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
-from operator import attrgetter
 from typing import TYPE_CHECKING, Final, Self
 
-import msgspec
-
 from .._errors import LogCorrupted
-from .._events import decode_event, decode_lines
-from ._checksum import chain_of_rows, check_rows
+from ._rows import Row, checked_page
 from ._sqlite_connection import connect_reader, sqlite_error
 from ._sqlite_schema import base_seq_of, chain_of, check_format, has_snapshots
 
@@ -36,8 +33,6 @@ __all__ = ["PAGE_ROWS", "Reader"]
 #: Rows fetched (and decoded) per query: big enough to decode fast, small
 #: enough that a reader never holds a read transaction for long.
 PAGE_ROWS: Final = 1024
-
-_seq_of = attrgetter("seq")
 
 
 class Reader:
@@ -151,29 +146,25 @@ class Reader:
                 rows, last, previous = self._rows(after_seq, limit, base_seq)
             finally:
                 self._connection.execute("COMMIT")
-        missing = None
-        for index, row in enumerate(rows):
-            if row[0] != after_seq + 1 + index:
-                missing = after_seq + 1 + index
-                rows = rows[:index]
-                break
-        else:
-            reached = rows[-1][0] if rows else after_seq
-            if len(rows) < PAGE_ROWS and reached < last:
-                missing = reached + 1
-        records = self._decode(rows, previous)
-        if missing is None:
+        records, damage = checked_page(
+            rows,
+            after_seq=after_seq,
+            last=last,
+            page_rows=PAGE_ROWS,
+            previous=previous,
+            checksums=self._checksums,
+            damaged=functools.partial(damaged, self._path),
+        )
+        if damage is None:
             return records
-        damage = damaged(self._path, missing, f"is missing (the last record has seq {last})")
         if not records:
             raise damage
-        if self._damage is None:  # else a bad row came earlier, and is reported first
-            self._damage = damage
+        self._damage = damage  # reported at the next read, after the intact records
         return records
 
     def _rows(
         self, after_seq: int, limit: int | None, base_seq: int
-    ) -> tuple[list[tuple[int, bytes, int | None]], int, int]:
+    ) -> tuple[list[Row], int, int]:
         """A page of rows after ``after_seq``, the last seq (at most ``limit``), and
         the checksum the page goes on from (0 without checksums)."""
         connection = self._connection
@@ -181,7 +172,7 @@ class Reader:
         if limit is not None:
             last = min(last, limit)
         if not self._checksums:
-            rows: list[tuple[int, bytes, int | None]] = connection.execute(
+            rows: list[Row] = connection.execute(
                 # As a BLOB: the bytes msgspec decodes, without making a str first.
                 "SELECT seq, CAST(record AS BLOB), NULL FROM chronolog_records "
                 "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
@@ -207,57 +198,6 @@ class Reader:
             (after_seq, last, PAGE_ROWS),
         ).fetchall()
         return rows, last, previous
-
-    def _decode(self, rows: list[tuple[int, bytes, int | None]], previous: int) -> list[Event]:
-        if not rows:
-            return []
-        # Fast path: the whole page in one decode call, and one checksum pass.
-        joined = b"\n".join([row[1] for row in rows])
-        try:
-            records = decode_lines(joined)
-        except msgspec.DecodeError:
-            return self._decode_each(rows, previous)
-        if len(records) != len(rows) or list(map(_seq_of, records)) != [row[0] for row in rows]:
-            return self._decode_each(rows, previous)
-        if self._checksums and not check_rows(joined, rows[-1][2], previous):
-            return self._decode_each(rows, previous)
-        return records
-
-    def _decode_each(
-        self, rows: list[tuple[int, bytes, int | None]], previous: int
-    ) -> list[Event]:
-        """Decode and check row by row: the records before the first bad one, then raise."""
-        records: list[Event] = []
-        for seq, text, crc in rows:
-            damage = None
-            try:
-                record = decode_event(text)
-            except msgspec.DecodeError as exc:
-                damage = damaged(self._path, seq, f"is not a valid record: {exc}")
-                damage.__cause__ = exc
-            else:
-                if record.seq != seq:
-                    damage = damaged(self._path, seq, f"holds a record with seq {record.seq}")
-                elif self._checksums:
-                    computed = chain_of_rows(bytes(text), previous)
-                    if crc != computed:
-                        shown = "none" if crc is None else f"{crc:08x}"
-                        damage = damaged(
-                            self._path,
-                            seq,
-                            f"does not match its checksum (it carries {shown}; its record and "
-                            f"those before it give {computed:08x}): it was changed after it was "
-                            f"written, or a record before it was",
-                        )
-                    previous = computed
-            if damage is None:
-                records.append(record)
-                continue
-            if not records:
-                raise damage
-            self._damage = damage
-            break
-        return records
 
     def _ready(self) -> bool:
         """Whether the tables exist (checking their format the first time they do)."""

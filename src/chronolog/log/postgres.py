@@ -52,17 +52,16 @@ import psycopg
 import psycopg.errors
 import trio
 
-from .._errors import ConfigError, LogClosed, LogCorrupted
+from .._errors import ConfigError, LogClosed
 from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
 from .._snapshot import encode_state
 from .._strict import fold_strictly
 from ._base import (
     EventLog,
-    base_from_snapshot,
     check_snapshot_point,
     check_unappended,
-    ignore_snapshot,
-    state_from_snapshot,
+    newest_stored_state,
+    stored_base,
 )
 from ._postgres_connection import (
     MAX_BACKOFF_SECONDS,
@@ -435,32 +434,13 @@ class PostgresLog(EventLog):
     def _newest_state(
         self, reader: Reader, connection: psycopg.Connection[Any], history_limit: int
     ) -> State:
-        base_seq, base, newest = reader.snapshots(connection)
-        state = None
-        if newest is not None:
-            seq, expected, document, record = newest
-            where = f"at seq {seq} in {self._shown}"
-            if record is None or hashlib.sha256(record).hexdigest() != expected:
-                ignore_snapshot(
-                    where,
-                    f"the record at seq {seq} is not the one it was taken after: the records "
-                    f"were changed since",
-                )
-            else:
-                state = state_from_snapshot(document, history_limit=history_limit, where=where)
-        if state is None:
-            state = self._base_of(base_seq, base, history_limit)
-        return state
+        """The newest usable snapshot, or else the base (or an empty State)."""
+        return newest_stored_state(
+            *reader.snapshots(connection), history_limit=history_limit, shown=self._shown
+        )
 
     def _base_of(self, base_seq: int, base: bytes | None, history_limit: int) -> State:
-        if base_seq == 0:
-            return State(history_limit=history_limit)
-        if base is None:
-            raise LogCorrupted(
-                f"{self._shown} was compacted up to seq {base_seq}, but its base snapshot is "
-                f"missing from chronolog_snapshots: the log is damaged; restore it from a backup"
-            )
-        return base_from_snapshot(base, history_limit=history_limit, where=self._shown)
+        return stored_base(base_seq, base, history_limit=history_limit, shown=self._shown)
 
     # -- following ---------------------------------------------------------------
 

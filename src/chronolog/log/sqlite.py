@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Literal
 
 import trio
 
-from .._errors import ClaimConflict, LogCorrupted, LogLocked
+from .._errors import ClaimConflict, LogLocked
 from .._events import FORMAT_VERSION, Started, encode_event
 from .._invariants import Checker
 from .._projection import DEFAULT_HISTORY_LIMIT, State, fold_into
 from .._strict import fold_strictly, refusal
-from ._base import base_from_snapshot, ignore_snapshot, state_from_snapshot
+from ._base import newest_stored_state, stored_base
 from ._checksum import chain_of_rows
 from ._local import LocalLog
 from ._lock import WriterLock, real_path_of, release_lock, take_lock_or_close
@@ -489,32 +489,12 @@ class SQLiteLog(LocalLog):
 
     def _newest_state(self, reader: Reader, history_limit: int) -> State:
         """The newest usable snapshot, or else the base (or an empty State)."""
-        base_seq, base, newest = reader.snapshots()
-        state = None
-        if newest is not None:
-            seq, expected, document, record = newest
-            where = f"at seq {seq} in {self._path}"
-            if record is None or hashlib.sha256(record).hexdigest() != expected:
-                ignore_snapshot(
-                    where,
-                    f"the record at seq {seq} is not the one it was taken after: the "
-                    f"records were changed since",
-                )
-            else:
-                state = state_from_snapshot(document, history_limit=history_limit, where=where)
-        if state is None:
-            state = self._base_of(base_seq, base, history_limit)
-        return state
+        return newest_stored_state(
+            *reader.snapshots(), history_limit=history_limit, shown=str(self._path)
+        )
 
     def _base_of(self, base_seq: int, base: bytes | None, history_limit: int) -> State:
-        if base_seq == 0:
-            return State(history_limit=history_limit)
-        if base is None:
-            raise LogCorrupted(
-                f"{self._path} was compacted up to seq {base_seq}, but its base snapshot is "
-                f"missing from chronolog_snapshots: the log is damaged; restore it from a backup"
-            )
-        return base_from_snapshot(base, history_limit=history_limit, where=str(self._path))
+        return stored_base(base_seq, base, history_limit=history_limit, shown=str(self._path))
 
     def _read_batches(self, after_seq: int) -> Iterator[list[Event]]:
         # Up to the last record there was when reading started (through the
