@@ -232,6 +232,19 @@ async def test_a_pause_with_a_note_no_status_can_show_is_refused_and_writes_noth
         assert not sched.status("report").paused
 
 
+async def test_tasks_with_equal_policies_share_one_policy_object(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """Memory: a hundred thousand tasks mostly carry a handful of policies."""
+    async with scheduler(MemoryLog(), sim) as sched:
+        for name in ("a", "b"):
+            await sched.add(name, Every(timedelta(hours=1)), Calls(sim), timeout=timedelta(1))
+        await sched.add("c", Every(timedelta(hours=1)), Calls(sim), timeout=timedelta(2))
+        a, b, c = (sched.state.definition(name).policy for name in "abc")
+    assert a is b
+    assert a == b != c
+
+
 async def test_run_now_runs_at_once_even_when_paused(
     sim: SimulatedClock, autojump_clock: MockClock
 ) -> None:

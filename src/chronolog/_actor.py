@@ -434,7 +434,9 @@ class TaskActor:
             wake_at = pending.due
             if jitter is not None and pending.attempt == 1:
                 wake_at += jitter_for(pending.occurrence, jitter)
-            wake_at += host.claim_delay(pending.occurrence)
+            delay = host.claim_delay(pending.occurrence)
+            if delay:  # a sum makes a new datetime, which a dormant actor would keep
+                wake_at += delay
             if wake_at > host.clock.now():
                 return await self._wait(wake_at, changed, run_end_matters=False)
             # Every actor due now was woken in one round by the alarms, so

@@ -68,6 +68,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
 
+#: How many distinct policies a scheduler shares among its tasks.
+_SHARED_POLICIES: Final = 256
+
 #: How the pauses that earlier versions of chronolog recorded for a task whose
 #: trigger was spent begin. Such a task is finished now, without a record.
 _LEGACY_FINISHED_NOTES: Final = ("its trigger will not fire again", "finished after ")
@@ -136,6 +139,9 @@ class Scheduler:
         self._writer = writer
         self._actors: dict[str, TaskActor] = {}
         self._targets: dict[str, Callable[[], Any]] = {}
+        # Tasks mostly share a few policies: one object each, not one per task
+        # (bounded, so that many distinct ones cost no more than they would).
+        self._policies: dict[Policy, Policy] = {}
         self._actor_nursery: trio.Nursery | None = None
         self._stop_requested = trio.Event()
         #: When this scheduler started: a due time before it came while no
@@ -290,6 +296,7 @@ class Scheduler:
             max_runs=max_runs,
             remove_after_run=remove_after_run,
         )
+        policy = self._shared_policy(policy)
         existed = name in self.state
         now = self.clock.now()
         # Bound before the append: an actor that runs the task while the
@@ -330,6 +337,14 @@ class Scheduler:
             await self.resume(name, note="target given by add()")
         elif redefined and status.note.startswith(_LEGACY_FINISHED_NOTES):
             await self.resume(name, note="redefined by add()")
+
+    def _shared_policy(self, policy: Policy) -> Policy:
+        shared = self._policies.get(policy)
+        if shared is not None:
+            return shared
+        if len(self._policies) < _SHARED_POLICIES:
+            self._policies[policy] = policy
+        return policy
 
     async def pause(self, name: str, *, note: str = "") -> None:
         """Stop running ``name``. Its pending occurrence stays scheduled: it is

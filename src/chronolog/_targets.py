@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 import traceback
 from typing import TYPE_CHECKING, Any, Final
 
@@ -52,7 +53,7 @@ def target_path(target: Callable[..., Any]) -> str:
         inner = inner.func
     module = getattr(inner, "__module__", None) or "?"
     qualname = getattr(inner, "__qualname__", None) or type(inner).__qualname__
-    return f"{module}:{qualname}"
+    return sys.intern(f"{module}:{qualname}")  # many tasks share a target: one string
 
 
 def import_target(path: str) -> Callable[..., Any]:
