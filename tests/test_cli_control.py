@@ -188,10 +188,12 @@ def test_cancel_without_a_scheduler_has_nothing_to_cancel(log: Path) -> None:
 
 
 def test_remove_writes_the_removal(log: Path) -> None:
-    assert run("remove", str(log), "report")[1] == (
+    assert run("remove", str(log), "report", "--note", "replaced by report-v2")[1] == (
         "report removed (no scheduler is running: recorded in the log)\n"
     )
-    assert isinstance(records(log)[-1], TaskRemoved)
+    removal = records(log)[-1]
+    assert isinstance(removal, TaskRemoved)
+    assert removal.note == "replaced by report-v2"
     assert replay(records(log)).task_names() == ["by-hand"]
     assert check_invariants(records(log)) == []
 

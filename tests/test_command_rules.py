@@ -29,6 +29,7 @@ from chronolog import (
     Started,
     TaskDefined,
     TaskPaused,
+    TaskRemoved,
     TaskResumed,
     UnknownTask,
     check_invariants,
@@ -365,3 +366,13 @@ def test_a_note_of_exactly_1000_characters_is_kept_whole() -> None:
     (paused,) = history.append(pause_events(history.state, "backup", "é" * 1000, T0))
     assert isinstance(paused, TaskPaused)
     assert paused.note == "é" * 1000
+
+
+def test_a_removal_keeps_its_note_and_refuses_one_status_cannot_show() -> None:
+    history = History()
+    history.define("backup", BERLIN_0230, T0)
+    with pytest.raises(ConfigError, match="control characters"):
+        remove_events(history.state, "backup", T0, "two\nlines")
+    events = history.append(remove_events(history.state, "backup", T0, "moved to cron"))
+    assert events[-1] == TaskRemoved(task="backup", at=T0, note="moved to cron")
+    assert kinds(events) == ["Skipped", "TaskRemoved"]

@@ -26,6 +26,7 @@ from chronolog import (
     Started,
     TaskDefined,
     TaskPaused,
+    TaskRemoved,
     TaskResumed,
 )
 from chronolog._commands import CommandSpec
@@ -234,9 +235,14 @@ async def test_an_agents_changes_are_ordinary_records_that_name_mcp(
         {"name": "report", "description": "the report"},
         {"name": "dump", "description": ""},
     ]
-    removed = await call(tools, "schedule_remove", name="morning-report")
+    removed = await call(
+        tools, "schedule_remove", name="morning-report", note="the user\ncancelled it"
+    )
     assert removed == {"task": "morning-report", "removed": True, "via": "log"}
     assert (await call(tools, "schedule_list"))["tasks"] == []
+    # The removal names its source, as every change an agent makes does.
+    (removal,) = [r for r in FileLog(log_path).read() if isinstance(r, TaskRemoved)]
+    assert removal.note == "mcp: the user cancelled it"
 
 
 async def test_a_changed_definition_under_the_same_name_is_an_update(

@@ -22,7 +22,7 @@ The rules (see ``docs/how-to/choose-policies.md``):
 * **resume** counts due times from the resume on (the paused period is not
   caught up); occurrences whose due time passed while the task was paused
   are ``Skipped(paused)`` then, if nothing skipped them yet.
-* a **note** (of a pause or a resume) is one line of at most
+* a **note** (of a pause, a resume or a removal) is one line of at most
   `MAX_NOTE_CHARACTERS` printable characters: every record keeps it and
   ``status`` shows it, whoever gave it (the API, a control command, an agent).
 * **add** and **resume** also record the task's next occurrence, in the same
@@ -212,7 +212,7 @@ def resume_events(state: State, name: str, note: str, now: datetime) -> list[Eve
     return _planned(state, name, [*skips, resumed], now)
 
 
-def remove_events(state: State, name: str, now: datetime) -> list[Event]:
+def remove_events(state: State, name: str, now: datetime, note: str = "") -> list[Event]:
     """Remove ``name``: its pending occurrences are skipped, then it goes.
 
     A run the state still shows as running has no process behind it any
@@ -220,6 +220,7 @@ def remove_events(state: State, name: str, now: datetime) -> list[Event]:
     nothing runs while no scheduler holds the log): it is recorded as
     interrupted, without retry.
     """
+    check_note(note)
     state.status(name)
     events: list[Event] = [
         Failed(
@@ -234,7 +235,7 @@ def remove_events(state: State, name: str, now: datetime) -> list[Event]:
         if run.outcome is Outcome.RUNNING
     ]
     events += pending_skips(state, name, SkipReason.REMOVED, now)
-    events.append(TaskRemoved(task=name, at=now))
+    events.append(TaskRemoved(task=name, at=now, note=note))
     return events
 
 

@@ -111,7 +111,10 @@ class TaskDefined(EventBase, frozen=True, kw_only=True, tag="TaskDefined"):
 
 
 class TaskRemoved(EventBase, frozen=True, kw_only=True, tag="TaskRemoved"):
-    """The task was deleted; its pending occurrence is skipped."""
+    """The task was deleted; its pending occurrence is skipped. ``note``: why, and
+    who asked (an agent's removals say ``mcp: ...``)."""
+
+    note: str = ""
 
 
 class TaskPaused(EventBase, frozen=True, kw_only=True, tag="TaskPaused"):

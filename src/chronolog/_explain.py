@@ -461,7 +461,15 @@ def _skipped(case: _Case, record: Skipped) -> tuple[Verdict, str]:
     if record.reason is SkipReason.REMOVED:
         removed = case.lifecycle_after(record.seq - 1, TaskRemoved)
         when = f" at {instant_text(removed.at)}" if removed is not None else ""
-        return Verdict.SKIPPED_REMOVED, f"the task was removed{when} while this was pending."
+        why = (
+            f" (note: {removed.note!r})"
+            if isinstance(removed, TaskRemoved) and removed.note
+            else ""
+        )
+        return (
+            Verdict.SKIPPED_REMOVED,
+            f"the task was removed{when}{why} while this was pending.",
+        )
     if record.reason is SkipReason.CANCELLED:
         return (
             Verdict.SKIPPED_CANCELLED,

@@ -37,6 +37,7 @@ from ._clock import SystemClock
 from ._cluster import join_cluster, writer_for
 from ._command_rules import (
     IfExists,
+    check_note,
     define_events,
     pause_events,
     remove_events,
@@ -395,8 +396,10 @@ class Scheduler:
         await trio.lowlevel.checkpoint()
         return count
 
-    async def remove(self, name: str) -> None:
-        """Delete ``name``: running runs are cancelled, pending occurrences skipped."""
+    async def remove(self, name: str, *, note: str = "") -> None:
+        """Delete ``name``: running runs are cancelled, pending occurrences skipped.
+        ``note`` (why, who asked) is kept in the ``TaskRemoved`` record."""
+        check_note(note)
         self.state.status(name)
         actor = self._actors.get(name)
         if actor is not None:
@@ -406,7 +409,7 @@ class Scheduler:
             return
         now = self.clock.now()
         await self.append_decided(
-            lambda state: remove_events(state, name, now) if name in state else []
+            lambda state: remove_events(state, name, now, note) if name in state else []
         )
         self._targets.pop(name, None)
         self._notify(name)

@@ -191,10 +191,8 @@ def describe_event(record: Event) -> str:
             f"defined (version {record.version}): {describe_trigger(record.trigger)}, "
             f"target {record.target}, {describe_policy(record.policy)}"
         )
-    if isinstance(record, TaskRemoved):
-        return "removed"
-    if isinstance(record, TaskPaused | TaskResumed):
-        verb = "paused" if isinstance(record, TaskPaused) else "resumed"
+    if isinstance(record, TaskRemoved | TaskPaused | TaskResumed):
+        verb = {TaskRemoved: "removed", TaskPaused: "paused", TaskResumed: "resumed"}[type(record)]
         return f"{verb}: {record.note}" if record.note else verb
     if isinstance(record, Scheduled):
         change = " (file changed)" if record.content_hash is not None else ""

@@ -91,7 +91,7 @@ class Request:
                 document["source"] = self.source
         elif self.command != "reload":
             document["task"] = self.task
-        if self.command in ("pause", "resume"):
+        if self.command in ("pause", "resume", "remove"):
             document["note"] = self.note
         return document
 
@@ -181,7 +181,7 @@ async def apply_live(
     if request.command == "cancel":
         return base | {"cancelled": await scheduler.cancel(name)}
     assert request.command == "remove"
-    await scheduler.remove(name)
+    await scheduler.remove(name, note=request.note)
     return base | {"removed": True}
 
 
@@ -262,4 +262,4 @@ def decide(
             state.status(name)
         return events, base | {"cancelled": len(events)}
     assert request.command == "remove"
-    return remove_events(state, name, now), base | {"removed": True}
+    return remove_events(state, name, now, request.note), base | {"removed": True}

@@ -407,7 +407,7 @@ def _tool_specs(allow: AllowList) -> list[ToolSpec]:
         ToolSpec(
             "schedule_remove",
             "Remove a task: its running run is cancelled, its pending run skipped.",
-            simple,
+            with_note,
             read_only=False,
             destructive=True,
         ),
@@ -694,27 +694,22 @@ class ScheduleTools:
             return await self._define(tool, entry, "update")
 
     async def _remove(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        name = _text(arguments, "name", "schedule_remove", allowed=("name",))
+        name = _text(arguments, "name", "schedule_remove", allowed=("name", "note"))
+        note = _agent_note("schedule_remove", arguments)
         async with self._changes:
             self._mine(await self._state(), name, "schedule_remove")
-            result = await deliver(
-                self.log_path, parse_request({"command": "remove", "task": name})
-            )
+            request = parse_request({"command": "remove", "task": name, "note": note})
+            result = await deliver(self.log_path, request)
         return {"task": name, "removed": True, "via": result["via"]}
 
     async def _pause_or_resume(
         self, command: str, tool: str, arguments: dict[str, Any]
     ) -> dict[str, Any]:
         name = _text(arguments, "name", tool, allowed=("name", "note"))
-        note = arguments.get("note", "")
-        if not isinstance(note, str):
-            raise ToolError(f"{tool}: note: expected a string, got {note!r}")
-        note = " ".join(note.split())[:_NOTE_LIMIT]
+        note = _agent_note(tool, arguments)
         async with self._changes:
             self._mine(await self._state(), name, tool)
-            request = parse_request(
-                {"command": command, "task": name, "note": f"mcp: {note}" if note else "mcp"}
-            )
+            request = parse_request({"command": command, "task": name, "note": note})
             result = await deliver(self.log_path, request)
         return {
             "task": name,
@@ -910,6 +905,15 @@ def _check_no_null(tool: str, value: object, path: str) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_no_null(tool, item, f"{path}[{index}]")
+
+
+def _agent_note(tool: str, arguments: dict[str, Any]) -> str:
+    """The note a change by an agent records: ``mcp``, and the agent's note on one line."""
+    note = arguments.get("note", "")
+    if not isinstance(note, str):
+        raise ToolError(f"{tool}: note: expected a string, got {note!r}")
+    note = " ".join(note.split())[:_NOTE_LIMIT]
+    return f"mcp: {note}" if note else "mcp"
 
 
 def _text(arguments: dict[str, Any], key: str, tool: str, *, allowed: Sequence[str]) -> str:

@@ -236,9 +236,10 @@ def cancel_command(log: LogName, task: str, as_json: bool) -> None:
     _report(result, as_json, sentence)
 
 
+@_note_option
 @_task_command("remove", "Remove TASK: its running runs are cancelled, its pending run skipped.")
-def remove_command(log: LogName, task: str, as_json: bool) -> None:
-    result = _carry_out(log, Request("remove", task))
+def remove_command(log: LogName, task: str, as_json: bool, note: str) -> None:
+    result = _carry_out(log, Request("remove", task, note=note))
     _report(result, as_json, f"{task} removed")
 
 
