@@ -5,9 +5,13 @@ Hypothesis' example database replays it locally.
 """
 
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from chronolog._projection import _NO_AHEAD
 
 settings.register_profile("dev", max_examples=100, deadline=timedelta(seconds=2))
 settings.register_profile(
@@ -18,3 +22,11 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _shared_empty_ahead_stays_empty() -> Iterator[None]:
+    """Tasks share one empty ``ahead`` dict until they skip ahead: a write to it
+    would settle that occurrence for every task. Every property checks it."""
+    yield
+    assert _NO_AHEAD == {}, f"the shared empty `ahead` of _Task was written to: {_NO_AHEAD}"

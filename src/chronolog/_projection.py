@@ -135,6 +135,10 @@ class StateMemory(NamedTuple):
     retired: list[RetiredMemory]
 
 
+#: The `_Task.ahead` of every task that has none: never written to.
+_NO_AHEAD: Final[dict[str, datetime]] = {}
+
+
 class _Task:
     """Mutable bookkeeping for one task (owned by exactly one State)."""
 
@@ -171,7 +175,9 @@ class _Task:
         # removal), by id: they must not raise the watermark -- earlier due
         # times of a new trigger may still run -- yet never run themselves.
         # Dropped once the watermark passes them, so this stays small.
-        self.ahead: dict[str, datetime] = {}
+        # Shared and empty until the first skip ahead (`settle` makes its own):
+        # most tasks never have one, and an empty dict per task is memory.
+        self.ahead: dict[str, datetime] = _NO_AHEAD
         self.open: dict[str, OccurrenceRecords] = {}
         # The settled window, oldest first; made on the first settlement, so
         # a task that never ran (most of a large idle schedule) holds none.
@@ -201,7 +207,7 @@ class _Task:
         for name in self.__slots__:
             setattr(twin, name, getattr(self, name))
         twin.open = dict(self.open)
-        twin.ahead = dict(self.ahead)
+        twin.ahead = dict(self.ahead) if self.ahead else _NO_AHEAD
         twin.history = None if self.history is None else list(self.history)
         return twin
 
@@ -226,6 +232,8 @@ class _Task:
         self.remember((occurrence, entry, final))
         if due is not None and occurrence.startswith(self.time_prefix):
             if type(final) is Skipped and final.at < due:
+                if self.ahead is _NO_AHEAD:
+                    self.ahead = {}
                 self.ahead[occurrence] = due
             else:
                 self.raise_watermark(due)
@@ -355,7 +363,7 @@ class State:
             task.paused = kept.paused
             task.note = kept.note
             task.watermark = kept.watermark
-            task.ahead = dict(kept.ahead)
+            task.ahead = dict(kept.ahead) if kept.ahead else _NO_AHEAD
             task.open = dict(kept.open)
             for settled in kept.history[-limit:]:
                 task.remember(settled)
