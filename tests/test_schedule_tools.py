@@ -556,3 +556,16 @@ def test_a_control_request_names_its_source() -> None:
     assert "source" not in parse_request({"command": "add", "job": {"name": "a"}}).as_json()
     with pytest.raises(ControlError, match="source must be one of add, mcp"):
         parse_request({"command": "add", "job": {"name": "a"}, "source": "root"})
+
+
+@pytest.mark.parametrize("tool", ["schedule_disable", "schedule_remove"])
+async def test_a_note_with_control_characters_is_refused_by_name_and_changes_nothing(
+    log_path: Path, tmp_path: Path, tool: str
+) -> None:
+    tools = ScheduleTools(log_path, allow(tmp_path))
+    await call(tools, "schedule_add", name="r", every="1h", target="report")
+    before = records(log_path)
+    message = await refused(tools, tool, name="r", note="red \x1b[31m alert\x00")
+    assert "note" in message
+    assert "control characters" in message
+    assert records(log_path) == before
