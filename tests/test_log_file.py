@@ -375,6 +375,25 @@ async def test_a_cut_inside_the_header_is_repaired(path: Path) -> None:
             assert log.last_seq == 0
 
 
+async def test_records_merged_into_the_header_are_reported_not_dropped(path: Path) -> None:
+    """Found by the corruption fuzzer: cutting the bytes from inside the header
+    to inside the first record's seq leaves one line that decodes as a header
+    (``{"format":"chronolog","version":1,"task":...}``) and no record at all."""
+    await write_log(path, 1)
+    intact = path.read_bytes()
+    start = intact.index(b'":3}')  # after the header's "version" key
+    end = intact.index(b'"seq"') + len(b'"seq')  # the first record's seq value follows
+    damaged = intact[:start] + intact[end:]
+    assert damaged.startswith(b'{"format":"chronolog","version":1,"task"')
+    path.write_bytes(damaged)
+    for read in (lambda: list(FileLog(path).read()), lambda: FileLog(path).load_state()):
+        with pytest.raises(LogCorrupted, match=r"line 1 is a header with keys .*task"):
+            read()
+    with pytest.raises(LogCorrupted, match="records merged into its header"):
+        await FileLog(path).open()
+    assert path.read_bytes() == damaged
+
+
 async def test_torn_bytes_never_overwrite_earlier_torn_bytes(path: Path) -> None:
     await write_log(path, 1)
     intact = path.read_bytes()

@@ -116,7 +116,21 @@ def check_header(path: Path, line: bytes) -> Header:
             f"{path} was written by format version {header.version}; this chronolog reads "
             f"versions 1 to {FORMAT_VERSION} -- upgrade chronolog to read it"
         )
+    # A header of a version this chronolog writes has no other keys. A line
+    # that has some is damage: bytes cut across the header and the first
+    # records can leave one line that still decodes as a header, and the
+    # records merged into it would be lost without a word.
+    extra = sorted(set(msgspec.json.decode(line)) - _HEADER_KEYS)
+    if extra:
+        raise LogCorrupted(
+            f"{path} line 1 is a header with keys no header of version {header.version} "
+            f"has ({', '.join(extra[:5])}): the log's first lines are damaged, records "
+            f"merged into its header; restore the log from a backup (see {RECOVERY_GUIDE})"
+        )
     return header
+
+
+_HEADER_KEYS: Final = frozenset(Header.__struct_fields__)
 
 
 def layout_after(path: Path, fd: int, header: Header, header_end: int) -> Layout:
