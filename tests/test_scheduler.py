@@ -280,8 +280,14 @@ async def test_missed_runs_are_caught_up_by_policy(
     async with scheduler(log, sim) as sched:
         await sched.add("daily", Cron("0 6 * * *"), calls, catch_up=CatchUp.LATEST)
         await sim.advance(timedelta(minutes=1))
-    missed = [s for s in of_type(log, Skipped, "daily") if s.reason is SkipReason.MISSED]
-    assert len(missed) == 4
+    # Four mornings missed while down: one record, the first, the last and how many.
+    (missed,) = [s for s in of_type(log, Skipped, "daily") if s.reason is SkipReason.MISSED]
+    assert (missed.due, missed.last_due, missed.count) == (
+        START + timedelta(days=2, hours=-6),
+        START + timedelta(days=5, hours=-6),
+        4,
+    )
+    assert missed.occurrence == time_occurrence("daily", START + timedelta(days=2, hours=-6))
     assert len(calls.times) == 2
     assert calls.times[-1] == START + timedelta(days=6)  # late, right after the restart
 
@@ -642,8 +648,10 @@ async def test_a_forward_clock_jump_goes_through_catch_up(
         await sim.advance(timedelta(minutes=30))
         sim.jump(timedelta(hours=5))  # a laptop wakes from suspend
         await sim.advance(timedelta(minutes=1))
-    missed = [s.occurrence for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
-    assert missed == [time_occurrence("hourly", START + timedelta(hours=h)) for h in (1, 2, 3, 4)]
+    (missed,) = [s for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
+    assert missed.occurrence == time_occurrence("hourly", START + timedelta(hours=1))
+    assert (missed.last_due, missed.count) == (START + timedelta(hours=4), 4)
+    assert missed.at == START + timedelta(hours=5, minutes=30)
     assert calls.times == [START + timedelta(hours=5, minutes=30)]  # 17:00, run late
 
 
@@ -670,7 +678,10 @@ async def test_catch_up_none_and_misfire_grace(
             await sim.advance(timedelta(minutes=1))
         assert len(calls.times) == expected_runs, policy
         missed = [s for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
-        assert len(missed) == 5 - expected_runs
+        # The due times that do not run are one record, whatever their number.
+        assert [(s.due, s.count) for s in missed] == (
+            [(start + timedelta(hours=1), 5 - expected_runs)] if expected_runs < 5 else []
+        )
 
 
 async def test_a_target_that_cannot_be_imported_pauses_its_task(
@@ -878,19 +889,24 @@ async def test_catch_up_all_runs_the_latest_missed_ones_and_latest_runs_one(
             await sched.add(
                 "hourly", Cron("0 * * * *"), calls, catch_up=catch_up, catch_up_limit=limit
             )
-        down_since = sim.now()
+        down_since = sim.now().replace(minute=0, second=0, microsecond=0)
         sim.jump(timedelta(hours=10))  # stopped for ten hours
         async with scheduler(log, sim) as sched:
             await sched.add(
                 "hourly", Cron("0 * * * *"), calls, catch_up=catch_up, catch_up_limit=limit
             )
             await sim.advance(timedelta(seconds=1))
-        missed = [r.due for r in of_type(log, Skipped) if r.reason is SkipReason.MISSED]
+        (missed,) = [r for r in of_type(log, Skipped) if r.reason is SkipReason.MISSED]
         ran = [r.occurrence for r in of_type(log, Started)]
         assert len(ran) == expected_runs, catch_up
-        assert len(missed) + len(ran) == 10  # every missed due time has a record
+        # Every missed due time has a record: the runs, and one range for the rest.
+        assert missed.count + len(ran) == 10
         # The ones that ran are the latest; everything older was skipped.
-        assert all(due <= down_since + timedelta(hours=10 - expected_runs) for due in missed)
+        assert missed.last_due == down_since + timedelta(hours=10 - expected_runs)
+        assert ran == [
+            time_occurrence("hourly", down_since + timedelta(hours=h))
+            for h in range(11 - expected_runs, 11)
+        ]
 
 
 async def test_cancel_stops_a_waiting_retry(
