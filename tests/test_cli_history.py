@@ -65,6 +65,8 @@ def test_runs_are_newest_first_with_their_outcomes(log: Path) -> None:
         "retry_at",
         "node",
         "seq",
+        "last_due",
+        "count",
     }
 
 
