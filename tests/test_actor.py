@@ -775,3 +775,27 @@ async def test_misfire_grace_runs_only_fresh_due_times_and_skips_the_rest_as_one
     # 12:08, 12:09 and 12:10 are within 2.5 minutes: they run; 12:01-12:07 do not.
     assert (missed.due, missed.last_due, missed.count) == (START + MINUTE, START + 7 * MINUTE, 7)
     assert calls.times[-3:] == [START + timedelta(minutes=10, seconds=30)] * 3
+
+
+async def test_due_times_that_pass_at_once_while_a_queue_waits_are_one_overlap_range(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """QUEUE keeps one occurrence waiting; the due times that pass meanwhile are
+    skipped as they come -- and those a clock jump passes at once, as one record."""
+    log = MemoryLog()
+    slow = Calls(sim, takes=timedelta(hours=2))
+    every = Every(MINUTE, anchor=START)
+    with trio.fail_after(4 * 3600):
+        async with scheduler(log, sim, shutdown_grace=timedelta(hours=3)) as sched:
+            await sched.add("slow", every, slow, overlap=Overlap.QUEUE)
+            await sim.advance(timedelta(minutes=2, seconds=30))  # 12:01 runs, 12:02 waits
+            sim.jump(timedelta(minutes=30))  # 12:03 to 12:32 pass at once
+            await sim.advance(timedelta(seconds=1))
+            overlaps = [r for r in of_type(log, Skipped, "slow") if r.reason is SkipReason.OVERLAP]
+    (jumped,) = overlaps
+    assert (jumped.due, jumped.last_due, jumped.count) == (
+        START + 3 * MINUTE,
+        START + 32 * MINUTE,
+        30,
+    )
+    assert jumped.at == START + timedelta(minutes=32, seconds=30)

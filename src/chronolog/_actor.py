@@ -902,7 +902,31 @@ class TaskActor:
         while due is not None:
             await host.clock.sleep_until(due)
             now = host.clock.now()
-            # All that passed at once (a clock jump) in one write, bounded.
+            # All that passed at once (a clock jump) in one write: one range
+            # record when nothing in it is open or settled already.
+            outage = self._outage(due - _MICROSECOND, now)
+            if outage is not None and outage.first == due and not outage.taken:
+                counted = await self._count_fires(trigger, due, outage.last)
+                if counted is None:
+                    return  # the task changed: the wait ends, and the actor plans again
+                count, last = counted
+                assert last is not None
+                occurrence = time_occurrence(self.name, due)
+                if state.may_schedule(self.name, occurrence, due):
+                    skip = Skipped(
+                        task=self.name,
+                        at=now,
+                        occurrence=occurrence,
+                        reason=SkipReason.OVERLAP,
+                        due=due,
+                    )
+                    if count > 1:
+                        skip = msgspec.structs.replace(skip, last_due=last, count=count)
+                    await host.append([skip])
+                due = trigger.next_after(last)
+                continue
+            # Something in between is open or settled (another node): one
+            # record per due time, bounded.
             passed: list[datetime] = []
             while due is not None and due <= now and len(passed) < _MAX_MISSED_PER_STEP:
                 passed.append(due)
