@@ -751,6 +751,8 @@ class State:
         history = task.history
         if not history or history[-1][2] is not record:
             return False  # it settled nothing: the occurrence was running, or settled
+        if record.last_due is not None and not _range_is_whole(record, history[-1][1]):
+            return False  # a range of missed due times that cannot be (hand-edited)
         if was_open:
             return True
         # A skip of an occurrence that was never scheduled (missed while down):
@@ -930,6 +932,17 @@ class State:
             and record.occurrence.startswith(task.time_prefix)
         ):
             task.raise_watermark(last_due)
+
+
+def _range_is_whole(record: Skipped, entry: OccurrenceRecords | None) -> bool:
+    """Whether a ``Skipped`` range is one the fold settles whole: at least two due
+    times, its last after its first and not after the record was written."""
+    scheduled = entry[0] if entry is not None else None
+    due = scheduled.due if scheduled is not None else record.due
+    last_due = record.last_due
+    if due is None or last_due is None:
+        return False
+    return record.count > 1 and due < last_due <= record.at
 
 
 def _claim_is_free(last: Event, attempt: int) -> bool:
