@@ -799,3 +799,37 @@ async def test_due_times_that_pass_at_once_while_a_queue_waits_are_one_overlap_r
         30,
     )
     assert jumped.at == START + timedelta(minutes=32, seconds=30)
+
+
+async def test_a_cron_outage_past_the_bound_per_record_is_caught_up_over_several_records(
+    sim: SimulatedClock, autojump_clock: MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron outage is counted fire by fire, at most so many per record: past
+    that, each step writes one record and goes on from its last due time; the
+    latest due time runs only once the rest is recorded, so none is lost."""
+    import chronolog._actor
+
+    monkeypatch.setattr(chronolog._actor, "_MAX_MISSED_PER_RANGE", 1000)
+    monkeypatch.setattr(chronolog._actor, "_COUNT_SLICE", 300)
+    log = MemoryLog()
+    calls = Calls(sim)
+    trigger = Cron("* * * * * *")
+    with trio.fail_after(3 * 3600):
+        async with scheduler(log, sim) as sched:
+            await sched.add("cron", trigger, calls)
+            await sim.advance(timedelta(milliseconds=500))
+        sim.jump(timedelta(hours=1))  # back at 13:00:00.5
+        async with scheduler(log, sim) as sched:
+            await sched.add("cron", trigger, calls)
+            await sim.advance(timedelta(milliseconds=100))
+    missed = missed_of(log, "cron")
+    # Each record: the due time it woke for and the 1,000 counted after it.
+    assert [(m.due - START, m.count) for m in missed] == [
+        (timedelta(seconds=1), 1001),
+        (timedelta(seconds=1002), 1001),
+        (timedelta(seconds=2003), 1001),
+        (timedelta(seconds=3004), 596),
+    ]
+    assert missed[-1].last_due == START + timedelta(seconds=3599)
+    assert calls.times[-1] == START + timedelta(hours=1, milliseconds=500)  # 13:00:00 ran
+    assert_nothing_lost(log, until=START + timedelta(hours=1))

@@ -720,6 +720,17 @@ class TaskActor:
             if skips is None:
                 return  # the task changed while the outage was counted: plan again
             events.extend(skips)
+            last_skip = skips[0] if skips else None
+            if (
+                isinstance(last_skip, Skipped)
+                and last_skip.last_due is not None
+                and last_skip.last_due < skipped_to
+            ):
+                # A cron outage past the per-record bound: this record covers
+                # its start; nothing runs yet, and the next step goes on from
+                # the record's last due time (running the newest now would
+                # settle the due times between the two unrecorded).
+                run = []
         for when in run:
             planned = time_occurrence(self.name, when) if when != due else occurrence
             if host.state.may_schedule(self.name, planned, when):
