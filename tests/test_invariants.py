@@ -359,3 +359,21 @@ def test_a_bad_range_settles_only_its_first_occurrence_in_the_checker_and_the_fo
         OccurrenceState.NEW
     )
     assert state.status("backup").skip_count == 1
+
+
+def test_a_range_that_starts_at_a_settled_due_time_settles_it_twice() -> None:
+    ran = T0 + timedelta(minutes=5)
+    occurrence = time_occurrence("backup", ran)
+    log = numbered(
+        minutely(),
+        Scheduled(task="backup", at=T0, occurrence=occurrence, due=ran),
+        Started(task="backup", at=ran, occurrence=occurrence, attempt=1),
+        Completed(task="backup", at=ran, occurrence=occurrence, attempt=1),
+        missed_range(T0 + timedelta(minutes=1), T0 + timedelta(minutes=10), 10),
+    )
+    violation = only(check_invariants(log))
+    assert violation.rule is Rule.SKIPPED_AFTER_SETTLED
+    assert violation.message == (
+        "range skip of 'backup@2026-03-29T01:01:00Z' (missed) starts at a due time that "
+        "settled already (due times up to 2026-03-29T01:05:00+00:00 have)"
+    )

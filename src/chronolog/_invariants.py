@@ -447,6 +447,18 @@ class Checker:
                     (settled[1],),
                 )
                 return
+            if record.last_due is not None and task.is_settled(occurrence, record.due):
+                # A range must start past what settled: its due times would be
+                # covered twice (the projection's fold sets it aside).
+                self.report(
+                    record,
+                    Rule.SKIPPED_AFTER_SETTLED,
+                    f"range skip of {occurrence!r} ({record.reason}) starts at a due time "
+                    f"that settled already (due times up to "
+                    f"{task.watermark.isoformat() if task.watermark else '?'} have)",
+                    occurrence,
+                )
+                return
             entry = _Open(record.due)
         due = entry.due if entry.due is not None else task.due_of(occurrence)
         if record.last_due is not None and not self._range_holds(task, record, due):
