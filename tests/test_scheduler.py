@@ -1033,3 +1033,20 @@ async def test_two_actors_claiming_one_task_run_each_occurrence_once(
     started = [r.occurrence for r in of_type(log, Started)]
     assert len(started) == len(set(started)) == 5
     assert len(calls.times) == 5
+
+
+async def test_a_due_time_at_the_instant_of_a_resume_runs_though_a_later_one_was_planned(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """Found by the scheduler state machine: paused and resumed at 12:00, on a
+    due time of */15, with 12:15 still scheduled from before the pause. The
+    resume counts from just before its instant, so 12:00 runs."""
+    log = MemoryLog()
+    calls = Calls(sim)
+    with trio.fail_after(3600):
+        async with scheduler(log, sim) as sched:
+            await sched.add("q", Cron("*/15 * * * *"), calls)
+            await sched.pause("q")
+            await sched.resume("q")
+            await sim.advance(timedelta(minutes=16))
+    assert calls.times == [START, START + timedelta(minutes=15)]

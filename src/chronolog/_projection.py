@@ -522,14 +522,21 @@ class State:
         earliest: Planned | None = None
         # Occurrences scheduled under the definition in force were planned one
         # after another from the cursor: every due time up to the latest of
-        # them is open or settled, so the walk below can start after it.
+        # them is open or settled, so the walk below can start after it. Not
+        # those planned before the cursor last moved back (a resume counts
+        # from just before its instant): a due time at the very instant of
+        # the resume would be stepped over. Planned at that instant is taken
+        # as planned before it; the walk then costs a step or two more.
+        trusted_after = task.origin + _JUST_BEFORE
         trusted_latest: datetime | None = None
         for occurrence, (scheduled, _, last) in task.open.items():
             if scheduled is None or not occurrence.startswith(prefix):
                 continue
             planned_due = scheduled.due
-            if scheduled.seq > definition.seq and (
-                trusted_latest is None or planned_due > trusted_latest
+            if (
+                scheduled.seq > definition.seq
+                and scheduled.at > trusted_after
+                and (trusted_latest is None or planned_due > trusted_latest)
             ):
                 trusted_latest = planned_due
             if (
