@@ -327,13 +327,19 @@ def restart(kind: str, directory: Path, params: dict[str, Any]) -> dict[str, Any
             first_runs.clear()
             for n in range(count):
                 await sched.add(f"tick-{n}", Every(SECOND, anchor=RESTART_START), tick)
+            # A task that missed nothing: due one (simulated) second after the
+            # start. Simulated time holds still while the loop is busy, so the
+            # real seconds until it runs are what the catch-up held it up.
+            await sched.add("unrelated", At(clock.now() + SECOND), tick)
             await trio.sleep(seconds)
             seq = sched.statistics().log_seq
+        unrelated = first_runs.pop("unrelated", float("nan")) - started
         delays = sorted(first_runs[name] - started for name in first_runs)
         return {
             "open_s": opened - started,
             "first_run_s": delays[0] if delays else float("nan"),
             "last_first_run_s": delays[-1] if delays else float("nan"),
+            "unrelated_run_s": unrelated,
             "seq": seq,
         }
 
@@ -367,12 +373,19 @@ def restart(kind: str, directory: Path, params: dict[str, Any]) -> dict[str, Any
         "catch_up_runs": len(started_late),
         "skipped": dict(skipped),
         "records_written_on_restart": len(written),
+        "skip_records_on_restart": sum(isinstance(record, Skipped) for record in written),
+        "missed_due_times": sum(
+            (record.count if getattr(record, "last_due", None) is not None else 1)
+            for record in written
+            if isinstance(record, Skipped) and str(record.reason) == "missed"
+        ),
         "records_per_task": round(len(written) / count, 1),
         "bytes_written_on_restart": _log_size(kind, directory) - size_before,
         "duplicates": duplicates,
         "reopen_s": round(after["open_s"], 4),
         "first_run_after_restart_s": round(after["first_run_s"], 4),
         "every_task_ran_after_restart_s": round(after["last_first_run_s"], 4),
+        "unrelated_run_after_restart_s": round(after["unrelated_run_s"], 4),
     }
 
 

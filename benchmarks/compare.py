@@ -16,7 +16,8 @@ Workloads (sizes of ``--size full``; ``--size smoke`` runs each in seconds):
   msgspec decoding the same records (the floor); ``restart``: 30 per-second
   tasks stopped for a 2-hour outage (simulated time, real log I/O) and
   restarted: what ran, what was skipped, duplicates (``assert_exactly_once``),
-  what the restart wrote and how long it held up runs (real seconds).
+  what the restart wrote and how long it held up runs (real seconds), and
+  that of a task that missed nothing (``unrelated_run_after_restart_s``).
 
 Systems: ``chronolog-file`` (FileLog, fsync per write: durable),
 ``chronolog-sqlite`` (SQLiteLog: durable), ``chronolog-memory`` (MemoryLog),
@@ -250,11 +251,13 @@ WORKLOADS = {
             "restart",
             "per-second tasks run, stop, stay down (simulated time, real log I/O), restart "
             "and run on (catch_up=LATEST, the default): what ran, what was skipped, "
-            "duplicates, what the restart wrote, real seconds until runs resumed",
+            "duplicates, what the restart wrote, real seconds until runs resumed and "
+            "until a task that missed nothing ran",
             {
                 "records_written_on_restart": ("", "lower"),
                 "first_run_after_restart_s": ("s", "lower"),
                 "every_task_ran_after_restart_s": ("s", "lower"),
+                "unrelated_run_after_restart_s": ("s", "lower"),
             },
             {
                 "full": {"tasks": 30, "before_s": 60, "outage_s": 7_200, "after_s": 60},

@@ -445,6 +445,11 @@ def unaccounted_due_times(records: list[Event], *, until: datetime) -> list[str]
     unpaused, is checked against that definition's trigger.
     """
     mentioned = {(r.task, r.occurrence) for r in records if hasattr(r, "occurrence")}
+    # Due times missed in one outage are one record: (first, last) by task.
+    ranges: dict[str, list[tuple[datetime, datetime]]] = {}
+    for r in records:
+        if isinstance(r, Skipped) and r.last_due is not None and r.due is not None:
+            ranges.setdefault(r.task, []).append((r.due, r.last_due))
     state = State()
     # task -> (trigger, origin) of the stretch it is in now, if unpaused.
     open_stretch: dict[str, tuple[Trigger, datetime]] = {}
@@ -457,7 +462,9 @@ def unaccounted_due_times(records: list[Event], *, until: datetime) -> list[str]
         trigger, origin = stretch
         due = trigger.next_after(origin)
         while due is not None and due < end:
-            if (task, occurrence_id(task, due)) not in mentioned:
+            if (task, occurrence_id(task, due)) not in mentioned and not any(
+                first <= due <= last for first, last in ranges.get(task, ())
+            ):
                 lost.append(f"{task} due {due.isoformat()} (stretch from {origin.isoformat()})")
             due = trigger.next_after(due)
 

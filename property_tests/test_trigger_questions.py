@@ -62,3 +62,27 @@ def test_nothing_fires_between_the_previous_fire_and_now(trigger: Trigger, t: da
 def test_fires_at_says_what_next_after_does(trigger: Trigger, t: datetime, offset: int) -> None:
     probe = t + offset * MICROSECOND
     assert trigger.fires_at(probe) == (trigger.next_after(probe - MICROSECOND) == probe)
+
+
+@given(
+    trigger=TRIGGERS,
+    first=INSTANTS,
+    span=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+    limit=st.none() | st.integers(0, 50),
+)
+def test_count_fires_counts_what_stepping_through_next_after_finds(
+    trigger: Trigger, first: datetime, span: timedelta, limit: int | None
+) -> None:
+    """How many fires an outage held -- the size of a ``Skipped`` range -- is
+    counted arithmetically for ``Every``; it must agree with walking the fires."""
+    last = first + span
+    walked: list[datetime] = []
+    fire = trigger.next_after(first - MICROSECOND)
+    while fire is not None and fire <= last and (limit is None or len(walked) < limit):
+        walked.append(fire)
+        if len(walked) > 5000:
+            return  # too dense to walk in a property; the arithmetic is what is tested
+        fire = trigger.next_after(fire)
+    count, counted = trigger.count_fires(first, last, limit=limit)
+    assert count == len(walked)
+    assert counted == (walked[-1] if walked else None)

@@ -127,7 +127,10 @@ async def test_an_immediate_pause_and_resume_keeps_the_pending_run(
         await sched.pause("tick")
         await sched.resume("tick")
         await sim.advance(timedelta(minutes=25))
-    assert calls.times == [START + timedelta(minutes=10), START + timedelta(minutes=20)]
+    # 12:10, pending through the pause, runs. So does 12:00: the grid is
+    # anchored at the add, and a resume counts due times from just before its
+    # instant ("the first due time at or after the resume", DESIGN.md).
+    assert calls.times == [START + timedelta(minutes=m) for m in (0, 10, 20)]
     assert of_type(log, Skipped) == []
 
 
@@ -623,3 +626,213 @@ async def test_a_task_earlier_versions_paused_as_spent_is_finished_and_a_new_tri
         assert (status.state, status.next_run) == ("scheduled", START + MINUTE)
         await sim.advance(2 * MINUTE)
     assert calls.times == [START + MINUTE]
+
+
+# -- an outage is one record per task -----------------------------------------------
+
+
+def missed_of(log: MemoryLog, task: str) -> list[Skipped]:
+    return [r for r in of_type(log, Skipped, task) if r.reason is SkipReason.MISSED]
+
+
+async def test_a_two_hour_outage_of_thirty_per_second_tasks_is_one_record_per_task(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """The workload of issue 17: 30 tasks due every second, down for two hours.
+    Each writes one range (7,199 due times), runs its latest, and a minutely
+    task unrelated to them runs at its due time, on the instant."""
+    log = MemoryLog()
+    ticks = {f"tick{n:02}": Calls(sim) for n in range(30)}
+    minutely = Calls(sim)
+
+    async def declare(sched: Scheduler) -> None:
+        for name, calls in ticks.items():
+            await sched.add(name, Every(timedelta(seconds=1), anchor=START), calls)
+        await sched.add("minutely", Every(MINUTE, anchor=START), minutely)
+
+    with trio.fail_after(3 * 3600):
+        async with scheduler(log, sim) as sched:
+            await declare(sched)
+            await sim.advance(timedelta(seconds=10, milliseconds=500))
+        seq_before = log.last_seq
+        down_from = START + timedelta(seconds=10)  # the last due time that ran
+        sim.jump(timedelta(hours=2))  # down: 12:00:10.5 to 14:00:10.5
+        async with scheduler(log, sim) as sched:
+            await declare(sched)
+            await sim.advance(timedelta(minutes=1))
+    back = START + timedelta(hours=2, seconds=10, milliseconds=500)
+    for name, calls in ticks.items():
+        (missed,) = missed_of(log, name)
+        # 12:00:11 through 14:00:09 are missed; 14:00:10, the latest, runs late.
+        assert missed.occurrence == occurrence_id(name, down_from + timedelta(seconds=1))
+        assert missed.last_due == down_from + timedelta(hours=2, seconds=-1)
+        assert missed.count == 7199
+        assert missed.at == back
+        assert calls.times[10] == back
+        assert calls.times[11:] == [
+            START + timedelta(hours=2, seconds=s) for s in range(11, 71)
+        ]  # and then every second, on time
+    # The minutely task's 14:01:00 run is on the instant: the catch-up delayed nothing.
+    assert START + timedelta(hours=2, minutes=1) in minutely.times
+    # One record per task, the minutely one included (12:01 to 13:59, 119 of them).
+    after = [r for r in log.read() if r.seq > seq_before]
+    assert len([r for r in after if isinstance(r, Skipped)]) == 31
+    (quiet,) = missed_of(log, "minutely")
+    assert (quiet.due, quiet.last_due, quiet.count) == (
+        START + MINUTE,
+        START + timedelta(hours=2) - MINUTE,
+        119,
+    )
+    assert_nothing_lost(log, until=START + timedelta(hours=2, minutes=1))
+
+
+async def test_a_per_second_task_down_for_a_year_is_counted_not_enumerated(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    with trio.fail_after(2 * 365 * 86_400):
+        async with scheduler(log, sim) as sched:
+            await sched.add("tick", Every(timedelta(seconds=1), anchor=START), calls)
+            await sim.advance(timedelta(milliseconds=1500))
+        sim.jump(timedelta(days=365))
+        async with scheduler(log, sim) as sched:
+            await sched.add("tick", Every(timedelta(seconds=1), anchor=START), calls)
+            await sim.advance(timedelta(milliseconds=10))
+    (missed,) = missed_of(log, "tick")
+    # Due 12:00:02 to a year on, 12:00:00; the year's last due time (12:00:01) runs.
+    assert missed.due == START + timedelta(seconds=2)
+    assert missed.last_due == START + timedelta(days=365)
+    assert missed.count == 365 * 86_400 - 1
+    assert calls.times[-1] == START + timedelta(days=365, milliseconds=1500)
+    assert replay(log.read()).status("tick").skip_count == missed.count
+
+
+async def test_a_cron_outage_is_counted_in_slices_and_is_still_one_record(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """A cron expression has no closed form for its count: the actor steps
+    through it, 2,048 fires between checkpoints, and writes one record."""
+    log = MemoryLog()
+    calls = Calls(sim)
+    trigger = Cron("* * * * * *")  # every second
+    with trio.fail_after(4 * 3600):
+        async with scheduler(log, sim) as sched:
+            await sched.add("cron", trigger, calls, catch_up=CatchUp.NONE)
+            await sim.advance(timedelta(milliseconds=500))
+        sim.jump(timedelta(hours=3))
+        async with scheduler(log, sim) as sched:
+            await sched.add("cron", trigger, calls, catch_up=CatchUp.NONE)
+            await sim.advance(timedelta(milliseconds=100))
+    (missed,) = missed_of(log, "cron")
+    assert (missed.due, missed.last_due, missed.count) == (
+        START + timedelta(seconds=1),
+        START + timedelta(hours=3),
+        3 * 3600,
+    )
+    assert calls.times == []  # NONE: nothing missed runs
+
+
+async def test_catch_up_all_runs_the_newest_up_to_its_limit_and_the_rest_is_one_range(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    every = Every(MINUTE, anchor=START)
+    with trio.fail_after(3600):
+        async with scheduler(log, sim) as sched:
+            await sched.add("m", every, calls, catch_up=CatchUp.ALL, catch_up_limit=3)
+            await sim.advance(timedelta(seconds=90))
+        sim.jump(timedelta(minutes=30))
+        async with scheduler(log, sim) as sched:
+            await sched.add("m", every, calls, catch_up=CatchUp.ALL, catch_up_limit=3)
+            await sim.advance(timedelta(seconds=5))
+    (missed,) = missed_of(log, "m")
+    # Down 12:01:30 to 12:31:30: 12:02 to 12:31 missed; 12:29, 12:30, 12:31 run.
+    assert (missed.due, missed.last_due, missed.count) == (
+        START + 2 * MINUTE,
+        START + 28 * MINUTE,
+        27,
+    )
+    ran = [r.occurrence for r in of_type(log, Started)]
+    assert ran[-3:] == [occurrence_id("m", START + m * MINUTE) for m in (29, 30, 31)]
+    assert_nothing_lost(log, until=START + 31 * MINUTE)
+
+
+async def test_misfire_grace_runs_only_fresh_due_times_and_skips_the_rest_as_one_range(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    every = Every(MINUTE, anchor=START)
+    options: dict[str, Any] = {"catch_up": CatchUp.ALL, "misfire_grace": timedelta(seconds=150)}
+    with trio.fail_after(3600):
+        async with scheduler(log, sim) as sched:
+            await sched.add("m", every, calls, **options)
+            await sim.advance(timedelta(seconds=30))
+        sim.jump(timedelta(minutes=10))  # back at 12:10:30
+        async with scheduler(log, sim) as sched:
+            await sched.add("m", every, calls, **options)
+            await sim.advance(timedelta(seconds=5))
+    (missed,) = missed_of(log, "m")
+    # 12:08, 12:09 and 12:10 are within 2.5 minutes: they run; 12:01-12:07 do not.
+    assert (missed.due, missed.last_due, missed.count) == (START + MINUTE, START + 7 * MINUTE, 7)
+    assert calls.times[-3:] == [START + timedelta(minutes=10, seconds=30)] * 3
+
+
+async def test_due_times_that_pass_at_once_while_a_queue_waits_are_one_overlap_range(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """QUEUE keeps one occurrence waiting; the due times that pass meanwhile are
+    skipped as they come -- and those a clock jump passes at once, as one record."""
+    log = MemoryLog()
+    slow = Calls(sim, takes=timedelta(hours=2))
+    every = Every(MINUTE, anchor=START)
+    with trio.fail_after(4 * 3600):
+        async with scheduler(log, sim, shutdown_grace=timedelta(hours=3)) as sched:
+            await sched.add("slow", every, slow, overlap=Overlap.QUEUE)
+            await sim.advance(timedelta(minutes=2, seconds=30))  # 12:01 runs, 12:02 waits
+            sim.jump(timedelta(minutes=30))  # 12:03 to 12:32 pass at once
+            await sim.advance(timedelta(seconds=1))
+            overlaps = [r for r in of_type(log, Skipped, "slow") if r.reason is SkipReason.OVERLAP]
+    (jumped,) = overlaps
+    assert (jumped.due, jumped.last_due, jumped.count) == (
+        START + 3 * MINUTE,
+        START + 32 * MINUTE,
+        30,
+    )
+    assert jumped.at == START + timedelta(minutes=32, seconds=30)
+
+
+async def test_a_cron_outage_past_the_bound_per_record_is_caught_up_over_several_records(
+    sim: SimulatedClock, autojump_clock: MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron outage is counted fire by fire, at most so many per record: past
+    that, each step writes one record and goes on from its last due time; the
+    latest due time runs only once the rest is recorded, so none is lost."""
+    import chronolog._actor
+
+    monkeypatch.setattr(chronolog._actor, "_MAX_MISSED_PER_RANGE", 1000)
+    monkeypatch.setattr(chronolog._actor, "_COUNT_SLICE", 300)
+    log = MemoryLog()
+    calls = Calls(sim)
+    trigger = Cron("* * * * * *")
+    with trio.fail_after(3 * 3600):
+        async with scheduler(log, sim) as sched:
+            await sched.add("cron", trigger, calls)
+            await sim.advance(timedelta(milliseconds=500))
+        sim.jump(timedelta(hours=1))  # back at 13:00:00.5
+        async with scheduler(log, sim) as sched:
+            await sched.add("cron", trigger, calls)
+            await sim.advance(timedelta(milliseconds=100))
+    missed = missed_of(log, "cron")
+    # Each record: the due time it woke for and the 1,000 counted after it.
+    assert [(m.due - START, m.count) for m in missed] == [
+        (timedelta(seconds=1), 1001),
+        (timedelta(seconds=1002), 1001),
+        (timedelta(seconds=2003), 1001),
+        (timedelta(seconds=3004), 596),
+    ]
+    assert missed[-1].last_due == START + timedelta(seconds=3599)
+    assert calls.times[-1] == START + timedelta(hours=1, milliseconds=500)  # 13:00:00 ran
+    assert_nothing_lost(log, until=START + timedelta(hours=1))

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from chronolog import (
     ConfigError,
     FileLog,
+    LogChanged,
     Scheduled,
     SQLiteLog,
     Started,
@@ -30,7 +31,6 @@ from chronolog import (
 )
 from chronolog._compaction import compact_log
 from chronolog._direct import event_log_at
-from chronolog._errors import LogChanged
 from chronolog._projection import State
 from chronolog._scheduler import _as_log
 from chronolog.cli import main
@@ -401,6 +401,8 @@ def test_the_testing_checkers_start_from_the_base(logs: tuple[Path, Path]) -> No
 def test_a_compaction_between_base_and_records_is_caught(tmp_path: Path) -> None:
     path = compacted(scenario_log(tmp_path))
     log = open_log(path)
+    # Raised by the reading core (chronolog.log._known); the commands turn it
+    # into their error message (translate_errors).
     with pytest.raises(LogChanged, match=r"was compacted while it was being read"):
         list(after_base(log, State()))
     assert list(after_base(log, log.base_state())) == list(log.read())

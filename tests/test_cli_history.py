@@ -65,6 +65,8 @@ def test_runs_are_newest_first_with_their_outcomes(log: Path) -> None:
         "retry_at",
         "node",
         "seq",
+        "last_due",
+        "count",
     }
 
 
@@ -136,3 +138,30 @@ def test_an_unknown_task_names_the_closest(log: Path) -> None:
         "Error: no task named 'bakup' in this log; did you mean 'backup'? "
         "(tasks: backup, flaky, old-task, reindex, report, sync)"
     )
+
+
+def test_due_times_missed_in_one_outage_are_one_entry(log: Path) -> None:
+    """sync was down from 12:01:30 to 18:01 on 29 March: 23 due times, one record,
+    one line -- found by --since/--until anywhere inside it."""
+    (entry,) = history(log, "sync", "--since", "2026-03-29T15:00Z", "--until", "2026-03-29T15:10Z")
+    assert entry["occurrence"] == "sync@2026-03-29T12:15:00Z"
+    assert (entry["due"], entry["last_due"], entry["count"]) == (
+        "2026-03-29T12:15:00Z",
+        "2026-03-29T17:45:00Z",
+        23,
+    )
+    assert (entry["outcome"], entry["skip_reason"]) == ("skipped", "missed")
+    result = CliRunner().invoke(
+        main,
+        [
+            "history",
+            str(log),
+            "sync",
+            "--since",
+            "2026-03-29T15:00Z",
+            "--until",
+            "2026-03-29T15:10Z",
+        ],
+        terminal_width=200,
+    )
+    assert "23 runs missed from 2026-03-29 12:15:00Z to 2026-03-29 17:45:00Z" in result.stdout

@@ -187,3 +187,43 @@ def test_damage_is_exit_code_3_in_text_and_json(tmp_path: Path) -> None:
     error = document["error"]
     assert (error["type"], error["exit_code"]) == ("LogCorrupted", 3)
     assert "line 4 does not match its checksum" in error["message"]
+
+
+def test_a_hand_edited_range_of_missed_due_times_is_flagged(tmp_path: Path) -> None:
+    """A range whose count is 0, or whose last due time comes before its first."""
+    from datetime import timedelta
+
+    from chronolog import Skipped, SkipReason
+
+    later = T + timedelta(days=5)
+
+    def missed(first_day: int, last_day: int, count: int) -> Skipped:
+        first = T + timedelta(days=first_day)
+        return Skipped(
+            task="backup",
+            at=later,
+            occurrence=f"backup@{first:%Y-%m-%dT%H:%M:%SZ}",
+            reason=SkipReason.MISSED,
+            due=first,
+            last_due=T + timedelta(days=last_day),
+            count=count,
+        )
+
+    log = write(
+        tmp_path / "edited.jsonl",
+        [
+            TaskDefined(task="backup", at=T, trigger=Cron("0 1 * * *"), target="jobs:backup"),
+            missed(1, 2, 0),
+            missed(4, 3, 2),
+        ],
+    )
+    result = CliRunner().invoke(main, ["verify", str(log)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "seq 2: range skip of 'backup@2026-03-30T01:00:00Z' (missed) has count 0; a range "
+        "stands for at least 2 due times (a single one is a plain skip, without last_due) "
+        "[bad-range]",
+        "seq 3: range skip of 'backup@2026-04-02T01:00:00Z' (missed) has last_due "
+        "2026-04-01T01:00:00+00:00, not after its due time 2026-04-02T01:00:00+00:00 "
+        "[bad-range]",
+    ]

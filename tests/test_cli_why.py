@@ -288,3 +288,21 @@ def test_bad_questions_are_one_line_with_exit_code_2(
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1
     assert message in result.stderr
+
+
+def test_an_occurrence_inside_a_range_of_missed_due_times_names_the_range(log: Path) -> None:
+    """Down from 12:01:30 to 18:01, sync's missed due times are one record: asking
+    about one in the middle finds that record and says which outage it was."""
+    answer = why(log, "sync@2026-03-29T15:00:00Z")
+    assert answer["verdict"] == "missed"
+    range_skip = next(
+        record
+        for record in FileLog(log).read()
+        if isinstance(record, Skipped) and record.task == "sync" and record.last_due is not None
+    )
+    assert (range_skip.occurrence, range_skip.count) == ("sync@2026-03-29T12:15:00Z", 23)
+    assert (
+        "It was missed in that outage: one of 23 runs missed from 2026-03-29 12:15:00Z to "
+        f"2026-03-29 17:45:00Z, recorded as one skip at seq {range_skip.seq} (whose first "
+        "occurrence is sync@2026-03-29T12:15:00Z)." in answer["reason"]
+    )

@@ -62,6 +62,12 @@ def summary(state: State, records: list[Event]) -> dict[str, Any]:
         },
     }
     result: dict[str, Any] = json.loads(msgspec.json.encode(document))
+    # `Run` gained last_due and count (ranges of missed due times) after the
+    # fixtures were made: a log from before has no range, so every run holds
+    # their defaults, and the pinned summary leaves them out.
+    for runs in result["history"].values():
+        for run in runs:
+            assert (run.pop("last_due"), run.pop("count")) == (None, 1)
     return result
 
 

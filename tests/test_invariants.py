@@ -21,7 +21,7 @@ from chronolog._events import (
 )
 from chronolog._ids import time_occurrence
 from chronolog._invariants import Rule, Violation, check_invariants
-from chronolog._triggers import Manual
+from chronolog._triggers import Every, Manual
 
 T0 = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
 OCC = time_occurrence("backup", T0)
@@ -245,4 +245,135 @@ def test_an_occurrence_skipped_twice_is_settled_twice() -> None:
     assert violation.message == (
         "occurrence 'backup@2026-03-29T01:00:00Z' settled twice: skipped (paused) after it "
         "was skipped at seq 3"
+    )
+
+
+# -- ranges of missed due times --------------------------------------------------------
+
+
+MINUTELY = Every(timedelta(minutes=1), anchor=T0)
+
+
+def minutely() -> TaskDefined:
+    return TaskDefined(task="backup", at=T0, trigger=MINUTELY, target="j:b")
+
+
+def missed_range(
+    first: datetime, last: datetime | None, count: int, *, at: datetime | None = None
+) -> Skipped:
+    return Skipped(
+        task="backup",
+        at=at if at is not None else T0 + timedelta(hours=2),
+        occurrence=time_occurrence("backup", first),
+        reason=SkipReason.MISSED,
+        due=first,
+        last_due=last,
+        count=count,
+    )
+
+
+def test_a_range_settles_every_due_time_in_it() -> None:
+    first, last = T0 + timedelta(minutes=1), T0 + timedelta(minutes=100)
+    inside = time_occurrence("backup", T0 + timedelta(minutes=50))
+    log = numbered(
+        minutely(),
+        missed_range(first, last, 100),
+        Started(task="backup", at=T0 + timedelta(hours=2), occurrence=inside, attempt=1),
+    )
+    violation = only(check_invariants(log))
+    assert violation.rule is Rule.STARTED_AFTER_SETTLED
+    assert violation.message == (
+        f"occurrence {inside!r} was skipped as missed at seq 2, in the range of due times "
+        "from 2026-03-29T01:01:00+00:00 to 2026-03-29T02:40:00+00:00, yet attempt 1 started"
+    )
+    assert violation.related == (2,)
+
+
+def test_a_sound_range_breaks_no_rule_and_the_next_due_time_may_run() -> None:
+    first, last = T0 + timedelta(minutes=1), T0 + timedelta(minutes=100)
+    after = time_occurrence("backup", T0 + timedelta(minutes=101))
+    due = T0 + timedelta(minutes=101)
+    log = numbered(
+        minutely(),
+        missed_range(first, last, 100),
+        Scheduled(task="backup", at=due, occurrence=after, due=due),
+        Started(task="backup", at=due, occurrence=after, attempt=1),
+    )
+    assert check_invariants(log) == []
+
+
+@pytest.mark.parametrize(
+    ("first_minute", "last_minute", "count", "message"),
+    [
+        (
+            1,
+            100,
+            0,
+            "range skip of 'backup@2026-03-29T01:01:00Z' (missed) has count 0; a range "
+            "stands for at least 2 due times (a single one is a plain skip, without last_due)",
+        ),
+        (
+            10,
+            5,
+            6,
+            "range skip of 'backup@2026-03-29T01:10:00Z' (missed) has last_due "
+            "2026-03-29T01:05:00+00:00, not after its due time 2026-03-29T01:10:00+00:00",
+        ),
+        (
+            1,
+            200,
+            200,
+            "range skip of 'backup@2026-03-29T01:01:00Z' (missed) has last_due "
+            "2026-03-29T04:20:00+00:00, after 2026-03-29T03:00:00+00:00 when it was written: "
+            "only due times that passed can be missed",
+        ),
+        (
+            1,
+            10,
+            11,
+            "range skip of 'backup@2026-03-29T01:01:00Z' (missed) counts 11 due times from "
+            "2026-03-29T01:01:00+00:00 to 2026-03-29T01:10:00+00:00, but the task's trigger "
+            "produces only 10 there",
+        ),
+    ],
+)
+def test_a_hand_edited_range_that_cannot_be_is_flagged(
+    first_minute: int, last_minute: int, count: int, message: str
+) -> None:
+    first = T0 + timedelta(minutes=first_minute)
+    last = T0 + timedelta(minutes=last_minute)
+    violation = only(check_invariants(numbered(minutely(), missed_range(first, last, count))))
+    assert violation.rule is Rule.BAD_RANGE
+    assert violation.seq == 2
+    assert violation.message == message
+
+
+def test_a_bad_range_settles_only_its_first_occurrence_in_the_checker_and_the_fold() -> None:
+    from chronolog import OccurrenceState, replay
+
+    first, last = T0 + timedelta(minutes=1), T0 + timedelta(minutes=10)
+    log = numbered(minutely(), missed_range(first, last, 0))
+    state = replay(log)
+    inside = T0 + timedelta(minutes=5)
+    assert state.occurrence_state("backup", time_occurrence("backup", inside), inside) is (
+        OccurrenceState.NEW
+    )
+    assert state.status("backup").skip_count == 1
+
+
+def test_a_range_that_starts_at_a_settled_due_time_settles_it_twice() -> None:
+    ran = T0 + timedelta(minutes=5)
+    occurrence = time_occurrence("backup", ran)
+    log = numbered(
+        minutely(),
+        Scheduled(task="backup", at=T0, occurrence=occurrence, due=ran),
+        Started(task="backup", at=ran, occurrence=occurrence, attempt=1),
+        Completed(task="backup", at=ran, occurrence=occurrence, attempt=1),
+        missed_range(T0 + timedelta(minutes=1), T0 + timedelta(minutes=10), 10),
+    )
+    violation = only(check_invariants(log))
+    assert violation.rule is Rule.SKIPPED_AFTER_SETTLED
+    assert violation.message == (
+        "range skip of 'backup@2026-03-29T01:01:00Z' (missed) starts at a due time that "
+        "settled already (due times up to 2026-03-29T01:05:00+00:00 have)"
     )

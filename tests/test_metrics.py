@@ -152,6 +152,33 @@ async def test_a_collector_started_later_knows_the_past_from_the_state(
     assert value(samples, "chronolog_tasks") == 2
 
 
+async def test_a_range_of_missed_due_times_counts_each_as_a_skip(
+    autojump_clock: MockClock,
+) -> None:
+    """One record for a two-hour outage of a per-minute task; the counter still
+    says 119 occurrences did not run."""
+    sim = SimulatedClock(START, mock_clock=autojump_clock)
+    log = MemoryLog()
+    every = Every(timedelta(minutes=1), anchor=START)
+    async with open_scheduler(log, clock=sim) as sched:
+        await sched.add("minutely", every, lambda: None)
+        await sim.sleep_until(START + timedelta(seconds=30))
+    sim.jump(timedelta(hours=2))  # down until 14:00:30
+    registry = CollectorRegistry()
+    collector = SchedulerCollector()
+    registry.register(collector)
+    async with trio.open_nursery() as nursery:
+        async with open_scheduler(log, clock=sim) as sched:
+            await nursery.start(collector.watch, sched)
+            await sched.add("minutely", every, lambda: None)
+            await sim.sleep_until(START + timedelta(hours=2, seconds=40))
+            samples = scrape(registry)
+        nursery.cancel_scope.cancel()
+    # 12:01 to 13:59 skipped as one range; 14:00, the latest, ran late.
+    assert value(samples, "chronolog_skips_total", task="minutely", reason="missed") == 119
+    assert value(samples, "chronolog_runs_total", task="minutely", outcome="completed") == 1
+
+
 def test_names_and_labels_follow_the_conventions() -> None:
     registry = CollectorRegistry()
     registry.register(SchedulerCollector())

@@ -22,6 +22,8 @@ from chronolog._events import (
     TaskPaused,
     TaskRemoved,
     TaskResumed,
+    decode_event,
+    encode_event,
 )
 from chronolog._ids import time_occurrence
 from chronolog._invariants import check_invariants
@@ -282,3 +284,52 @@ def test_an_occurrence_skipped_before_its_due_time_leaves_earlier_ones_free() ->
 
 def numbered_from(first: int, *events: Event) -> list[Event]:
     return [msgspec.structs.replace(e, seq=n) for n, e in enumerate(events, start=first)]
+
+
+# -- a range of due times missed in one outage -----------------------------------------
+
+
+def missed_range(first: datetime, last: datetime, count: int) -> Skipped:
+    return Skipped(
+        task="backup",
+        at=last + timedelta(minutes=1),
+        occurrence=time_occurrence("backup", first),
+        reason=SkipReason.MISSED,
+        due=first,
+        last_due=last,
+        count=count,
+    )
+
+
+def test_a_range_settles_every_due_time_in_it_and_counts_each_as_a_skip() -> None:
+    first, last = T0 + timedelta(minutes=1), T0 + timedelta(minutes=120)
+    state = replay(numbered(defined(), missed_range(first, last, 120)))
+    for minute in (1, 60, 120):
+        due = T0 + timedelta(minutes=minute)
+        occurrence = time_occurrence("backup", due)
+        assert state.occurrence_state("backup", occurrence, due) is OccurrenceState.SETTLED
+    after = T0 + timedelta(minutes=121)
+    assert state.may_schedule("backup", time_occurrence("backup", after), after)
+    assert state.watermark("backup") == last
+    assert state.status("backup").skip_count == 120
+    # One history entry: "120 runs missed from 05:31 to 07:30".
+    (run,) = state.history("backup")
+    assert (run.due, run.last_due, run.count, run.skip_reason) == (
+        first,
+        last,
+        120,
+        SkipReason.MISSED,
+    )
+
+
+def test_a_single_skip_is_written_as_before_ranges_existed() -> None:
+    single = Skipped(
+        task="backup", at=T0, occurrence="backup@x", reason=SkipReason.MISSED, due=T0, seq=3
+    )
+    assert encode_event(single) == (
+        b'{"type":"Skipped","seq":3,"task":"backup","at":"2026-11-01T05:30:00Z",'
+        b'"occurrence":"backup@x","reason":"missed","due":"2026-11-01T05:30:00Z"}'
+    )
+    ranged = msgspec.structs.replace(single, last_due=T0 + timedelta(hours=1), count=61)
+    assert encode_event(ranged).endswith(b',"last_due":"2026-11-01T06:30:00Z","count":61}')
+    assert decode_event(encode_event(ranged)) == ranged

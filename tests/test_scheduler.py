@@ -46,7 +46,7 @@ from chronolog import (
 )
 from chronolog._actor import TaskActor
 from chronolog._ids import content_hash, jitter_for, manual_occurrence, time_occurrence
-from chronolog.testing import SimulatedClock
+from chronolog.testing import SimulatedClock, assert_nothing_lost
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -308,8 +308,14 @@ async def test_missed_runs_are_caught_up_by_policy(
     async with scheduler(log, sim) as sched:
         await sched.add("daily", Cron("0 6 * * *"), calls, catch_up=CatchUp.LATEST)
         await sim.advance(timedelta(minutes=1))
-    missed = [s for s in of_type(log, Skipped, "daily") if s.reason is SkipReason.MISSED]
-    assert len(missed) == 4
+    # Four mornings missed while down: one record, the first, the last and how many.
+    (missed,) = [s for s in of_type(log, Skipped, "daily") if s.reason is SkipReason.MISSED]
+    assert (missed.due, missed.last_due, missed.count) == (
+        START + timedelta(days=2, hours=-6),
+        START + timedelta(days=5, hours=-6),
+        4,
+    )
+    assert missed.occurrence == time_occurrence("daily", START + timedelta(days=2, hours=-6))
     assert len(calls.times) == 2
     assert calls.times[-1] == START + timedelta(days=6)  # late, right after the restart
 
@@ -589,16 +595,16 @@ async def test_a_clock_jump_while_queued_skips_each_due_time_it_passes_once(
         await sim.advance(timedelta(minutes=25))
         sim.jump(timedelta(minutes=41))  # 00:25 -> 01:06: 00:30 ... 01:00 pass at once
         await sim.advance(timedelta(minutes=1))
-        skipped = [s for s in of_type(log, Skipped)]
-        assert [s.occurrence for s in skipped] == [
-            time_occurrence("batch", START + timedelta(minutes=m)) for m in (30, 40, 50, 60)
-        ]
-        assert {s.reason for s in skipped} == {SkipReason.OVERLAP}
-        assert len({s.seq for s in skipped}) == 4
+        # 00:30 to 01:00 passed at once: one record for the four of them.
+        (skipped,) = of_type(log, Skipped)
+        assert skipped.occurrence == time_occurrence("batch", START + timedelta(minutes=30))
+        assert (skipped.last_due, skipped.count) == (START + timedelta(minutes=60), 4)
+        assert skipped.reason is SkipReason.OVERLAP
         await sim.advance(timedelta(hours=2))
     # Each due time has one record at most; 00:20 ran once its turn came.
     occurrences = [r.occurrence for r in of_type(log, (Skipped, Started))]
     assert len(occurrences) == len(set(occurrences))
+    assert_nothing_lost(log, until=START + timedelta(hours=3))
     assert calls.times[:2] == [START + timedelta(minutes=10), START + timedelta(minutes=130)]
 
 
@@ -670,8 +676,10 @@ async def test_a_forward_clock_jump_goes_through_catch_up(
         await sim.advance(timedelta(minutes=30))
         sim.jump(timedelta(hours=5))  # a laptop wakes from suspend
         await sim.advance(timedelta(minutes=1))
-    missed = [s.occurrence for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
-    assert missed == [time_occurrence("hourly", START + timedelta(hours=h)) for h in (1, 2, 3, 4)]
+    (missed,) = [s for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
+    assert missed.occurrence == time_occurrence("hourly", START + timedelta(hours=1))
+    assert (missed.last_due, missed.count) == (START + timedelta(hours=4), 4)
+    assert missed.at == START + timedelta(hours=5, minutes=30)
     assert calls.times == [START + timedelta(hours=5, minutes=30)]  # 17:00, run late
 
 
@@ -698,7 +706,10 @@ async def test_catch_up_none_and_misfire_grace(
             await sim.advance(timedelta(minutes=1))
         assert len(calls.times) == expected_runs, policy
         missed = [s for s in of_type(log, Skipped) if s.reason is SkipReason.MISSED]
-        assert len(missed) == 5 - expected_runs
+        # The due times that do not run are one record, whatever their number.
+        assert [(s.due, s.count) for s in missed] == (
+            [(start + timedelta(hours=1), 5 - expected_runs)] if expected_runs < 5 else []
+        )
 
 
 async def test_a_target_that_cannot_be_imported_pauses_its_task(
@@ -906,19 +917,24 @@ async def test_catch_up_all_runs_the_latest_missed_ones_and_latest_runs_one(
             await sched.add(
                 "hourly", Cron("0 * * * *"), calls, catch_up=catch_up, catch_up_limit=limit
             )
-        down_since = sim.now()
+        down_since = sim.now().replace(minute=0, second=0, microsecond=0)
         sim.jump(timedelta(hours=10))  # stopped for ten hours
         async with scheduler(log, sim) as sched:
             await sched.add(
                 "hourly", Cron("0 * * * *"), calls, catch_up=catch_up, catch_up_limit=limit
             )
             await sim.advance(timedelta(seconds=1))
-        missed = [r.due for r in of_type(log, Skipped) if r.reason is SkipReason.MISSED]
+        (missed,) = [r for r in of_type(log, Skipped) if r.reason is SkipReason.MISSED]
         ran = [r.occurrence for r in of_type(log, Started)]
         assert len(ran) == expected_runs, catch_up
-        assert len(missed) + len(ran) == 10  # every missed due time has a record
+        # Every missed due time has a record: the runs, and one range for the rest.
+        assert missed.count + len(ran) == 10
         # The ones that ran are the latest; everything older was skipped.
-        assert all(due <= down_since + timedelta(hours=10 - expected_runs) for due in missed)
+        assert missed.last_due == down_since + timedelta(hours=10 - expected_runs)
+        assert ran == [
+            time_occurrence("hourly", down_since + timedelta(hours=h))
+            for h in range(11 - expected_runs, 11)
+        ]
 
 
 async def test_cancel_stops_a_waiting_retry(
@@ -1045,3 +1061,20 @@ async def test_two_actors_claiming_one_task_run_each_occurrence_once(
     started = [r.occurrence for r in of_type(log, Started)]
     assert len(started) == len(set(started)) == 5
     assert len(calls.times) == 5
+
+
+async def test_a_due_time_at_the_instant_of_a_resume_runs_though_a_later_one_was_planned(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """Found by the scheduler state machine: paused and resumed at 12:00, on a
+    due time of */15, with 12:15 still scheduled from before the pause. The
+    resume counts from just before its instant, so 12:00 runs."""
+    log = MemoryLog()
+    calls = Calls(sim)
+    with trio.fail_after(3600):
+        async with scheduler(log, sim) as sched:
+            await sched.add("q", Cron("*/15 * * * *"), calls)
+            await sched.pause("q")
+            await sched.resume("q")
+            await sim.advance(timedelta(minutes=16))
+    assert calls.times == [START, START + timedelta(minutes=15)]

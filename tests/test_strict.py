@@ -69,6 +69,30 @@ BROKEN = {
     "removed-task-started": [defined(), TaskRemoved(task="backup", at=T0), started()],
     "version-order": [defined(version=2), defined(version=2)],
     "paused-unknown": [defined(), TaskPaused(task="other", at=T0)],
+    "bad-range-count": [
+        defined(),
+        Skipped(
+            task="backup",
+            at=T0 + 3 * HOUR,
+            occurrence=OCC,
+            reason=SkipReason.MISSED,
+            due=T0,
+            last_due=T0 + 2 * HOUR,
+            count=0,
+        ),
+    ],
+    "bad-range-backwards": [
+        defined(),
+        Skipped(
+            task="backup",
+            at=T0 + 3 * HOUR,
+            occurrence=OCC,
+            reason=SkipReason.MISSED,
+            due=T0,
+            last_due=T0 - HOUR,
+            count=3,
+        ),
+    ],
 }
 
 

@@ -702,3 +702,42 @@ def test_fires_at_and_previous_before_at_exact_instants() -> None:
     assert never_again.previous_before(datetime(2026, 1, 1, tzinfo=UTC)) == datetime(
         2020, 1, 1, tzinfo=UTC
     )
+
+
+# -- counting fires (the size of a range of missed due times) ---------------------------
+
+
+def test_every_counts_a_year_of_seconds_arithmetically() -> None:
+    every = Every(timedelta(seconds=1), anchor=utc(2026, 1, 1))
+    year = (utc(2026, 1, 1), utc(2027, 1, 1))
+    assert every.count_fires(*year) == (365 * 86_400 + 1, utc(2027, 1, 1))
+    assert every.count_fires(*year, limit=3) == (3, utc(2026, 1, 1, 0, 0, 2))
+    assert every.count_fires(*year, limit=0) == (0, None)
+
+
+def test_every_counts_within_its_start_and_end_and_on_its_grid() -> None:
+    every = Every(
+        timedelta(minutes=10),
+        anchor=utc(2026, 1, 1, 0, 5),
+        start=utc(2026, 1, 1, 1),
+        end=utc(2026, 1, 1, 2),
+    )
+    # 01:05, 01:15, ..., 01:55: the grid is :05, the bounds 01:00-02:00.
+    assert every.count_fires(utc(2026, 1, 1), utc(2026, 1, 2)) == (6, utc(2026, 1, 1, 1, 55))
+    assert every.count_fires(utc(2026, 1, 1, 1, 6), utc(2026, 1, 1, 1, 14)) == (0, None)
+    assert every.count_fires(utc(2026, 1, 1, 3), utc(2026, 1, 1, 4)) == (0, None)
+
+
+def test_cron_counts_by_stepping_and_agrees_across_a_dst_change() -> None:
+    hourly = Cron("0 * * * *", tz=NEW_YORK)
+    first, last = local_day(NEW_YORK, 2026, 11, 1)  # fall back: 25 hours
+    assert hourly.count_fires(first, last) == (25, fires(hourly, first, last)[-1])
+    assert hourly.count_fires(first, last, limit=4) == (4, fires(hourly, first, last)[3])
+
+
+def test_at_manual_and_file_watch_count_as_they_fire() -> None:
+    at = At(utc(2026, 5, 1, 12))
+    assert at.count_fires(utc(2026, 5, 1), utc(2026, 5, 2)) == (1, utc(2026, 5, 1, 12))
+    assert at.count_fires(utc(2026, 5, 2), utc(2026, 5, 3)) == (0, None)
+    assert Manual().count_fires(utc(2026, 5, 1), utc(2026, 5, 2)) == (0, None)
+    assert FileWatch("x").count_fires(utc(2026, 5, 1), utc(2026, 5, 2)) == (0, None)

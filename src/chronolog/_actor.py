@@ -51,7 +51,7 @@ from ._policies import CatchUp, Overlap
 from ._run_context import RunContext
 from ._targets import missing_target_note
 from ._triggers import At, Cron, Every, FileWatch, Manual
-from ._views import OccurrenceState, OpenEntry, Outcome
+from ._views import OPEN_STATES, OccurrenceState, OpenEntry, Outcome
 from ._watch import FileSeen, watch_file
 from ._words import duration_text
 
@@ -76,8 +76,15 @@ _TIME_TRIGGERS = (Cron, Every, At)
 #: unnoticed.
 _MIN_BACKOFF = timedelta(seconds=1)
 _MAX_BACKOFF = timedelta(seconds=15)
-#: Most missed due times one catch-up step looks at (each gets a record).
+#: Most due times one ``Skipped(missed)`` range counts when its trigger must
+#: be stepped through (a cron expression): a longer outage is caught up over
+#: several steps, one record each. ``Every`` counts any span at once.
+_MAX_MISSED_PER_RANGE = 1_000_000
+#: Cron fires counted between two checkpoints while an outage is measured.
+_COUNT_SLICE = 2_048
+#: Most due times one pass of a waiting ``QUEUE`` occurrence skips (each gets a record).
 _MAX_MISSED_PER_STEP = 100_000
+_MICROSECOND = timedelta(microseconds=1)
 #: How long a task whose target cannot be imported waits for add() to bind it.
 TARGET_GRACE = timedelta(seconds=10)
 
@@ -161,6 +168,21 @@ class _Slot:
     """Who holds a ``max_concurrent`` slot: one per run, from claim to end."""
 
     __slots__ = ()
+
+
+@attrs.frozen
+class _Outage:
+    """Due times of a time trigger that passed while nothing could run them.
+
+    ``first`` and ``last`` are the first and last that nothing had settled or
+    opened; ``taken``, the few in between that were (by due time: their
+    standing). The due times themselves are never listed.
+    """
+
+    trigger: Cron | Every | At
+    first: datetime
+    last: datetime
+    taken: dict[datetime, OccurrenceState]
 
 
 @attrs.frozen
@@ -603,9 +625,9 @@ class TaskActor:
         policy = state.definition(self.name).policy
         now = host.clock.now()
         due = pending.due
-        missed = self._later_due_times(due, now)
+        outage = self._outage(due, now)
         if (
-            missed
+            outage is not None
             # It came while no scheduler ran ...
             or due < host.started_at
             # ... or it was past already when it was planned (a one-off defined
@@ -614,86 +636,234 @@ class TaskActor:
             or pending.planned_at > due
             or (policy.misfire_grace is not None and now - due > policy.misfire_grace)
         ):
-            await self._catch_up([due, *missed], now)
+            await self._catch_up(pending.occurrence, due, outage, now)
             return None
         # Merely late (a busy loop, capacity): it runs.
         await self._start_with_overlap(pending.occurrence, due)
         return self._ahead
 
-    def _later_due_times(self, due: datetime, now: datetime) -> tuple[datetime, ...]:
-        """Due times of the trigger in (due, now] that have not settled: missed.
+    def _outage(self, due: datetime, now: datetime) -> _Outage | None:
+        """The trigger's due times in (due, now] that nothing settled or opened: missed.
 
-        All of them, so the catch-up policy sees the whole outage at once
-        (LATEST runs one occurrence, not one per slice of it). Only due times
-        after the task's origin count: those before a redefinition or a resume
-        were never the trigger's to fire. Bounded, so a per-second task stopped
-        for a year cannot stall the actor: past the bound, the rest is caught
-        up on the next step. Settled ones (skipped while a ``QUEUE``
-        occurrence waited) are left out: nothing can run them. A tuple: the
-        common answer, none, is then the empty tuple, which is no new object.
+        Not enumerated: the first and last of them, and the few due times in
+        between that are open or settled already (those the range leaves
+        out). Only due times after the task's origin and watermark count:
+        those before a redefinition or a resume were never the trigger's to
+        fire, and those at or below the watermark settled. None when no
+        later due time has passed: the common answer, at the cost of one
+        (memoised) ``next_after``.
         """
         state = self._host.state
         trigger = state.definition(self.name).trigger
         if not isinstance(trigger, _TIME_TRIGGERS):
-            return ()
-        later: list[datetime] = []
-        origin = state.origin(self.name)
-        cursor = due if due > origin else origin
-        looked = 0
-        while looked < _MAX_MISSED_PER_STEP:
-            following = self._next_after(trigger, cursor)
-            if following is None or following > now:
-                break
-            looked += 1
-            standing = state.occurrence_state(
-                self.name, time_occurrence(self.name, following), following
-            )
-            if standing is OccurrenceState.NEW or standing is OccurrenceState.SCHEDULED:
-                later.append(following)
-            cursor = following
-        return tuple(later)
+            return None
+        cursor = max(due, state.origin(self.name))
+        watermark = state.watermark(self.name)
+        if watermark is not None and watermark > cursor:
+            cursor = watermark
+        first = self._next_after(trigger, cursor)
+        if first is None or first > now:
+            return None
+        taken: dict[datetime, OccurrenceState] = {}
+        prefix = self.name + "@"
+        for entry in state.open_entries(self.name):
+            if (
+                entry.due is not None
+                and cursor < entry.due <= now
+                and entry.occurrence.startswith(prefix)
+                and trigger.fires_at(entry.due)
+            ):
+                taken[entry.due] = OPEN_STATES[entry.outcome]
+        for ahead in state.skipped_ahead(self.name):
+            if cursor < ahead <= now and trigger.fires_at(ahead):
+                taken[ahead] = OccurrenceState.SETTLED
+        last = trigger.previous_before(now + _MICROSECOND)
+        # The last due time nothing took: step back over the taken ones.
+        while last is not None and last in taken and last >= first:
+            last = trigger.previous_before(last)
+        if last is None or last < first:
+            return None  # every later due time is open or settled already
+        return _Outage(trigger, first, last, taken)
 
-    async def _catch_up(self, due_times: list[datetime], now: datetime) -> None:
-        """Several due times passed at once: the catch-up policy picks what runs."""
+    async def _catch_up(
+        self, occurrence: str, due: datetime, outage: _Outage | None, now: datetime
+    ) -> None:
+        """Due times passed while nothing could run them: the catch-up policy picks
+        what runs, and the rest is skipped as ``missed`` -- one record for the
+        whole outage (see `_skip_range`), not one per due time.
+
+        ``occurrence`` (due at ``due``) is the one the actor woke for;
+        ``outage``, the later due times that passed too, if any.
+        """
         host = self._host
         policy = host.state.definition(self.name).policy
         grace = policy.misfire_grace
-        fresh = [d for d in due_times if grace is None or now - d <= grace]
-        if policy.catch_up is CatchUp.NONE:
-            run: list[datetime] = []
-        elif policy.catch_up is CatchUp.LATEST:
-            run = fresh[-1:]
-        else:
-            # The most recent ones: running older ones after skipping newer
-            # ones is impossible (a skip settles everything due before it).
-            run = fresh[-policy.catch_up_limit :]
-        running = set(run)
-        skipped = [d for d in due_times if d not in running]
+
+        def fresh(when: datetime) -> bool:
+            return grace is None or now - when <= grace
+
+        # The due times to run, newest last: LATEST the newest, ALL the
+        # newest ones up to the cap (running older ones after skipping newer
+        # ones is impossible: a skip settles everything due before it), and
+        # only those within misfire_grace. Found from the newest back, so an
+        # outage is never walked from its start.
+        limit = 0
+        if policy.catch_up is CatchUp.LATEST:
+            limit = 1
+        elif policy.catch_up is CatchUp.ALL:
+            limit = policy.catch_up_limit
+        run: list[datetime] = []
+        candidate: datetime | None = outage.last if outage is not None else due
+        while candidate is not None and len(run) < limit and fresh(candidate):
+            run.append(candidate)
+            candidate = self._missed_before(candidate, due, outage)
+        run.reverse()
         events: list[Event] = []
-        for due in skipped:
-            occurrence = time_occurrence(self.name, due)
-            standing = host.state.occurrence_state(self.name, occurrence, due)
-            if standing in (OccurrenceState.NEW, OccurrenceState.SCHEDULED):
-                events.append(
-                    Skipped(
-                        task=self.name,
-                        at=now,
-                        occurrence=occurrence,
-                        reason=SkipReason.MISSED,
-                        due=due,
-                    )
-                )
-        for due in run:
-            occurrence = time_occurrence(self.name, due)
-            if host.state.may_schedule(self.name, occurrence, due):
-                events.append(Scheduled(task=self.name, at=now, occurrence=occurrence, due=due))
+        # Everything before the first run (all of it, if none runs) is skipped.
+        if not run or run[0] != due:
+            skipped_to = candidate if run else (outage.last if outage is not None else due)
+            assert skipped_to is not None
+            skips = await self._skip_range(occurrence, due, skipped_to, outage, now)
+            if skips is None:
+                return  # the task changed while the outage was counted: plan again
+            events.extend(skips)
+            last_skip = skips[0] if skips else None
+            if (
+                isinstance(last_skip, Skipped)
+                and last_skip.last_due is not None
+                and last_skip.last_due < skipped_to
+            ):
+                # A cron outage past the per-record bound: this record covers
+                # its start; nothing runs yet, and the next step goes on from
+                # the record's last due time (running the newest now would
+                # settle the due times between the two unrecorded).
+                run = []
+        for when in run:
+            planned = time_occurrence(self.name, when) if when != due else occurrence
+            if host.state.may_schedule(self.name, planned, when):
+                events.append(Scheduled(task=self.name, at=now, occurrence=planned, due=when))
         if events:
             await host.append(events)
-        for due in run:
-            occurrence = time_occurrence(self.name, due)
+        for when in run:
+            planned = time_occurrence(self.name, when) if when != due else occurrence
             if len(run) > 1:
                 await self.wait_idle()  # ALL runs the missed ones in order, one at a time
-            await self._start_with_overlap(occurrence, due)
+            await self._start_with_overlap(planned, when)
+
+    def _missed_before(
+        self, when: datetime, due: datetime, outage: _Outage | None
+    ) -> datetime | None:
+        """The missed due time before ``when``: the outage's, stepping over the
+        taken ones, then ``due`` itself; None before that."""
+        if when == due or outage is None:
+            return None
+        before = outage.trigger.previous_before(when)
+        while before is not None and before >= outage.first and before in outage.taken:
+            before = outage.trigger.previous_before(before)
+        if before is None or before < outage.first:
+            return due
+        return before
+
+    async def _skip_range(
+        self,
+        occurrence: str,
+        due: datetime,
+        last: datetime,
+        outage: _Outage | None,
+        now: datetime,
+    ) -> list[Event] | None:
+        """The ``Skipped(missed)`` records for ``occurrence`` (due at ``due``) and the
+        outage's due times up to ``last``: one record, however long the outage.
+
+        The range names its first occurrence, its last due time and how many
+        due times it settles: those of the trigger in between that were
+        neither open nor settled (an open one that is only scheduled gets a
+        record of its own; a running one is left alone). ``Every`` and ``At``
+        count arithmetically; a cron expression is counted fire by fire, in
+        slices with a checkpoint between them so no other task waits, and at
+        most `_MAX_MISSED_PER_RANGE` due times per record: the rest is the
+        next step's. None when the task changed while counting.
+        """
+        name = self.name
+        skips: list[Event] = []
+        count = 1
+        range_last = due
+        if outage is not None and last >= outage.first:
+            counted = await self._count_fires(outage.trigger, outage.first, last)
+            if counted is None:
+                return None
+            number, range_last_counted = counted
+            if range_last_counted is not None:
+                range_last = range_last_counted
+                count += number
+            for taken_due, standing in sorted(outage.taken.items()):
+                if taken_due > range_last:
+                    break
+                count -= 1  # not the range's: open or settled already
+                if standing is OccurrenceState.SCHEDULED:
+                    skips.append(
+                        Skipped(
+                            task=name,
+                            at=now,
+                            occurrence=time_occurrence(name, taken_due),
+                            reason=SkipReason.MISSED,
+                            due=taken_due,
+                        )
+                    )
+        standing = self._host.state.occurrence_state(name, occurrence, due)
+        if standing not in (OccurrenceState.NEW, OccurrenceState.SCHEDULED):
+            return skips  # settled meanwhile; the rest is planned again
+        if range_last == due:
+            skips.insert(
+                0,
+                Skipped(
+                    task=name, at=now, occurrence=occurrence, reason=SkipReason.MISSED, due=due
+                ),
+            )
+        else:
+            skips.insert(
+                0,
+                Skipped(
+                    task=name,
+                    at=now,
+                    occurrence=occurrence,
+                    reason=SkipReason.MISSED,
+                    due=due,
+                    last_due=range_last,
+                    count=count,
+                ),
+            )
+        return skips
+
+    async def _count_fires(
+        self, trigger: Cron | Every | At, first: datetime, last: datetime
+    ) -> tuple[int, datetime | None] | None:
+        """``trigger.count_fires(first, last)``, bounded; None if the task changed meanwhile.
+
+        ``Every`` and ``At`` answer at once. A cron expression is stepped
+        through in slices of `_COUNT_SLICE` fires with a checkpoint after
+        each, so an outage of a per-second cron delays no other task, and
+        stops at `_MAX_MISSED_PER_RANGE`.
+        """
+        if not isinstance(trigger, Cron):
+            return trigger.count_fires(first, last)
+        total = 0
+        counted: datetime | None = None
+        cursor = first
+        while total < _MAX_MISSED_PER_RANGE:
+            size = min(_COUNT_SLICE, _MAX_MISSED_PER_RANGE - total)
+            number, upto = trigger.count_fires(cursor, last, limit=size)
+            if upto is not None:
+                total += number
+                counted = upto
+            if number < size or upto is None:
+                break
+            cursor = upto + _MICROSECOND
+            await trio.lowlevel.checkpoint()
+            changed = self._changed
+            if self._host.stopping or (changed is not None and changed.is_set()):
+                return None
+        return total, counted
 
     async def _start_with_overlap(self, occurrence: str, due: datetime | None) -> None:
         host = self._host
@@ -750,7 +920,31 @@ class TaskActor:
         while due is not None:
             await host.clock.sleep_until(due)
             now = host.clock.now()
-            # All that passed at once (a clock jump) in one write, bounded.
+            # All that passed at once (a clock jump) in one write: one range
+            # record when nothing in it is open or settled already.
+            outage = self._outage(due - _MICROSECOND, now)
+            if outage is not None and outage.first == due and not outage.taken:
+                counted = await self._count_fires(trigger, due, outage.last)
+                if counted is None:
+                    return  # the task changed: the wait ends, and the actor plans again
+                count, last = counted
+                assert last is not None
+                occurrence = time_occurrence(self.name, due)
+                if state.may_schedule(self.name, occurrence, due):
+                    skip = Skipped(
+                        task=self.name,
+                        at=now,
+                        occurrence=occurrence,
+                        reason=SkipReason.OVERLAP,
+                        due=due,
+                    )
+                    if count > 1:
+                        skip = msgspec.structs.replace(skip, last_due=last, count=count)
+                    await host.append([skip])
+                due = trigger.next_after(last)
+                continue
+            # Something in between is open or settled (another node): one
+            # record per due time, bounded.
             passed: list[datetime] = []
             while due is not None and due <= now and len(passed) < _MAX_MISSED_PER_STEP:
                 passed.append(due)

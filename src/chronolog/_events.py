@@ -176,11 +176,28 @@ class Failed(EventBase, frozen=True, kw_only=True, tag="Failed"):
 
 
 class Skipped(EventBase, frozen=True, kw_only=True, tag="Skipped"):
-    """The occurrence will not run. ``due`` is given when it was never ``Scheduled``."""
+    """The occurrence will not run. ``due`` is given when it was never ``Scheduled``.
+
+    One record may stand for a *range* of due times missed in one outage:
+    ``occurrence`` is the first of them, ``due`` when it was due,
+    ``last_due`` the last due time of the range and ``count`` how many due
+    times of the trigger from ``due`` through ``last_due`` it settles (those
+    that were neither open nor settled when it was written). A single skip
+    has neither (``count`` is 1), so older records, and logs written before
+    ranges existed, read as they always did: both fields are omitted when
+    they hold their defaults.
+    """
 
     occurrence: str
     reason: SkipReason
     due: AwareDatetime | None = None
+    last_due: AwareDatetime | None = None
+    count: int = 1
+
+    @property
+    def is_range(self) -> bool:
+        """Whether this record stands for more than its first occurrence."""
+        return self.last_due is not None
 
 
 Event = (

@@ -46,7 +46,7 @@ from ._occurrences import due_in_id
 from ._policies import CatchUp, Overlap
 from ._projection import OccurrenceState, State
 from ._triggers import At, Cron, Every
-from ._words import describe_trigger, duration_text, instant_text
+from ._words import describe_trigger, duration_text, instant_text, range_text
 from .log import EventLog
 from .log._known import known_records
 
@@ -266,7 +266,7 @@ def _gather(
                 evidence.after_due = record
         if record.task != task or not isinstance(record, _OCCURRENCE_RECORDS):
             continue
-        if record.occurrence == occurrence:
+        if record.occurrence == occurrence or _range_holds(record, due):
             evidence.chain.append(record)
             if isinstance(record, Skipped):
                 if record.reason is SkipReason.OVERLAP:
@@ -286,6 +286,18 @@ def _gather(
             running.pop(record.occurrence, None)
     evidence.log_end = last
     return evidence
+
+
+def _range_holds(record: Event, due: datetime | None) -> bool:
+    """Whether ``record`` is a ``Skipped`` range of missed due times holding ``due``
+    (after its first: that one is named by the record's own id)."""
+    return (
+        type(record) is Skipped
+        and record.last_due is not None
+        and due is not None
+        and record.due is not None
+        and record.due < due <= record.last_due
+    )
 
 
 # -- the verdict -----------------------------------------------------------------
@@ -533,6 +545,11 @@ def _missed(case: _Case, record: Skipped) -> tuple[Verdict, str]:
     head = f"{late} nothing fired it until {instant_text(record.at)}"
     head += _late(due, record.at) + "."
     head += _gap_text(case, record.at)
+    if record.last_due is not None:
+        head += (
+            f" It was missed in that outage: one of {range_text(record)}, recorded as one "
+            f"skip at seq {record.seq} (whose first occurrence is {record.occurrence})."
+        )
     if definition is None:
         return Verdict.MISSED, head
     policy = definition.policy

@@ -32,16 +32,23 @@ from ._events import (
     TaskRemoved,
     TaskResumed,
 )
+from ._triggers import Every
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ._projection import State
+    from ._triggers import Trigger
 
 __all__ = ["Checker", "Rule", "Violation", "check_invariants"]
 
 #: How many settled occurrences per task the checker remembers exactly.
 SETTLED_WINDOW: Final = 10_000
+#: How many ranges of missed due times per task the checker remembers exactly.
+RANGE_WINDOW: Final = 100
+#: A range's count is checked against its trigger when stepping through this
+#: many fires at most would do (an ``Every`` is counted arithmetically, always).
+_COUNT_CHECK_LIMIT: Final = 100_000
 #: How a settled outcome reads after "after it".
 _PAST: Final = {"completed": "completed", "failed": "failed", "skipped": "was skipped"}
 
@@ -64,6 +71,11 @@ class Rule(enum.StrEnum):
     SKIPPED_AFTER_SETTLED = "skipped-after-settled"
     """An occurrence settled twice: a ``Skipped`` after it completed, failed for
     good or was skipped already. An occurrence is settled once."""
+    BAD_RANGE = "bad-range"
+    """A ``Skipped`` range of missed due times that cannot be: a ``count``
+    below 2, a ``last_due`` not after its ``due`` (or no ``due``), a
+    ``last_due`` after the record was written, or more due times than the
+    trigger produces in it."""
 
 
 @attrs.frozen
@@ -98,8 +110,10 @@ class _TaskRules:
         "defined_seq",
         "open",
         "paused",
+        "ranges",
         "settled",
         "time_prefix",
+        "trigger",
         "version",
         "watermark",
     )
@@ -115,6 +129,19 @@ class _TaskRules:
         self.ahead: dict[str, datetime] = {}
         self.open: dict[str, _Open] = {}
         self.settled: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        # Recent ranges of missed due times: (first due, last due, seq), for
+        # exact messages about a start inside one.
+        self.ranges: list[tuple[datetime, datetime, int]] = []
+        self.trigger: Trigger | None = None
+
+    def range_holding(self, due: datetime | None) -> tuple[datetime, datetime, int] | None:
+        """The remembered range of skipped due times that ``due`` lies in, if any."""
+        if due is None:
+            return None
+        for first, last, seq in reversed(self.ranges):
+            if first <= due <= last:
+                return first, last, seq
+        return None
 
     def due_of(self, occurrence: str) -> datetime | None:
         """The due time written into a time-based id, or None."""
@@ -261,6 +288,7 @@ class Checker:
                 task = removed[1]
                 task.version, task.defined_seq = record.version, record.seq
             task.paused = record.policy.paused
+            task.trigger = record.trigger
             self.tasks[record.task] = task
             return
         if record.version <= task.version:
@@ -273,6 +301,7 @@ class Checker:
             )
         task.version = max(task.version, record.version)
         task.defined_seq = record.seq
+        task.trigger = record.trigger
 
     def on_scheduled(self, task: _TaskRules, record: Scheduled) -> None:
         # Duplicate Scheduled records are harmless (several nodes may write one).
@@ -285,7 +314,19 @@ class Checker:
         entry = task.open.get(occurrence)
         if entry is None:
             settled = task.settled.get(occurrence)
-            if settled is not None:
+            inside = None if settled is not None else task.range_holding(task.due_of(occurrence))
+            if inside is not None:
+                range_first, range_last, range_seq = inside
+                self.report(
+                    record,
+                    Rule.STARTED_AFTER_SETTLED,
+                    f"occurrence {occurrence!r} was skipped as missed at seq {range_seq}, in "
+                    f"the range of due times from {range_first.isoformat()} to "
+                    f"{range_last.isoformat()}, yet attempt {attempt} started",
+                    occurrence,
+                    (range_seq,),
+                )
+            elif settled is not None:
                 outcome, at_seq = settled
                 self.report(
                     record,
@@ -406,10 +447,91 @@ class Checker:
                     (settled[1],),
                 )
                 return
+            if record.last_due is not None and task.is_settled(occurrence, record.due):
+                # A range must start past what settled: its due times would be
+                # covered twice (the projection's fold sets it aside).
+                self.report(
+                    record,
+                    Rule.SKIPPED_AFTER_SETTLED,
+                    f"range skip of {occurrence!r} ({record.reason}) starts at a due time "
+                    f"that settled already (due times up to "
+                    f"{task.watermark.isoformat() if task.watermark else '?'} have)",
+                    occurrence,
+                )
+                return
             entry = _Open(record.due)
         due = entry.due if entry.due is not None else task.due_of(occurrence)
+        if record.last_due is not None and not self._range_holds(task, record, due):
+            # Settles its first occurrence alone, as the projection's fold does.
+            task.settle(
+                occurrence, entry, "skipped", record.seq, early=record.at < (due or record.at)
+            )
+            return
         early = due is not None and record.at < due
         task.settle(occurrence, entry, "skipped", record.seq, early=early)
+        if record.last_due is not None and due is not None:
+            # Every due time of the range is settled: the watermark rises to its last.
+            last_due = record.last_due
+            if task.watermark is None or last_due > task.watermark:
+                task.watermark = last_due
+                if task.ahead:
+                    task.ahead = {k: when for k, when in task.ahead.items() if when > last_due}
+            task.ranges.append((due, last_due, record.seq))
+            if len(task.ranges) > RANGE_WINDOW:
+                del task.ranges[0]
+
+    def _range_holds(self, task: _TaskRules, record: Skipped, due: datetime | None) -> bool:
+        """Whether a ``Skipped`` range is one that can be; reports it when not."""
+        last_due = record.last_due
+        assert last_due is not None
+        occurrence = record.occurrence
+        where = f"range skip of {occurrence!r} ({record.reason})"
+        problem = None
+        if due is None:
+            problem = f"{where} has last_due {last_due.isoformat()} but no due time to start from"
+        elif record.count < 2:
+            problem = (
+                f"{where} has count {record.count}; a range stands for at least 2 due times "
+                "(a single one is a plain skip, without last_due)"
+            )
+        elif last_due <= due:
+            problem = (
+                f"{where} has last_due {last_due.isoformat()}, not after its due time "
+                f"{due.isoformat()}"
+            )
+        elif last_due > record.at:
+            problem = (
+                f"{where} has last_due {last_due.isoformat()}, after {record.at.isoformat()} "
+                "when it was written: only due times that passed can be missed"
+            )
+        else:
+            problem = self._count_problem(task, record, due, last_due, where)
+        if problem is None:
+            return True
+        self.report(record, Rule.BAD_RANGE, problem, occurrence)
+        return False
+
+    @staticmethod
+    def _count_problem(
+        task: _TaskRules, record: Skipped, due: datetime, last_due: datetime, where: str
+    ) -> str | None:
+        """A sentence if the range counts more due times than its trigger produces."""
+        trigger = task.trigger
+        if trigger is None:
+            return None
+        if not isinstance(trigger, Every) and record.count > _COUNT_CHECK_LIMIT:
+            return None  # stepping through that many cron fires is the scheduler's cost
+        produced, _ = trigger.count_fires(due, last_due, limit=record.count + 1)
+        # The first occurrence may predate the trigger in force (planned under
+        # an earlier definition): it counts once whatever the trigger says.
+        if not trigger.fires_at(due):
+            produced += 1
+        if record.count <= produced:
+            return None
+        return (
+            f"{where} counts {record.count} due times from {due.isoformat()} to "
+            f"{last_due.isoformat()}, but the task's trigger produces only {produced} there"
+        )
 
     def start_from(self, state: State) -> None:
         """Begin where ``state`` stands: the base of a compacted log, whose earlier

@@ -153,7 +153,9 @@ class SchedulerCollector:
     * ``chronolog_runs_total{task,outcome}`` counter: attempts that ended,
       ``outcome`` ``completed`` or ``failed`` (an attempt that will be
       retried counts as ``failed`` too);
-    * ``chronolog_skips_total{task,reason}`` counter: ``Skipped`` records;
+    * ``chronolog_skips_total{task,reason}`` counter: occurrences skipped --
+      due times, not records: a range missed in one outage (one ``Skipped``
+      with ``count``) adds its ``count``;
     * ``chronolog_runs_in_progress{task}`` gauge;
     * ``chronolog_run_lateness_seconds{task}`` histogram: how long after its
       due time a first attempt started (jitter counts; retries do not);
@@ -306,7 +308,12 @@ class SchedulerCollector:
                 stamps[task] = _timestamp(record.at)
             elif kind is Skipped:
                 assert isinstance(record, Skipped)
-                self._skips[task, str(record.reason)] += 1
+                # Due times, not records: a range missed in one outage counts
+                # each (as TaskStatus.skip_count does), so the rate of skips
+                # says how much did not run, however it was written.
+                self._skips[task, str(record.reason)] += (
+                    record.count if record.last_due is not None else 1
+                )
                 self._due.pop(record.occurrence, None)
             elif kind is TaskDefined:
                 self._paused.setdefault(task, False)

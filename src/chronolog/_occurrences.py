@@ -107,6 +107,19 @@ class Occurrence:
     """When it settled: completed, failed for good, or skipped."""
     seqs: tuple[int, ...]
     """The seqs of every record about it, in log order."""
+    last_due: datetime | None = None
+    """When its ``Skipped`` stands for a range of missed due times: the last
+    of them (``due`` is the first). None for a single occurrence."""
+    count: int = 1
+    """How many due times it stands for: 1, or the size of its range."""
+
+    def covers(self, due: datetime) -> bool:
+        """Whether ``due`` is its due time, or lies in its range of missed ones."""
+        if self.due is None:
+            return False
+        if self.last_due is None:
+            return due == self.due
+        return self.due <= due <= self.last_due
 
     @property
     def started(self) -> datetime | None:
@@ -227,6 +240,7 @@ class RecordedOccurrence:
             scheduled=scheduled.at if scheduled is not None else None,
             finished=standing.at if outcome in _SETTLED and standing is not None else None,
             seqs=tuple(record.seq for record in self.records),
+            **_range_fields(skipped if outcome is Outcome.SKIPPED else None),
         )
 
     def run(self) -> Run:
@@ -263,7 +277,15 @@ class RecordedOccurrence:
             else None,
             node=first_start.node if first_start is not None else None,
             seq=last.seq,
+            **_range_fields(final if isinstance(final, Skipped) else None),
         )
+
+
+def _range_fields(skipped: Skipped | None) -> dict[str, Any]:
+    """``last_due`` and ``count`` of a view, from the ``Skipped`` that settled it."""
+    if skipped is None or skipped.last_due is None:
+        return {}
+    return {"last_due": skipped.last_due, "count": skipped.count}
 
 
 def _attempt(start: Started, end: Completed | Failed | None) -> Attempt:

@@ -485,6 +485,11 @@ class State:
         """The latest due time of a settled time-based occurrence of ``name``."""
         return self._task(name).watermark
 
+    def skipped_ahead(self, name: str) -> list[datetime]:
+        """Due times of ``name`` above its watermark that are settled anyway:
+        skipped before they were due (pause, redefinition, removal). Few."""
+        return list(self._task(name).ahead.values())
+
     def origin(self, name: str) -> datetime:
         """Due times of ``name``'s trigger strictly after this instant are to come:
         when the definition in force was recorded, or just before the last
@@ -525,14 +530,21 @@ class State:
         earliest: Planned | None = None
         # Occurrences scheduled under the definition in force were planned one
         # after another from the cursor: every due time up to the latest of
-        # them is open or settled, so the walk below can start after it.
+        # them is open or settled, so the walk below can start after it. Not
+        # those planned before the cursor last moved back (a resume counts
+        # from just before its instant): a due time at the very instant of
+        # the resume would be stepped over. Planned at that instant is taken
+        # as planned before it; the walk then costs a step or two more.
+        trusted_after = task.origin + _JUST_BEFORE
         trusted_latest: datetime | None = None
         for occurrence, (scheduled, _, last) in task.open.items():
             if scheduled is None or not occurrence.startswith(prefix):
                 continue
             planned_due = scheduled.due
-            if scheduled.seq > definition.seq and (
-                trusted_latest is None or planned_due > trusted_latest
+            if (
+                scheduled.seq > definition.seq
+                and scheduled.at > trusted_after
+                and (trusted_latest is None or planned_due > trusted_latest)
             ):
                 trusted_latest = planned_due
             if (
@@ -767,6 +779,8 @@ class State:
         history = task.history
         if not history or history[-1][2] is not record:
             return False  # it settled nothing: the occurrence was running, or settled
+        if record.last_due is not None and not _range_is_whole(record, history[-1][1]):
+            return False  # a range of missed due times that cannot be (hand-edited)
         if was_open:
             return True
         # A skip of an occurrence that was never scheduled (missed while down):
@@ -925,8 +939,38 @@ class State:
         else:
             scheduled = entry[0]
             due = scheduled.due if scheduled is not None else record.due
-        task.skip_count += 1
+        last_due = record.last_due
+        if last_due is None:
+            task.skip_count += 1
+            task.settle(record.occurrence, entry, record, due)
+            return
+        # A range of due times missed in one outage: its first occurrence
+        # settles as a single skip would, and the watermark rises to its last
+        # due time, which settles every due time in between that is not open
+        # (`_Task.is_settled`). skip_count counts due times, not records.
+        task.skip_count += max(record.count, 1)
         task.settle(record.occurrence, entry, record, due)
+        # A range reaching past the instant it was written (which only a
+        # hand-edited log holds) settles its first occurrence alone; the
+        # invariant checker reports it.
+        if (
+            due is not None
+            and record.count > 1
+            and due < last_due <= record.at
+            and record.occurrence.startswith(task.time_prefix)
+        ):
+            task.raise_watermark(last_due)
+
+
+def _range_is_whole(record: Skipped, entry: OccurrenceRecords | None) -> bool:
+    """Whether a ``Skipped`` range is one the fold settles whole: at least two due
+    times, its last after its first and not after the record was written."""
+    scheduled = entry[0] if entry is not None else None
+    due = scheduled.due if scheduled is not None else record.due
+    last_due = record.last_due
+    if due is None or last_due is None:
+        return False
+    return record.count > 1 and due < last_due <= record.at
 
 
 def _claim_is_free(last: Event, attempt: int) -> bool:

@@ -47,7 +47,7 @@ from ._command_rules import (
 from ._compaction import Compaction, compact_log
 from ._errors import ChronologError, ConfigError
 from ._events import Failed, Skipped, SkipReason, TaskPaused
-from ._ids import validate_task_name
+from ._ids import time_occurrence, validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
 from ._processes import ProcessKeeper, registry_of
 from ._projection import DEFAULT_HISTORY_LIMIT
@@ -606,17 +606,20 @@ def log_decisions(records: Sequence[Event]) -> None:
         level = _SKIP_LEVELS.get(reason, logging.INFO)
         if not logger.isEnabledFor(level):
             continue
-        if len(skipped) == 1:
+        # Due times, not records: a range of missed ones counts each.
+        total = sum(record.count if record.last_due is not None else 1 for record in skipped)
+        if total == 1:
             logger.log(level, "task %r: %s skipped (%s)", task, skipped[0].occurrence, reason)
         else:
+            last = skipped[-1]
             logger.log(
                 level,
                 "task %r: %d occurrences skipped (%s), %s to %s",
                 task,
-                len(skipped),
+                total,
                 reason,
                 skipped[0].occurrence,
-                skipped[-1].occurrence,
+                last.occurrence if last.last_due is None else time_occurrence(task, last.last_due),
             )
 
 

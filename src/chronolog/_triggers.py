@@ -294,6 +294,17 @@ class Cron(msgspec.Struct, frozen=True, tag="cron", tag_field="kind", omit_defau
         """The last fire strictly before ``t`` (within its bounds), or None."""
         return _previous_by_search(self, _check_t(t), self.start)
 
+    def count_fires(
+        self, first: datetime, last: datetime, *, limit: int | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many fires lie in ``[first, last]``, and the last of them counted.
+
+        A cron expression has no closed form for that count (walls, zones,
+        daylight-saving rules), so this steps from fire to fire: pass
+        ``limit`` to stop after that many (see `Every.count_fires`).
+        """
+        return _count_by_stepping(self, _check_t(first), _check_t(last), limit)
+
 
 class Every(msgspec.Struct, frozen=True, tag="every", tag_field="kind", omit_defaults=True):
     """Fires every ``interval`` on the grid ``anchor + k * interval`` (``k`` any integer).
@@ -368,6 +379,35 @@ class Every(msgspec.Struct, frozen=True, tag="every", tag_field="kind", omit_def
             return None
         return _from_micros(fire)
 
+    def count_fires(
+        self, first: datetime, last: datetime, *, limit: int | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many fires lie in ``[first, last]`` (both inclusive), and the last of
+        them counted: ``(0, None)`` when none does.
+
+        With ``limit``, counting stops after that many: ``(limit, the
+        limit-th fire)``. Arithmetic on the grid, however long the span: a
+        year of a per-second task costs what a minute does.
+        """
+        low, high = _micros(_check_t(first)), _micros(_check_t(last))
+        if self.start is not None:
+            low = max(low, _micros(self.start))
+        if self.end is not None:
+            high = min(high, _micros(self.end))
+        anchor = self.anchor if self.anchor is not None else self.start
+        origin = 0 if anchor is None else _micros(anchor)
+        step = self.interval // _MICROSECOND
+        first_k = -((origin - low) // step)  # ceil((low - origin) / step)
+        last_k = (high - origin) // step
+        count = last_k - first_k + 1
+        if count <= 0:
+            return 0, None
+        if limit is not None and count > limit:
+            count = max(limit, 0)
+            if count == 0:
+                return 0, None
+        return count, _from_micros(origin + (first_k + count - 1) * step)
+
 
 class At(msgspec.Struct, frozen=True, tag="at", tag_field="kind"):
     """Fires once, at ``when`` (aware; a wall time in a DST gap means the end of the gap)."""
@@ -391,6 +431,14 @@ class At(msgspec.Struct, frozen=True, tag="at", tag_field="kind"):
     def previous_before(self, t: datetime) -> datetime | None:
         """Its instant, if that is strictly before ``t``; else None."""
         return self.when if self.when < _check_t(t) else None
+
+    def count_fires(
+        self, first: datetime, last: datetime, *, limit: int | None = None
+    ) -> tuple[int, datetime | None]:
+        """``(1, when)`` if its instant lies in ``[first, last]``, else ``(0, None)``."""
+        if _check_t(first) <= self.when <= _check_t(last) and (limit is None or limit > 0):
+            return 1, self.when
+        return 0, None
 
 
 class FileWatch(msgspec.Struct, frozen=True, tag="file_watch", tag_field="kind"):
@@ -430,6 +478,14 @@ class FileWatch(msgspec.Struct, frozen=True, tag="file_watch", tag_field="kind")
         _check_t(t)
         return None
 
+    def count_fires(
+        self, first: datetime, last: datetime, *, limit: int | None = None
+    ) -> tuple[int, datetime | None]:
+        """Always ``(0, None)``: a file change is observed, not predicted."""
+        _check_t(first)
+        _check_t(last)
+        return 0, None
+
 
 class Manual(msgspec.Struct, frozen=True, tag="manual", tag_field="kind"):
     """Never fires by itself; runs only through ``run_now``."""
@@ -452,6 +508,14 @@ class Manual(msgspec.Struct, frozen=True, tag="manual", tag_field="kind"):
         """Always None: a manual task fires only when asked."""
         _check_t(t)
         return None
+
+    def count_fires(
+        self, first: datetime, last: datetime, *, limit: int | None = None
+    ) -> tuple[int, datetime | None]:
+        """Always ``(0, None)``: a manual task fires only when asked."""
+        _check_t(first)
+        _check_t(last)
+        return 0, None
 
 
 Trigger = Cron | Every | At | FileWatch | Manual
@@ -504,3 +568,19 @@ def _previous_by_search(
         else:
             high = middle
     return trigger.next_after(_EPOCH + timedelta(microseconds=low))
+
+
+def _count_by_stepping(
+    trigger: Cron, first: datetime, last: datetime, limit: int | None
+) -> tuple[int, datetime | None]:
+    """`count_fires` by walking ``next_after`` from fire to fire (at most ``limit``)."""
+    count = 0
+    counted: datetime | None = None
+    if first <= _EARLIEST or last < first:
+        return 0, None
+    fire = trigger.next_after(first - _MICROSECOND)
+    while fire is not None and fire <= last and (limit is None or count < limit):
+        count += 1
+        counted = fire
+        fire = trigger.next_after(fire)
+    return count, counted

@@ -99,6 +99,12 @@ class Run:
     node: str | None
     seq: int
     """The seq of the record that last changed this run."""
+    last_due: datetime | None = None
+    """For due times missed in one outage and skipped by one record: the last
+    of them (``due`` is the first). None for a single occurrence."""
+    count: int = 1
+    """How many due times this entry stands for: 1, or the size of a range
+    of missed ones ("7,200 runs missed from 01:00:00 to 02:59:59")."""
 
 
 @attrs.frozen
@@ -126,7 +132,7 @@ class TaskStatus:
     error_count: int
     """Attempts that failed."""
     skip_count: int
-    """Occurrences skipped."""
+    """Occurrences skipped: due times, so a range of missed ones counts each."""
     running: tuple[str, ...]
     """Occurrence ids running now (empty when idle)."""
     problem: str | None = None
@@ -222,6 +228,8 @@ def run_view(
         retry_at=last.retry_at if final is None and isinstance(last, Failed) else None,
         node=first_start.node if first_start is not None else None,
         seq=latest.seq if latest is not None else 0,
+        last_due=final.last_due if isinstance(final, Skipped) else None,
+        count=final.count if isinstance(final, Skipped) and final.last_due is not None else 1,
     )
 
 

@@ -213,8 +213,23 @@ def describe_event(record: Event) -> str:
         )
         return f"failed {record.occurrence} {_attempt_end(record)}: {kind}{record.error}{retry}"
     assert isinstance(record, Skipped)
+    if record.last_due is not None:
+        return f"skipped {record.occurrence} and on: {range_text(record)}"
     due = f" (due {instant_text(record.due)})" if record.due is not None else ""
     return f"skipped {record.occurrence}{due}: {record.reason}"
+
+
+def range_text(record: Skipped) -> str:
+    """What a ``Skipped`` range says: "7,200 runs missed from A to B".
+
+    Its reason is ``missed`` (down or stalled through those due times) as a
+    rule; any other reads "7,200 runs skipped (overlap) from A to B".
+    """
+    runs = f"{record.count:,} run{'' if record.count == 1 else 's'}"
+    how = "missed" if record.reason == "missed" else f"skipped ({record.reason})"
+    first = instant_text(record.due) if record.due is not None else record.occurrence
+    last = instant_text(record.last_due) if record.last_due is not None else "?"
+    return f"{runs} {how} from {first} to {last}"
 
 
 def describe_record(record: Event) -> str:

@@ -154,7 +154,11 @@ def task_json(status: TaskStatus) -> dict[str, Any]:
 
 
 def run_json(run: Run) -> dict[str, Any]:
-    """One run of a task for ``history --json`` (the fields of `chronolog.Run`)."""
+    """One run of a task for ``history --json`` (the fields of `chronolog.Run`).
+
+    A range of due times missed in one outage is one entry: ``due`` its
+    first, ``last_due`` its last and ``count`` how many (1 and null for a
+    single occurrence)."""
     return {
         "task": run.task,
         "occurrence": run.occurrence,
@@ -170,4 +174,6 @@ def run_json(run: Run) -> dict[str, Any]:
         "retry_at": iso(run.retry_at),
         "node": run.node,
         "seq": run.seq,
+        "last_due": iso(run.last_due),
+        "count": run.count,
     }

@@ -79,9 +79,11 @@ def task_history(
 
     def keep(entry: RecordedOccurrence) -> None:
         moment = _moment(entry)
-        if (since is not None and moment < since) or (until is not None and moment > until):
-            return
         run = entry.run()
+        # A range of missed due times belongs to every moment it spans.
+        reaches = run.last_due if run.last_due is not None else moment
+        if (since is not None and reaches < since) or (until is not None and moment > until):
+            return
         if outcomes and run.outcome not in outcomes:
             return
         item = (moment, run.seq, run)
@@ -116,6 +118,13 @@ def _detail(run: Run) -> Text:
         if run.retry_at is not None:
             text.append(f" (retry at {instant_text(run.retry_at)})")
         return text
+    if run.last_due is not None and run.skip_reason is not None:
+        runs = f"{run.count:,} run{'' if run.count == 1 else 's'}"
+        how = "missed" if run.skip_reason == "missed" else f"skipped ({run.skip_reason})"
+        return Text(
+            f"{runs} {how} from {instant_text(run.due)} to {instant_text(run.last_due)}",
+            style="yellow",
+        )
     if run.skip_reason is not None:
         return Text(str(run.skip_reason), style="yellow")
     if run.outcome is Outcome.COMPLETED:

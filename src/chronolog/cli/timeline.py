@@ -129,6 +129,11 @@ class SkipMark:
     reason: str
     at: datetime
     title: str
+    until: datetime | None = None
+    """For due times missed in one outage, one record: the last of them
+    (``at`` is the first); the mark is drawn as a band from ``at`` to here."""
+    count: int = 1
+    """How many due times the mark stands for."""
 
 
 @attrs.define
@@ -147,7 +152,7 @@ class Lane:
         for bar in self.bars:
             counted[bar.outcome] += 1
         for skip in self.skips:
-            counted[f"skipped_{skip.reason}"] += 1
+            counted[f"skipped_{skip.reason}"] += skip.count  # due times, not records
         return counted
 
 
@@ -229,10 +234,19 @@ def _skip(entry: RecordedOccurrence, zones: set[str]) -> SkipMark:
     due = entry.due
     at = due if due is not None else final.at
     title = f"{entry.occurrence}\nskipped: {reason}\n"
+    if run.last_due is not None:
+        title += f"{run.count:,} due times, to {instant_text(run.last_due)}\n"
     if due is not None:
         title += f"due {instant_text(due)}{_local(due, zones)}\n"
     title += f"skipped at {instant_text(final.at)}"
-    return SkipMark(occurrence=entry.occurrence, reason=reason, at=at, title=title)
+    return SkipMark(
+        occurrence=entry.occurrence,
+        reason=reason,
+        at=at,
+        title=title,
+        until=run.last_due,
+        count=run.count,
+    )
 
 
 def build_timeline(
@@ -451,6 +465,13 @@ def _lane(lane: Lane, index: int, scale: _Scale) -> str:
     middle = top + _LANE_HEIGHT / 2
     for skip in lane.skips:
         x = scale.x(skip.at)
+        if skip.until is not None:
+            # A range missed in one outage: a band under its diamond.
+            width = max(scale.x(skip.until) - x, _MIN_BAR_WIDTH)
+            parts.append(
+                f'<rect class="skip {skip.reason}" x="{x:.1f}" y="{middle - 2:.1f}" '
+                f'width="{width:.1f}" height="4"><title>{_text(skip.title)}</title></rect>'
+            )
         parts.append(
             f'<path class="skip {skip.reason}" data-occurrence="{_text(skip.occurrence)}" '
             f'd="M{x:.1f},{middle - 6:.1f} l6,6 l-6,6 l-6,-6 z">'
@@ -466,7 +487,7 @@ def render_timeline(timeline: Timeline, *, source: str) -> str:
         importlib.resources.files(__package__).joinpath("timeline.html").read_text("utf-8")
     )
     bars = sum(len(lane.bars) for lane in timeline.lanes)
-    skips = sum(len(lane.skips) for lane in timeline.lanes)
+    skips = sum(skip.count for lane in timeline.lanes for skip in lane.skips)
     summary = (
         f"{len(timeline.lanes)} tasks, {bars} attempts, {skips} skips, from "
         f"{instant_text(timeline.since)} to {instant_text(timeline.until)} (UTC)"

@@ -222,11 +222,34 @@ class LogModel:
         self.emit(Skipped(task=name, at=self.now, occurrence=entry.id, reason=reason))
         return True
 
-    def skip_missed(self, name: str) -> bool:
-        """Catch-up: a due time that passed while down, skipped without being scheduled."""
+    def skip_missed(self, name: str, length: int = 1) -> bool:
+        """Catch-up: due times that passed while down, skipped without being scheduled.
+
+        With ``length`` above 1 and that many due times past since the
+        task's last one, they are one range record, as a scheduler writes
+        after an outage: the first occurrence, the last due time, how many.
+        """
         task = self.tasks.get(name)
         if task is None:
             return False
+        first = task.next_due + timedelta(minutes=1)
+        passed = (self.now - first) // timedelta(minutes=1) + 1 if first <= self.now else 0
+        count = min(length, passed)
+        if count >= 2:
+            last = first + timedelta(minutes=count - 1)
+            task.next_due = last
+            self.emit(
+                Skipped(
+                    task=name,
+                    at=self.now,
+                    occurrence=time_occurrence(name, first),
+                    reason=SkipReason.MISSED,
+                    due=first,
+                    last_due=last,
+                    count=count,
+                )
+            )
+            return True
         task.next_due = _on_grid(max(task.next_due, self.now)) + timedelta(minutes=1)
         due = task.next_due
         self.emit(

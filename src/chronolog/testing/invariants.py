@@ -253,7 +253,8 @@ def assert_nothing_lost(log: LogLike, *, until: datetime, task: str | None = Non
     or after its last resume, while it existed and was not paused; for an
     ``At``, its instant even when that was past at the definition -- up to
     ``until`` must have an occurrence in the log that started, or was skipped
-    (missed, overlap, paused, ...). A due time is not lost yet while it is still scheduled, or
+    (missed, overlap, paused, ...) -- by its own record or inside a range of
+    due times missed in one outage. A due time is not lost yet while it is still scheduled, or
     while an earlier occurrence of its task is still running or waiting for
     its retry (the task is busy, and catch-up settles it later). A pause
     chronolog made because a target could not be imported does not excuse
@@ -272,9 +273,13 @@ def assert_nothing_lost(log: LogLike, *, until: datetime, task: str | None = Non
     accounted: set[str] = set()
     pending: set[str] = set()
     busy_since: dict[str, datetime] = {}
+    # Due times missed in one outage are one record: (first, last) per task.
+    ranges: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for seen in timeline.occurrences(task):
         if seen.attempts or seen.outcome is Outcome.SKIPPED:
             accounted.add(seen.occurrence)
+        if seen.last_due is not None and seen.due is not None:
+            ranges[seen.task].append((seen.due, seen.last_due))
         if seen.outcome is Outcome.SCHEDULED:
             pending.add(seen.occurrence)
         if seen.outcome in (Outcome.RUNNING, Outcome.RETRY_PENDING) and seen.due is not None:
@@ -304,6 +309,7 @@ def assert_nothing_lost(log: LogLike, *, until: datetime, task: str | None = Non
                 occurrence_id not in accounted
                 and occurrence_id not in pending
                 and (busy_from is None or due < busy_from)
+                and not any(first <= due <= last for first, last in ranges.get(name, ()))
             ):
                 lost.append((name, due, trigger))
             due = trigger.next_after(due)

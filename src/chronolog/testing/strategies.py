@@ -656,7 +656,10 @@ def _model_logs(
             elif action == "skip":
                 model.skip(name, token, draw(st.sampled_from(_SKIP_REASONS)))
             elif action == "skip_missed":
-                model.skip_missed(name)
+                # Sometimes after an outage: the due times it missed are one range.
+                if draw(st.booleans()):
+                    model.tick(draw(st.integers(60, 6 * 3600)))
+                model.skip_missed(name, draw(st.integers(1, 400)))
             else:
                 getattr(model, action)(name)
     return model.records
@@ -671,7 +674,9 @@ def event_logs(
     """Valid logs: lists of records with seqs 1..n, written by driving a model scheduler.
 
     The model defines, schedules, starts, finishes, skips, pauses, resumes
-    and removes tasks (time-based, manual and file-change occurrences), and
+    and removes tasks (time-based, manual and file-change occurrences),
+    skips due times missed in an outage (one by one, or as one range record:
+    ``Skipped`` with ``last_due`` and ``count``), and
     with ``crashes=True`` also restarts after crashes (interrupted runs end
     ``Failed``). Its logs keep every rule of ``check_invariants`` and pass
     ``assert_exactly_once`` and ``assert_replay_consistent``; they do not

@@ -29,7 +29,7 @@ from .._events import (
     TaskRemoved,
     TaskResumed,
 )
-from .._occurrences import Attempt, Occurrence, group_by_occurrence
+from .._occurrences import Attempt, Occurrence, due_in_id, group_by_occurrence
 from .._views import Outcome
 from .._words import describe_trigger, instant_text, shorten
 from .._zones import load_zone
@@ -146,11 +146,25 @@ class Timeline:
         try:
             return self._by_id[occurrence]
         except KeyError:
+            covering = self._range_covering(occurrence)
+            if covering is not None:
+                return covering
             hint = closest_match(occurrence, self._by_id)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             raise UnknownTask(
                 f"no occurrence {occurrence!r} in this timeline{suggestion}"
             ) from None
+
+    def _range_covering(self, occurrence: str) -> Occurrence | None:
+        """The skipped range of missed due times that holds time-based id ``occurrence``."""
+        task, mark, _ = occurrence.partition("@")
+        due = due_in_id(task, occurrence) if mark else None
+        if due is None:
+            return None
+        for candidate in self._by_id.values():
+            if candidate.task == task and candidate.last_due is not None and candidate.covers(due):
+                return candidate
+        return None
 
     def occurrences(
         self,
@@ -410,6 +424,9 @@ class _Row:
 
 
 def _detail(occurrence: Occurrence) -> str:
+    if occurrence.last_due is not None:
+        how = "missed" if occurrence.skip_reason is SkipReason.MISSED else "skipped"
+        return f"{how}: {occurrence.count:,} due times, to {instant_text(occurrence.last_due)}"
     if occurrence.outcome is Outcome.SKIPPED and occurrence.skip_reason is not None:
         return f"skipped: {occurrence.skip_reason.value}"
     parts: list[str] = []
