@@ -362,6 +362,8 @@ class Scheduler:
         """Append a command's events (a checkpoint even when there are none)."""
         if await self.append_decided(decide):
             self._notify(name)
+        else:
+            await trio.lowlevel.checkpoint()
 
     async def run_now(self, name: str) -> str:
         """Run ``name`` once now (also when paused or finished); returns the occurrence id.

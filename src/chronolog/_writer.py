@@ -256,9 +256,15 @@ class LogWriter:
 
         Here the state is the whole truth, so ``decide`` runs at once; the
         writer of a log other processes append to (``_shared_writer``) runs
-        it while it holds the log, on a state that has every record.
+        it while it holds the log, on a state that has every record. When it
+        decides nothing, nothing is awaited: an application re-declaring its
+        tasks at start-up binds every callable before any actor runs a
+        catch-up (which would otherwise run what the recorded path names).
         """
-        return await self.append(decide(self._state))
+        events = decide(self._state)
+        if not events:
+            return []
+        return await self.append(events)
 
     def append_now(self, events: Sequence[Event]) -> list[Event] | None:
         """`append` at once, with no checkpoint, where that needs no wait; else None.
