@@ -36,7 +36,7 @@ from ._command_rules import (
     run_now_events,
 )
 from ._compaction import Compaction, compact_log
-from ._errors import ChronologError, ConfigError
+from ._errors import ChronologError, ConfigError, DuplicateTask
 from ._events import Failed, Skipped, SkipReason, TaskPaused
 from ._ids import validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
@@ -51,6 +51,7 @@ from .log.sqlite import SQLITE_SUFFIXES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+    from types import TracebackType
 
     from ._clock import Clock
     from ._events import Event
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from ._triggers import Trigger
     from ._views import Run, TaskStatus
 
-__all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
+__all__ = ["AddBatch", "Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
 
 #: How the pauses that earlier versions of chronolog recorded for a task whose
 #: trigger was spent begin. Such a task is finished now, without a record.
@@ -250,15 +251,14 @@ class Scheduler:
         still produces. Re-adding never resets an ``Every`` anchor or re-runs
         a settled occurrence. The status returned already shows ``next_run``.
         """
-        validate_task_name(name)
-        if not callable(target):
-            raise ConfigError(f"task {name!r}: target must be callable, got {target!r}")
-        policy = Policy(
-            overlap=_choice(Overlap, overlap, "overlap"),
-            catch_up=_choice(CatchUp, catch_up, "catch_up"),
+        policy = _task_policy(
+            name,
+            target,
+            overlap=overlap,
+            catch_up=catch_up,
             catch_up_limit=catch_up_limit,
             misfire_grace=misfire_grace,
-            retry=retry if retry is not None else Retry(),
+            retry=retry,
             timeout=timeout,
             jitter=jitter,
             paused=paused,
@@ -272,12 +272,25 @@ class Scheduler:
         self._targets[name] = target
         if events:
             await self.append(events)
+        await self._bind(name, target, existed=existed, redefined=bool(events))
+        return self.status(name)
+
+    async def _bind(
+        self, name: str, target: Callable[[], Any], *, existed: bool, redefined: bool
+    ) -> None:
+        """After ``add`` recorded a definition: give the task's actor its callable."""
         actor = self._spawn(name)
         actor.target = target
         if existed:
-            await self._resume_if_paused_by_chronolog(name, redefined=bool(events))
+            await self._resume_if_paused_by_chronolog(name, redefined=redefined)
         actor.notify()
-        return self.status(name)
+
+    def batch(self) -> AddBatch:
+        """Add many tasks with one write: ``async with sched.batch() as batch: batch.add(...)``.
+
+        See `AddBatch`.
+        """
+        return AddBatch(self)
 
     async def _resume_if_paused_by_chronolog(self, name: str, *, redefined: bool) -> None:
         """Resume a task chronolog paused itself once ``add`` has remedied why.
@@ -594,6 +607,165 @@ def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
         f"log must be an EventLog or a path to a log file (JSON Lines, or SQLite for "
         f"{', '.join(SQLITE_SUFFIXES)}), got {type(log).__name__}"
     )
+
+
+def _task_policy(
+    name: str,
+    target: Callable[[], Any],
+    *,
+    overlap: Overlap,
+    catch_up: CatchUp,
+    catch_up_limit: int,
+    misfire_grace: timedelta | None,
+    retry: Retry | None,
+    timeout: timedelta | None,
+    jitter: timedelta | None,
+    paused: bool,
+    max_runs: int | None,
+    remove_after_run: bool,
+) -> Policy:
+    """Check ``add``'s arguments that are not the trigger's, and build the task's policy."""
+    validate_task_name(name)
+    if not callable(target):
+        raise ConfigError(f"task {name!r}: target must be callable, got {target!r}")
+    return Policy(
+        overlap=_choice(Overlap, overlap, "overlap"),
+        catch_up=_choice(CatchUp, catch_up, "catch_up"),
+        catch_up_limit=catch_up_limit,
+        misfire_grace=misfire_grace,
+        retry=retry if retry is not None else Retry(),
+        timeout=timeout,
+        jitter=jitter,
+        paused=paused,
+        max_runs=max_runs,
+        remove_after_run=remove_after_run,
+    )
+
+
+class AddBatch:
+    """Many ``add`` calls recorded with one write: what `Scheduler.batch` gives.
+
+    ::
+
+        async with sched.batch() as batch:
+            for name, cron in jobs:
+                batch.add(name, Cron(cron), run_job)
+
+    `add` takes `Scheduler.add`'s arguments and checks them at once, with
+    the same rules (`define_events`): a bad name, target or policy, an
+    ``if_exists="error"`` conflict, or a name given twice in one batch
+    raises there, naming the task. Nothing is written until the ``async
+    with`` block ends without an exception; then every definition of the
+    batch (with each task's first ``Scheduled``) is appended as **one**
+    group -- one write and one fsync on a `FileLog`, all or nothing -- and
+    the tasks' actors start. If the block raises, or the write fails,
+    nothing of the batch is written and the error propagates. The write is
+    not interrupted by cancellation: once the block has ended, the batch is
+    recorded and its tasks bound, or not recorded at all.
+
+    Each definition is checked against the live state when it is added to
+    the batch, as ``add`` checks it before its own write. A batch is used
+    once.
+    """
+
+    __slots__ = ("_done", "_entries", "_events", "_names", "_scheduler")
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        self._events: list[Event] = []
+        #: (name, callable, whether the task existed, whether it changed)
+        self._entries: list[tuple[str, Callable[[], Any], bool, bool]] = []
+        self._names: set[str] = set()
+        self._done = False
+
+    def __len__(self) -> int:
+        """Definitions added so far."""
+        return len(self._entries)
+
+    def add(
+        self,
+        name: str,
+        trigger: Trigger,
+        target: Callable[[], Any],
+        *,
+        overlap: Overlap = Overlap.SKIP,
+        catch_up: CatchUp = CatchUp.LATEST,
+        catch_up_limit: int = 100,
+        misfire_grace: timedelta | None = None,
+        retry: Retry | None = None,
+        timeout: timedelta | None = None,
+        jitter: timedelta | None = None,
+        paused: bool = False,
+        max_runs: int | None = None,
+        remove_after_run: bool = False,
+        if_exists: IfExists = "update",
+    ) -> None:
+        """Add a definition to the batch (`Scheduler.add`'s arguments and rules)."""
+        if self._done:
+            raise ChronologError(
+                f"this batch was written already (or abandoned); add {name!r} with "
+                f"Scheduler.add or in a new batch"
+            )
+        if name in self._names:
+            raise ConfigError(
+                f"task {name!r} is added twice in one batch; give each task once per batch"
+            )
+        scheduler = self._scheduler
+        state = scheduler.state
+        existed = name in state
+        try:
+            policy = _task_policy(
+                name,
+                target,
+                overlap=overlap,
+                catch_up=catch_up,
+                catch_up_limit=catch_up_limit,
+                misfire_grace=misfire_grace,
+                retry=retry,
+                timeout=timeout,
+                jitter=jitter,
+                paused=paused,
+                max_runs=max_runs,
+                remove_after_run=remove_after_run,
+            )
+            events = define_events(
+                state, name, trigger, target_path(target), policy, scheduler.clock.now(), if_exists
+            )
+        except (ConfigError, DuplicateTask) as error:
+            # Say which definition of the batch is wrong: a batch is often a loop.
+            raise type(error)(
+                f"definition {len(self._entries) + 1} of the batch, task {name!r}: {error} "
+                f"(nothing of the batch is written)"
+            ) from error
+        self._names.add(name)
+        self._events.extend(events)
+        self._entries.append((name, target, existed, bool(events)))
+
+    async def __aenter__(self) -> AddBatch:
+        if self._done:
+            raise ChronologError("a batch is used once: call Scheduler.batch() again")
+        await trio.lowlevel.checkpoint()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._done = True
+        events, self._events = self._events, []
+        entries, self._entries = self._entries, []
+        if kind is not None:
+            return  # nothing written; the error propagates
+        scheduler = self._scheduler
+        if events:
+            # Shielded: once written, the tasks must get their actors.
+            await scheduler.append(events, shield=True)
+        for name, target, _, _ in entries:
+            scheduler._targets[name] = target
+        for name, target, existed, redefined in entries:
+            await scheduler._bind(name, target, existed=existed, redefined=redefined)
 
 
 def open_scheduler(
