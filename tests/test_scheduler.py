@@ -27,6 +27,7 @@ from chronolog import (
     DuplicateTask,
     Every,
     Failed,
+    FileLog,
     FileWatch,
     Manual,
     MemoryLog,
@@ -41,6 +42,7 @@ from chronolog import (
     TaskDefined,
     UnknownTask,
     check_invariants,
+    current_run,
     open_scheduler,
     replay,
     serve_scheduler,
@@ -1102,3 +1104,52 @@ async def test_a_batch_declaring_tasks_again_follows_adds_rules(
         assert sched.state.definition("changed").version == 2
         assert [r.reason for r in of_type(log, Skipped, "changed")] == [SkipReason.REDEFINED]
         assert sched.status("changed").next_run == datetime(2026, 3, 28, 4, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+async def test_due_runs_are_claimed_from_the_alarm_with_no_actor_task(
+    sim: SimulatedClock,
+    autojump_clock: MockClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    """A dormant actor whose occurrence comes due claims it right from its alarm:
+    a burst of one-offs and a crowd of recurring tasks start no actor task at all
+    (the claim still comes before the run, and each occurrence runs once)."""
+    activations: list[str] = []
+    activate = Scheduler.activate
+
+    def counting(self: Scheduler, actor: TaskActor) -> bool:
+        activations.append(actor.name)
+        return activate(self, actor)
+
+    monkeypatch.setattr(Scheduler, "activate", counting)
+    log = MemoryLog() if kind == "memory" else FileLog(tmp_path / "jobs.jsonl")
+    ran: list[tuple[str, datetime]] = []
+
+    async def job() -> None:
+        run = current_run()
+        ran.append((run.task, sim.now()))
+        # Write-ahead: the claim of this very attempt is in the state already.
+        assert sched.state.occurrence_state(run.task, run.occurrence, run.due).name == "RUNNING"
+
+    due = START + timedelta(minutes=5)
+    async with open_scheduler(log, clock=sim) as sched:
+        async with sched.batch() as batch:
+            for n in range(300):
+                batch.add(f"once-{n:03}", At(due), job)
+            for n in range(20):
+                batch.add(f"tick-{n:02}", Every(timedelta(minutes=1)), job)
+        await sim.advance(timedelta(seconds=30))  # each actor planned once, and dozes
+        activations.clear()
+        await sim.advance(timedelta(minutes=10))
+        assert activations == []
+        records = list(sched.log.read())
+        assert replay(records) == sched.state
+    assert check_invariants(records) == []
+    assert sorted(ran).count(("once-000", due)) == 1
+    assert len([task for task, _ in ran if task.startswith("once-")]) == 300
+    assert len([task for task, _ in ran if task == "tick-00"]) == 10
+    started = [r.occurrence for r in records if isinstance(r, Started)]
+    assert len(started) == len(set(started)) == 300 + 20 * 10

@@ -163,6 +163,24 @@ class Scheduler:
             self._appended(records)
         return records
 
+    def append_soon(
+        self,
+        events: Sequence[Event],
+        on_settled: Callable[[list[Event] | None, Exception | None], None],
+    ) -> bool:
+        """`append` with no task waiting: ``on_settled`` gets the records or the
+        error from the writer; False when that cannot be queued at once (see
+        `LogWriter.append_soon`)."""
+
+        def settled(records: list[Event] | None, error: Exception | None) -> None:
+            if records is not None:
+                self._appended(records)
+            elif isinstance(error, OSError):
+                self._log_failed(error)
+            on_settled(records, error)
+
+        return self._writer.append_soon(events, settled)
+
     def _log_failed(self, exc: OSError) -> None:
         self.log_problem = f"the log cannot be written, so nothing starts: {exc}"
 

@@ -35,12 +35,17 @@ from ._views import OccurrenceState, Outcome
 from .log._base import EventLog, check_unappended
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from types import TracebackType
+    from typing import TypeAlias
 
     from ._clock import Clock
     from ._events import Event
     from ._projection import State
+
+    #: What `LogWriter.append_soon` calls once a submission is settled: the
+    #: stored records, or the error.
+    Settled: TypeAlias = Callable[[list[Event] | None, Exception | None], None]
 
 __all__ = ["LogWriter", "WriterStatistics"]
 
@@ -80,10 +85,12 @@ class _Submission:
     an Event costs several more objects and steps.
     """
 
-    __slots__ = ("_waiter", "done", "error", "events", "records", "traceback")
+    __slots__ = ("_waiter", "done", "error", "events", "on_settled", "records", "traceback")
 
-    def __init__(self, events: list[Event]) -> None:
+    def __init__(self, events: list[Event], on_settled: Settled | None = None) -> None:
         self.events = events
+        #: Called (by the writer) once settled, for a submission nobody waits for.
+        self.on_settled = on_settled
         self.done = False
         # None until settled: an empty list here would be one more object
         # alive per waiting append (thousands in a burst, for the GC to walk).
@@ -130,6 +137,9 @@ class _Submission:
         waiter, self._waiter = self._waiter, None
         if waiter is not None:
             trio.lowlevel.reschedule(waiter)
+        on_settled, self.on_settled = self.on_settled, None
+        if on_settled is not None:
+            on_settled(self.records, self.error)
 
 
 class LogWriter:
@@ -259,6 +269,27 @@ class LogWriter:
         if not self._commit_now(submission):
             return None
         return self._answer(submission)
+
+    def append_soon(self, events: Sequence[Event], on_settled: Settled) -> bool:
+        """Queue ``events`` as one submission, with no wait; False (nothing queued)
+        when that needs a wait (the queue is full) or the writer is closed.
+
+        The writer calls ``on_settled(records, None)`` once the records are
+        durable and folded (what `append` would return), or
+        ``on_settled(None, error)`` with what `append` would raise -- from the
+        writer task, synchronously: it must not block, and must not raise.
+        What costs no Trio task per submission: the scheduler's actors claim
+        the runs of a burst this way, with no task of their own waiting.
+        """
+        batch = check_unappended(events)
+        if self._closed:
+            return False
+        try:
+            self._send.send_nowait(_Submission(batch, on_settled))
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        self._queued += 1
+        return True
 
     @staticmethod
     def _answer(submission: _Submission) -> list[Event]:
