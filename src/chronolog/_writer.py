@@ -432,6 +432,13 @@ class LogWriter:
 
     def _admit(self, batch: list[_Submission]) -> list[_Submission]:
         """The submissions whose claims may be written; the others are failed."""
+        if len(batch) == 1:
+            events = batch[0].events
+            if not any(type(event) in _CHECKED for event in events[1:]):
+                # One submission whose only checked record, if any, comes first
+                # (a claim, with its next occurrence; an outcome): checked
+                # against the live state itself, as `_ClaimCheck` would.
+                return self._admit_first(batch)
         if not any(type(event) in _CHECKED for submission in batch for event in submission.events):
             return batch
         check = _ClaimCheck(self._state)
@@ -443,6 +450,20 @@ class LogWriter:
             else:
                 submission.fail(conflict)
         return accepted
+
+    def _admit_first(self, batch: list[_Submission]) -> list[_Submission]:
+        submission = batch[0]
+        events = submission.events
+        first = events[0]
+        if type(first) not in _CHECKED:
+            return batch
+        conflict = _conflict(self._state, first, len(events))
+        if conflict is not None:
+            submission.fail(conflict)
+            return []
+        if type(first) is Skipped and _stale_skip(self._state, first):
+            submission.events = events[1:]
+        return batch
 
     @staticmethod
     def _events_of(accepted: list[_Submission]) -> list[Event]:

@@ -148,7 +148,7 @@ class Cursor:
             if cut == 0 and chunk:
                 pending = data
                 continue
-            if chunk and not _ends_batch(data, cut):
+            if held and chunk and not _ends_batch(data, cut):
                 held.append(data[:cut])
                 pending = data[cut:]
                 continue
@@ -162,6 +162,11 @@ class Cursor:
                     return
             lines = data if cut == len(data) else data[:cut]
             records, taken = self._decode(lines)
+            if taken == 0 and chunk and not self.damage_ahead:
+                # No batch ends in these lines: hold them (see `held`).
+                held.append(lines)
+                pending = data[cut:]
+                continue
             pending = data[taken:]
             if records:
                 if records[0].seq > after_seq:
