@@ -1114,8 +1114,9 @@ async def test_due_runs_are_claimed_from_the_alarm_with_no_actor_task(
     monkeypatch: pytest.MonkeyPatch,
     kind: str,
 ) -> None:
-    """A dormant actor whose occurrence comes due claims it right from its alarm:
-    a burst of one-offs and a crowd of recurring tasks start no actor task at all
+    """A dormant actor whose occurrence comes due claims it right from its alarm,
+    and a new task's actor dozes until its first due time: adding and running a
+    burst of one-offs and a crowd of recurring tasks start no actor task at all
     (the claim still comes before the run, and each occurrence runs once)."""
     activations: list[str] = []
     activate = Scheduler.activate
@@ -1141,9 +1142,9 @@ async def test_due_runs_are_claimed_from_the_alarm_with_no_actor_task(
                 batch.add(f"once-{n:03}", At(due), job)
             for n in range(20):
                 batch.add(f"tick-{n:02}", Every(timedelta(minutes=1)), job)
-        await sim.advance(timedelta(seconds=30))  # each actor planned once, and dozes
-        activations.clear()
-        await sim.advance(timedelta(minutes=10))
+        # New tasks doze until their first due time without a step of their
+        # own (add() scheduled it), and claim each due time from the alarm.
+        await sim.advance(timedelta(minutes=10, seconds=30))
         assert activations == []
         records = list(sched.log.read())
         assert replay(records) == sched.state

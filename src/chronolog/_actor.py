@@ -310,27 +310,15 @@ class TaskActor:
         started only once they are durable and folded (`_claim_settled`).
         """
         host = self._host
-        if host.stopping or self.runs or host.capacity is not None or self.target is None:
+        if host.stopping or self.runs or host.capacity is not None:
             return False
-        state = host.state
-        name = self.name
-        if name not in state or state.is_paused(name):
+        found = self._planned_entry()
+        if found is None:
             return False
-        entries = state.open_entries(name)
-        if len(entries) != 1:
-            return False
-        entry = entries[0]
-        definition = state.definition(name)
+        entry, definition = found
         due = entry.due
-        if (
-            entry.outcome is not Outcome.SCHEDULED
-            or due is None
-            # Planned under the definition in force: the trigger's next one.
-            or entry.planned_seq <= definition.seq
-            or not entry.occurrence.startswith(name + "@")
-            or not isinstance(definition.trigger, _TIME_TRIGGERS)
-        ):
-            return False
+        assert due is not None
+        name = self.name
         policy = definition.policy
         now = host.clock.now()
         if policy.jitter is not None and due + jitter_for(entry.occurrence, policy.jitter) > now:
@@ -346,7 +334,7 @@ class TaskActor:
         ):
             return False  # missed: the catch-up policy decides, in `_fire`
         occurrence = entry.occurrence
-        del entries, entry
+        del found, entry
         self.reserve(occurrence)
         ahead = self._plan_ahead()
         events: list[Event] = [
@@ -372,6 +360,53 @@ class TaskActor:
         self._claiming = 0
         self.release(occurrence)
         return False
+
+    def _planned_entry(self) -> tuple[OpenEntry, TaskDefined] | None:
+        """The task's only open occurrence, with the definition in force, when it is
+        the trigger's next one, scheduled under that definition, for a task that
+        runs (not paused, its callable bound): what the actor's step would wait
+        for. None otherwise."""
+        state = self._host.state
+        name = self.name
+        if self.target is None or name not in state or state.is_paused(name):
+            return None
+        entries = state.open_entries(name)
+        if len(entries) != 1:
+            return None
+        entry = entries[0]
+        definition = state.definition(name)
+        if (
+            entry.outcome is not Outcome.SCHEDULED
+            or entry.due is None
+            # Planned under the definition in force: the trigger's next one.
+            or entry.planned_seq <= definition.seq
+            or not entry.occurrence.startswith(name + "@")
+            or not isinstance(definition.trigger, _TIME_TRIGGERS)
+        ):
+            return None
+        return entry, definition
+
+    def doze_as_planned(self) -> bool:
+        """For a new actor whose task ``add`` has just defined and scheduled: doze
+        until its first due time, as its first step would decide, without taking
+        that step in a task of its own. False, with nothing done, when the step
+        must be taken (anything else to decide, or the due time has come)."""
+        host = self._host
+        if self._awake or host.stopping:
+            return False
+        found = self._planned_entry()
+        if found is None:
+            return False
+        entry, definition = found
+        assert entry.due is not None
+        wake_at = entry.due
+        jitter = definition.policy.jitter
+        if jitter is not None:
+            wake_at += jitter_for(entry.occurrence, jitter)
+        if wake_at <= host.clock.now():
+            return False
+        self._doze(wake_at, run_end_matters=False)
+        return True
 
     def _claim_settled(
         self,

@@ -297,6 +297,14 @@ class Scheduler:
         self, name: str, target: Callable[[], Any], *, existed: bool, redefined: bool
     ) -> None:
         """After ``add`` recorded a definition: give the task's actor its callable."""
+        if not existed and name not in self._actors:
+            # A new task: its actor dozes until the first due time add() has
+            # just scheduled, unless there is more to decide (its first step).
+            actor = self._actors[name] = TaskActor(self, name)
+            actor.target = target
+            if not actor.doze_as_planned():
+                actor.notify()
+            return
         actor = self._spawn(name)
         actor.target = target
         if existed:
