@@ -122,6 +122,34 @@ async def test_a_crowd_due_at_one_instant_is_called_in_rounds_in_key_order(
     assert sim.now() == START + MINUTE
 
 
+async def test_after_the_first_round_of_a_crowd_the_keeper_awaits_its_hook(
+    sim: SimulatedClock, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The scheduler's hook: the writer has made the first round's claims
+    # durable. Awaited once per crowd, after its first round only.
+    called: list[int] = []
+    seen_by_hook: list[int] = []
+
+    async def hook() -> None:
+        seen_by_hook.append(len(called))
+        await trio.lowlevel.checkpoint()
+
+    alarms = Alarms(sim, after_first_round=hook)
+    for index in range(ROUND * 3):
+        alarms.call_at(START + MINUTE, lambda i=index: called.append(i), key=f"{index:05}")
+    for index in range(ROUND * 2):
+        when = START + 2 * MINUTE
+        alarms.call_at(when, lambda i=index: called.append(i), key=f"{index:05}")
+    alarms.call_at(START + 3 * MINUTE, lambda: called.append(-1), key="alone")
+    with trio.fail_after(3600):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(alarms.run)
+            await sim.sleep_until(START + 4 * MINUTE)
+            nursery.cancel_scope.cancel()
+    assert len(called) == ROUND * 5 + 1
+    assert seen_by_hook == [ROUND, ROUND * 4]
+
+
 async def test_wake_ends_a_sleep_early_alone_or_parked(
     alarms: Alarms, sim: SimulatedClock, autojump_clock: trio.testing.MockClock
 ) -> None:

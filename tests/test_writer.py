@@ -485,6 +485,29 @@ async def test_append_soon_queues_nothing_when_the_queue_is_full() -> None:
     assert notes(h.log.read()) == ["1", "2"]
 
 
+async def test_wait_caught_up_returns_once_everything_queued_is_settled() -> None:
+    caught_up: list[list[str]] = []
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery)
+        with trio.fail_after(10):
+            await h.writer.wait_caught_up()  # nothing queued: at once
+        h.log.hold()
+        assert h.writer.append_soon([note(1)], lambda records, error: None)
+        assert h.writer.append_soon([note(2)], lambda records, error: None)
+
+        async def waiter() -> None:
+            await h.writer.wait_caught_up()
+            caught_up.append(notes(h.log.read()))
+
+        nursery.start_soon(waiter)
+        await wait_all_tasks_blocked()
+        assert caught_up == []  # the write is held in flight
+        h.log.release()
+        await wait_all_tasks_blocked()
+        assert caught_up == [["1", "2"]]
+        h.writer.close()
+
+
 def skipped(task: str, n: int = 0) -> Skipped:
     return Skipped(task=task, at=T0, occurrence=occurrence(task, n), reason=SkipReason.PAUSED)
 

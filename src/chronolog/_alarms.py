@@ -32,7 +32,7 @@ import trio
 from ._clock import TrioDeadlineClock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from datetime import datetime
 
     from ._clock import Clock
@@ -86,8 +86,13 @@ class Sleeper:
 class Alarms:
     """The sleeps of a scheduler's actors. Run `run` as a task, then call `sleep_until`."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(
+        self, clock: Clock, *, after_first_round: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._clock = clock
+        #: What the keeper awaits between the first round of a crowd due at
+        #: one instant and the next (the scheduler: its claims are durable).
+        self._after_first_round = after_first_round
         # The built-in clocks (and the harness's wrapper) say which Trio
         # deadline to sleep to; a clock of the user's own only sleeps.
         self._deadline_clock = clock if isinstance(clock, TrioDeadlineClock) else None
@@ -259,9 +264,14 @@ class Alarms:
             rung = self._ring(now)
             if rung:
                 self._rang_at = now
+            first = True
             while rung == ROUND and self._due(now):
                 # The rest of this instant's alarms in later rounds, in order.
-                await trio.lowlevel.checkpoint()
+                if first and self._after_first_round is not None:
+                    await self._after_first_round()
+                else:
+                    await trio.lowlevel.checkpoint()
+                first = False
                 rung = self._ring(now)
                 if rung:
                     self._rang_at = now

@@ -121,7 +121,7 @@ class Scheduler:
             trio.CapacityLimiter(max_concurrent) if max_concurrent is not None else None
         )
         #: Where actors sleep until their due times (see _alarms.py).
-        self.alarms = Alarms(clock)
+        self.alarms = Alarms(clock, after_first_round=writer.wait_caught_up)
         self.stopping = False
         #: Why appends fail while the log cannot be written (disk full, I/O
         #: error); every task's status shows it until an append works again.
