@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from chronolog._alarms import Alarms, Sleeper
+from chronolog._alarms import ROUND, Alarms, Sleeper
 from chronolog._clock import SystemClock
 from chronolog.testing import SimulatedClock
 
@@ -90,6 +90,64 @@ async def test_the_sleepers_of_an_instant_take_their_steps_in_one_round(
         for index in range(20):
             nursery.start_soon(nap, index)
     assert seen == [20] * 20
+
+
+async def test_a_crowd_due_at_one_instant_is_called_in_rounds_in_key_order(
+    alarms: Alarms, sim: SimulatedClock, autojump_clock: trio.testing.MockClock
+) -> None:
+    # 2.5 rounds of calls at one instant, keys in reverse order of arrival: a
+    # task that yields in a loop sees each round end before the next begins,
+    # so the first claims of a burst are written while later ones are made.
+    count = ROUND * 5 // 2
+    called: list[str] = []
+    between: list[int] = []
+    for index in reversed(range(count)):
+        alarms.call_at(START + MINUTE, lambda i=index: called.append(f"{i:05}"), key=f"{index:05}")
+
+    async def watch() -> None:
+        await sim.sleep_until(START + MINUTE)  # wakes with the keeper
+        while len(called) < count:
+            await trio.lowlevel.checkpoint()
+            if called and (not between or between[-1] != len(called)):
+                between.append(len(called))
+
+    with trio.fail_after(3600):
+        await watch()
+    assert called == sorted(called)
+    # Seen part-way (which rounds a look falls between depends on the order
+    # Trio runs one batch in), and only ever whole rounds.
+    assert between[-1] == count
+    assert len(between) >= 2
+    assert all(seen % ROUND == 0 for seen in between[:-1])
+    assert sim.now() == START + MINUTE
+
+
+async def test_after_the_first_round_of_a_crowd_the_keeper_awaits_its_hook(
+    sim: SimulatedClock, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The scheduler's hook: the writer has made the first round's claims
+    # durable. Awaited once per crowd, after its first round only.
+    called: list[int] = []
+    seen_by_hook: list[int] = []
+
+    async def hook() -> None:
+        seen_by_hook.append(len(called))
+        await trio.lowlevel.checkpoint()
+
+    alarms = Alarms(sim, after_first_round=hook)
+    for index in range(ROUND * 3):
+        alarms.call_at(START + MINUTE, lambda i=index: called.append(i), key=f"{index:05}")
+    for index in range(ROUND * 2):
+        when = START + 2 * MINUTE
+        alarms.call_at(when, lambda i=index: called.append(i), key=f"{index:05}")
+    alarms.call_at(START + 3 * MINUTE, lambda: called.append(-1), key="alone")
+    with trio.fail_after(3600):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(alarms.run)
+            await sim.sleep_until(START + 4 * MINUTE)
+            nursery.cancel_scope.cancel()
+    assert len(called) == ROUND * 5 + 1
+    assert seen_by_hook == [ROUND, ROUND * 4]
 
 
 async def test_wake_ends_a_sleep_early_alone_or_parked(

@@ -557,6 +557,43 @@ async def test_read_after_seq_finds_its_place(
         assert await collect(log, len(expected), after_seq=after) == expected
 
 
+@pytest.mark.parametrize("checksums", [True, False])
+async def test_a_batch_of_many_chunks_is_decoded_once(
+    path: Path, monkeypatch: pytest.MonkeyPatch, checksums: bool
+) -> None:
+    """Reading a batch larger than a chunk is linear in its size: its lines are
+    decoded (and walked) once, when the chunk that ends it is read, not again at
+    every chunk. Counted, not timed: bytes handed to the decoder and lines looked
+    at by the walk for a batch's end."""
+    monkeypatch.setattr(cursor_module, "CHUNK_BYTES", 1024)  # the batch spans ~150 chunks
+    records = await write_log(path, 3, 1000, 2, 500)
+    if not checksums:
+        # A version-2 log: the same lines without their checksums.
+        lines = lines_of(path)
+        header = encode_header(checksums=False)
+        write_lines(path, [header, *(unsealed(line) + b"\n" for line in lines[1:])])
+    decoded: list[int] = []
+    walked: list[int] = []
+    decode_lines, ends_batch = cursor_module.decode_lines, cursor_module._ends_batch
+
+    def counting_decode(lines: bytes) -> list[Event]:
+        decoded.append(len(lines))
+        return decode_lines(lines)
+
+    def counting_ends(data: bytes, cut: int) -> bool:
+        walked.append(data.count(b"\n", 0, cut))
+        return ends_batch(data, cut)
+
+    monkeypatch.setattr(cursor_module, "decode_lines", counting_decode)
+    monkeypatch.setattr(cursor_module, "_ends_batch", counting_ends)
+    assert list(FileLog(path).read()) == records
+    size = path.stat().st_size
+    assert size > 100 * 1024
+    # Each byte once, give or take a line cut at the edge of a chunk.
+    assert sum(decoded) <= size + len(decoded) * 1024
+    assert sum(walked) <= 2 * len(records)
+
+
 async def test_reading_long_records(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cursor_module, "CHUNK_BYTES", 64)
     async with FileLog(path) as log:

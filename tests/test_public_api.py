@@ -14,6 +14,7 @@ import chronolog.log
 import chronolog.testing
 
 CHRONOLOG = [
+    "AddBatch",
     "At",
     "Attempt",
     "CatchUp",

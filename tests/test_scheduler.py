@@ -20,12 +20,14 @@ import trio
 from chronolog import (
     At,
     CatchUp,
+    ChronologError,
     Completed,
     ConfigError,
     Cron,
     DuplicateTask,
     Every,
     Failed,
+    FileLog,
     FileWatch,
     Manual,
     MemoryLog,
@@ -40,6 +42,7 @@ from chronolog import (
     TaskDefined,
     UnknownTask,
     check_invariants,
+    current_run,
     open_scheduler,
     replay,
     serve_scheduler,
@@ -1078,3 +1081,137 @@ async def test_a_due_time_at_the_instant_of_a_resume_runs_though_a_later_one_was
             await sched.resume("q")
             await sim.advance(timedelta(minutes=16))
     assert calls.times == [START, START + timedelta(minutes=15)]
+
+
+# -- adding many tasks with one write (Scheduler.batch) ----------------------
+
+
+async def test_a_batch_records_its_definitions_in_one_write_and_each_task_runs(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    due = START + timedelta(minutes=5)
+    async with scheduler(log, sim) as sched:
+        before = sched.statistics()
+        with trio.fail_after(60):
+            async with sched.batch() as batch:
+                for n in range(300):
+                    batch.add(f"job-{n:03}", At(due), calls)
+                batch.add("tick", Every(timedelta(minutes=2)), calls, overlap=Overlap.ALLOW)
+                assert len(batch) == 301
+        after = sched.statistics()
+        assert after.batches - before.batches == 1
+        assert after.log_seq - before.log_seq == 2 * 301  # TaskDefined + Scheduled each
+        assert sched.status("job-000").next_run == due
+        assert sched.status("tick").next_run == START + timedelta(minutes=2)
+        await sim.advance(timedelta(minutes=5, seconds=1))
+    started = [r.occurrence for r in of_type(log, Started)]
+    assert len(started) == len(set(started)) == 300 + 2  # tick ran at 12:02 and 12:04
+
+
+async def test_a_bad_definition_in_a_batch_raises_there_and_nothing_is_written(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("kept", Cron("0 3 * * *"), calls)
+        seq = sched.state.seq
+        for bad, error, words in [
+            (lambda b: b.add("x" * 201, Cron("0 4 * * *"), calls), ConfigError, "201 characters"),
+            (lambda b: b.add("no-call", Cron("0 4 * * *"), "job"), ConfigError, "no-call"),
+            (lambda b: b.add("job-1", Cron("0 4 * * *"), calls), ConfigError, "twice"),
+            (
+                lambda b: b.add("kept", Cron("0 4 * * *"), calls, if_exists="error"),
+                DuplicateTask,
+                "kept",
+            ),
+            (lambda b: b.add("late", At(START), calls, max_runs=0), ConfigError, "max_runs"),
+        ]:
+            with pytest.raises(error, match=words):  # noqa: PT012 - the whole batch
+                async with sched.batch() as batch:
+                    batch.add("job-0", Cron("0 4 * * *"), calls)
+                    batch.add("job-1", Cron("0 5 * * *"), calls)
+                    bad(batch)
+                    batch.add("job-2", Cron("0 6 * * *"), calls)
+            assert sched.state.seq == seq
+            assert [status.name for status in sched.tasks()] == ["kept"]
+        # An error of the caller's own in the block abandons the batch as well.
+        with pytest.raises(RuntimeError, match="changed my mind"):  # noqa: PT012
+            async with sched.batch() as batch:
+                batch.add("job-0", Cron("0 4 * * *"), calls)
+                raise RuntimeError("changed my mind")
+        assert sched.state.seq == seq
+        with pytest.raises(ChronologError, match="written already"):
+            batch.add("job-3", Cron("0 4 * * *"), calls)
+
+
+async def test_a_batch_declaring_tasks_again_follows_adds_rules(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    log = MemoryLog()
+    calls = Calls(sim)
+    async with scheduler(log, sim) as sched:
+        await sched.add("same", Cron("0 3 * * *"), calls)
+        await sched.add("changed", Cron("0 3 * * *"), calls)
+        seq = sched.state.seq
+        async with sched.batch() as batch:
+            batch.add("same", Cron("0 3 * * *"), calls)  # identical: nothing to record
+            batch.add("changed", Cron("0 4 * * *"), calls, if_exists="keep")
+        assert sched.state.seq == seq
+        async with sched.batch() as batch:
+            batch.add("changed", Cron("0 4 * * *"), calls)
+        assert sched.state.definition("changed").version == 2
+        assert [r.reason for r in of_type(log, Skipped, "changed")] == [SkipReason.REDEFINED]
+        assert sched.status("changed").next_run == datetime(2026, 3, 28, 4, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+async def test_due_runs_are_claimed_from_the_alarm_with_no_actor_task(
+    sim: SimulatedClock,
+    autojump_clock: MockClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    """A dormant actor whose occurrence comes due claims it right from its alarm,
+    and a new task's actor dozes until its first due time: adding and running a
+    burst of one-offs and a crowd of recurring tasks start no actor task at all
+    (the claim still comes before the run, and each occurrence runs once)."""
+    activations: list[str] = []
+    activate = Scheduler.activate
+
+    def counting(self: Scheduler, actor: TaskActor) -> bool:
+        activations.append(actor.name)
+        return activate(self, actor)
+
+    monkeypatch.setattr(Scheduler, "activate", counting)
+    log = MemoryLog() if kind == "memory" else FileLog(tmp_path / "jobs.jsonl")
+    ran: list[tuple[str, datetime]] = []
+
+    async def job() -> None:
+        run = current_run()
+        ran.append((run.task, sim.now()))
+        # Write-ahead: the claim of this very attempt is in the state already.
+        assert sched.state.occurrence_state(run.task, run.occurrence, run.due).name == "RUNNING"
+
+    due = START + timedelta(minutes=5)
+    async with open_scheduler(log, clock=sim) as sched:
+        async with sched.batch() as batch:
+            for n in range(300):
+                batch.add(f"once-{n:03}", At(due), job)
+            for n in range(20):
+                batch.add(f"tick-{n:02}", Every(timedelta(minutes=1)), job)
+        # New tasks doze until their first due time without a step of their
+        # own (add() scheduled it), and claim each due time from the alarm.
+        await sim.advance(timedelta(minutes=10, seconds=30))
+        assert activations == []
+        records = list(sched.log.read())
+        assert replay(records) == sched.state
+    assert check_invariants(records) == []
+    assert sorted(ran).count(("once-000", due)) == 1
+    assert len([task for task, _ in ran if task.startswith("once-")]) == 300
+    assert len([task for task, _ in ran if task == "tick-00"]) == 10
+    started = [r.occurrence for r in records if isinstance(r, Started)]
+    assert len(started) == len(set(started)) == 300 + 20 * 10

@@ -41,7 +41,7 @@ from chronolog._writer import LogWriter, WriterStatistics
 from chronolog.log import EventLog, FileLog, MemoryLog
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+    from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
     from pathlib import Path
 
 T0 = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
@@ -434,6 +434,78 @@ async def test_a_duplicate_claim_in_a_later_batch_loses() -> None:
         h.writer.close()
     assert sum(type(record) is Started for record in h.log.read()) == 1
     assert replay(h.log.read()) == h.state
+
+
+async def test_append_soon_calls_back_once_written_and_folded_with_no_task_waiting() -> None:
+    settled: list[tuple[str, list[Event] | None, Exception | None]] = []
+
+    def answer(key: str) -> Callable[[list[Event] | None, Exception | None], None]:
+        def on_settled(records: list[Event] | None, error: Exception | None) -> None:
+            # Called by the writer once durable and folded: the state shows it.
+            assert records is None or h.state.seq >= records[-1].seq
+            settled.append((key, records, error))
+
+        return on_settled
+
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, defined("job"), scheduled("job"), defined("other"))
+        h.log.hold()
+        tasks_before = len(nursery.child_tasks)
+        assert h.writer.append_soon([started("job")], answer("winner"))
+        assert h.writer.append_soon([note(1), started("job")], answer("loser"))
+        assert h.writer.append_soon([note(2)], answer("bystander"))
+        assert len(nursery.child_tasks) == tasks_before  # nobody waits in a task
+        assert settled == []
+        h.log.release()
+        with trio.fail_after(10):
+            await wait_all_tasks_blocked()  # the writer has written and called back
+        assert len(settled) == 3
+        h.writer.close()
+    by_key = {key: (records, error) for key, records, error in settled}
+    assert [type(r) for r in by_key["winner"][0] or []] == [Started]
+    assert isinstance(by_key["loser"][1], ClaimConflict)
+    assert by_key["loser"][0] is None
+    assert notes(by_key["bystander"][0] or []) == ["2"]
+    assert not h.writer.append_soon([note(3)], answer("late"))  # closed: nothing queued
+    assert notes(h.log.read()) == ["2"]
+    h.check()
+
+
+async def test_append_soon_queues_nothing_when_the_queue_is_full() -> None:
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, max_queued=1)
+        h.log.hold()
+        assert h.writer.append_soon([note(1)], lambda records, error: None)
+        await wait_all_tasks_blocked()  # the writer took it and is writing
+        assert h.writer.append_soon([note(2)], lambda records, error: None)
+        assert not h.writer.append_soon([note(3)], lambda records, error: None)
+        h.log.release()
+        await wait_all_tasks_blocked()
+        h.writer.close()
+    assert notes(h.log.read()) == ["1", "2"]
+
+
+async def test_wait_caught_up_returns_once_everything_queued_is_settled() -> None:
+    caught_up: list[list[str]] = []
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery)
+        with trio.fail_after(10):
+            await h.writer.wait_caught_up()  # nothing queued: at once
+        h.log.hold()
+        assert h.writer.append_soon([note(1)], lambda records, error: None)
+        assert h.writer.append_soon([note(2)], lambda records, error: None)
+
+        async def waiter() -> None:
+            await h.writer.wait_caught_up()
+            caught_up.append(notes(h.log.read()))
+
+        nursery.start_soon(waiter)
+        await wait_all_tasks_blocked()
+        assert caught_up == []  # the write is held in flight
+        h.log.release()
+        await wait_all_tasks_blocked()
+        assert caught_up == [["1", "2"]]
+        h.writer.close()
 
 
 def skipped(task: str, n: int = 0) -> Skipped:

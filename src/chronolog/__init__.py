@@ -55,6 +55,7 @@ from ._projection import apply as apply
 from ._projection import replay as replay
 from ._run_context import RunContext as RunContext
 from ._run_context import current_run as current_run
+from ._scheduler import AddBatch as AddBatch
 from ._scheduler import Scheduler as Scheduler
 from ._scheduler import SchedulerStatistics as SchedulerStatistics
 from ._scheduler import open_scheduler as open_scheduler
@@ -77,6 +78,7 @@ from .log import SQLiteLog as SQLiteLog
 __version__ = "0.1.0"
 
 __all__ = [
+    "AddBatch",
     "At",
     "Attempt",
     "CatchUp",

@@ -146,6 +146,14 @@ class Host(Protocol):
     def append_now(self, events: Sequence[Event]) -> list[Event] | None:
         """`append` without a task switch where the log allows it, else None."""
 
+    def append_soon(
+        self,
+        events: Sequence[Event],
+        on_settled: Callable[[list[Event] | None, Exception | None], None],
+    ) -> bool:
+        """Queue an append with no task waiting for it; ``on_settled`` gets the
+        records or the error. False (nothing queued) when that needs a wait."""
+
     async def wait_for_log(self, until: datetime) -> None:
         """Sleep until ``until``, or until the log takes writes again."""
 
@@ -204,6 +212,7 @@ class TaskActor:
         "_ahead",
         "_awake",
         "_changed",
+        "_claiming",
         "_dozing",
         "_host",
         "_idle",
@@ -258,6 +267,9 @@ class TaskActor:
         #: The trigger's last answer (trigger, after, due): each fire asks the
         #: same question twice (any due times missed? what comes next?).
         self._next_memo: tuple[Trigger, datetime, datetime | None] | None = None
+        #: A claim `_fire_now` made is being written: 0 none, 1 yes, 2 yes and
+        #: a `notify` came meanwhile (the actor plans once it is settled).
+        self._claiming = 0
 
     # -- notifications -------------------------------------------------------
 
@@ -277,6 +289,9 @@ class TaskActor:
         if dozing is not None:
             self._dozing = None
             self._host.alarms.cancel(dozing)
+        if self._claiming:
+            self._claiming = 2  # plan once the claim in flight is settled
+            return
         if self._awake or self._host.stopping:
             return
         if self._host.activate(self):
@@ -300,7 +315,167 @@ class TaskActor:
         self._changed = None
         self._run_end_matters = run_end_matters
         if until is not None:
-            self._dozing = self._host.alarms.call_at(until, self._activate, key=self.name)
+            self._dozing = self._host.alarms.call_at(until, self._alarm_rang, key=self.name)
+
+    def _alarm_rang(self) -> None:
+        """The instant a dormant actor waited for has come: fire at once where
+        nothing stands in the way, else plan in a Trio task."""
+        self._dozing = None
+        if not self._fire_now():
+            self._activate()
+
+    def _fire_now(self) -> bool:
+        """Claim the occurrence this dormant actor waited for, right from its alarm,
+        with no Trio task of the actor's own: the common case, and every actor
+        of a burst. False, with nothing done, when anything calls for the full
+        step (`_step`): a catch-up, an overlap, a capacity limit, a retry, a
+        pause, a change, a shutdown.
+
+        The claim is `start`'s: the occurrence reserved first, its ``Started``
+        (and the next occurrence's ``Scheduled``) appended, and the run
+        started only once they are durable and folded (`_claim_settled`).
+        """
+        host = self._host
+        if host.stopping or self.runs or host.capacity is not None:
+            return False
+        found = self._planned_entry()
+        if found is None:
+            return False
+        entry, definition = found
+        due = entry.due
+        assert due is not None
+        name = self.name
+        policy = definition.policy
+        now = host.clock.now()
+        if policy.jitter is not None and due + jitter_for(entry.occurrence, policy.jitter) > now:
+            return False
+        planned_at = entry.planned_at
+        if (
+            due > now
+            or due < host.started_at
+            or planned_at is None
+            or planned_at > due
+            or (policy.misfire_grace is not None and now - due > policy.misfire_grace)
+            or self._outage(due, now) is not None
+        ):
+            return False  # missed: the catch-up policy decides, in `_fire`
+        occurrence = entry.occurrence
+        del found, entry
+        self.reserve(occurrence)
+        ahead = self._plan_ahead()
+        events: list[Event] = [
+            Started(task=name, at=now, occurrence=occurrence, attempt=1, node=host.node)
+        ]
+        if ahead is not None:
+            events.append(self._scheduled(ahead, now))
+        try:
+            records = host.append_now(events)
+        except (ClaimConflict, OSError):
+            self.release(occurrence)
+            return False  # the full step plans again, or backs off
+        except LogClosed:
+            self.release(occurrence)
+            return True  # the scheduler is stopping
+        if records is not None:
+            self._claimed(occurrence, ahead, woken=False)
+            return True
+        self._claiming = 1
+        settled = functools.partial(self._claim_settled, occurrence, ahead)
+        if host.append_soon(events, settled):
+            return True
+        self._claiming = 0
+        self.release(occurrence)
+        return False
+
+    def _planned_entry(self) -> tuple[OpenEntry, TaskDefined] | None:
+        """The task's only open occurrence, with the definition in force, when it is
+        the trigger's next one, scheduled under that definition, for a task that
+        runs (not paused, its callable bound): what the actor's step would wait
+        for. None otherwise."""
+        state = self._host.state
+        name = self.name
+        if self.target is None or name not in state or state.is_paused(name):
+            return None
+        entries = state.open_entries(name)
+        if len(entries) != 1:
+            return None
+        entry = entries[0]
+        definition = state.definition(name)
+        if (
+            entry.outcome is not Outcome.SCHEDULED
+            or entry.due is None
+            # Planned under the definition in force: the trigger's next one.
+            or entry.planned_seq <= definition.seq
+            or not entry.occurrence.startswith(name + "@")
+            or not isinstance(definition.trigger, _TIME_TRIGGERS)
+        ):
+            return None
+        return entry, definition
+
+    def doze_as_planned(self) -> bool:
+        """For a new actor whose task ``add`` has just defined and scheduled: doze
+        until its first due time, as its first step would decide, without taking
+        that step in a task of its own. False, with nothing done, when the step
+        must be taken (anything else to decide, or the due time has come)."""
+        host = self._host
+        if self._awake or host.stopping:
+            return False
+        found = self._planned_entry()
+        if found is None:
+            return False
+        entry, definition = found
+        assert entry.due is not None
+        wake_at = entry.due
+        jitter = definition.policy.jitter
+        if jitter is not None:
+            wake_at += jitter_for(entry.occurrence, jitter)
+        if wake_at <= host.clock.now():
+            return False
+        self._doze(wake_at, run_end_matters=False)
+        return True
+
+    def _claim_settled(
+        self,
+        occurrence: str,
+        ahead: _Pending | None,
+        records: list[Event] | None,
+        error: Exception | None,
+    ) -> None:
+        """The writer settled a claim of `_fire_now`'s (synchronously, in its task)."""
+        woken = self._claiming == 2
+        self._claiming = 0
+        if records is not None:
+            self._claimed(occurrence, ahead, woken=woken)
+            return
+        if isinstance(error, ClaimConflict):
+            logger.debug("task %r: %s", self.name, error)
+        self.release(occurrence)
+        if not isinstance(error, LogClosed):
+            self._activate()  # plan again (backing off while the log cannot be written)
+
+    def _claimed(self, occurrence: str, ahead: _Pending | None, *, woken: bool) -> None:
+        """A claim of `_fire_now`'s is durable: run it, and doze until the next
+        occurrence (what `_step` would do; a change meanwhile makes it plan)."""
+        host = self._host
+        host.run_nursery.start_soon(self._run, occurrence, 1, None)
+        if woken:
+            self._activate()
+            return
+        definition = host.state.definition(self.name)
+        if ahead is not None:
+            # The claim scheduled the next occurrence, the trigger's next one.
+            wake_at = ahead.due
+            jitter = definition.policy.jitter
+            if jitter is not None:
+                wake_at += jitter_for(ahead.occurrence, jitter)
+            self._doze(wake_at, run_end_matters=False)
+            return
+        if isinstance(definition.trigger, At):
+            # A one-off's only due time is claimed: nothing left to plan, and
+            # the run's end changes no plan (`_step`, when nothing is pending).
+            self._doze(None, run_end_matters=False)
+            return
+        self._activate()
 
     def cancel_runs(self, reason: str) -> int:
         for occurrence, scope in self.runs.items():
@@ -441,8 +616,16 @@ class TaskActor:
         if pending is None:
             # A manual task starts only by run_now; a finished one (its
             # trigger has no due time left) only changes by a command; one
-            # with a run or a retry still under way hears when it ends.
-            under_way = not isinstance(trigger, Manual) and state.has_open(self.name)
+            # with a run or a retry still under way elsewhere hears when it
+            # ends. A run of this process's own that ends settled changes
+            # no plan (the trigger's walk steps over open and settled due
+            # times alike), and one that ends unsettled wakes the actor
+            # anyway (`_end_run`): a one-off's actor is not woken only to
+            # find nothing left to do.
+            runs = self.runs
+            under_way = not isinstance(trigger, Manual) and any(
+                entry.occurrence not in runs for entry in entries
+            )
             return await self._wait(None, changed, run_end_matters=under_way)
         # Not kept alive in this frame while the actor sleeps and fires: for
         # thousands of actors that is memory, and objects the GC walks.

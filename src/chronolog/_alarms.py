@@ -32,7 +32,7 @@ import trio
 from ._clock import TrioDeadlineClock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from datetime import datetime
 
     from ._clock import Clock
@@ -41,6 +41,12 @@ __all__ = ["Alarms", "Handle", "Sleeper"]
 
 #: Rebuild the heap once more than half of it (and at least this many) is dead.
 _COMPACT_AT: Final = 256
+#: Most alarms one round wakes or calls. Past it, the keeper lets every other
+#: runnable task have its turn before the next round: the claims of the first
+#: actors of a burst are then written (and their runs start) while later
+#: actors of the same instant are still being woken, instead of nothing
+#: starting until all of them have claimed.
+ROUND: Final = 128
 
 
 class _Alarm:
@@ -80,8 +86,13 @@ class Sleeper:
 class Alarms:
     """The sleeps of a scheduler's actors. Run `run` as a task, then call `sleep_until`."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(
+        self, clock: Clock, *, after_first_round: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._clock = clock
+        #: What the keeper awaits between the first round of a crowd due at
+        #: one instant and the next (the scheduler: its claims are durable).
+        self._after_first_round = after_first_round
         # The built-in clocks (and the harness's wrapper) say which Trio
         # deadline to sleep to; a clock of the user's own only sleeps.
         self._deadline_clock = clock if isinstance(clock, TrioDeadlineClock) else None
@@ -169,10 +180,11 @@ class Alarms:
         """Call ``call()`` (synchronously, from the keeper) once the clock reaches ``when``.
 
         Costs no Trio task: this is how a dormant actor waits for its due
-        time. Calls due at one instant are made in one round, together with
-        the sleepers parked for it, in the order of their ``key`` (an actor's
-        task name): the order in which things happen at one instant then does
-        not depend on how long earlier log writes took. `cancel` takes it back.
+        time. Calls due at one instant are made together with the sleepers
+        parked for it, in the order of their ``key`` (an actor's task name),
+        in rounds of at most `ROUND` (other tasks run between two rounds): the
+        order in which the claims of one instant are made then does not depend
+        on how long earlier log writes took. `cancel` takes it back.
         """
         alarm = _Alarm(None, when, call)
         heapq.heappush(self._heap, (when, key, next(self._order), alarm))
@@ -249,14 +261,38 @@ class Alarms:
                 self._keeper_until = None
             heap = self._heap  # a compaction may have replaced it
             now = self._clock.now()
-            if self._ring(now):
+            rung = self._ring(now)
+            if rung:
                 self._rang_at = now
+            first = True
+            while rung == ROUND and self._due(now):
+                # The rest of this instant's alarms in later rounds, in order.
+                if first and self._after_first_round is not None:
+                    await self._after_first_round()
+                else:
+                    await trio.lowlevel.checkpoint()
+                first = False
+                rung = self._ring(now)
+                if rung:
+                    self._rang_at = now
+
+    def _due(self, now: datetime) -> bool:
+        """Is a live alarm due at ``now`` still in the heap?"""
+        heap = self._heap
+        while heap and heap[0][3].woken:
+            heapq.heappop(heap)
+            self._dead -= 1
+        return bool(heap) and heap[0][0] <= now
 
     def _ring(self, now: datetime) -> int:
-        """Wake every parked sleeper whose instant has come; how many."""
+        """Wake the parked sleepers whose instant has come, `ROUND` at most; how many.
+
+        The keeper wakes the rest (it sleeps until the earliest instant in the
+        heap, so it is due whenever a lone sleeper rings).
+        """
         heap = self._heap
         rung = 0
-        while heap and heap[0][0] <= now:
+        while rung < ROUND and heap and heap[0][0] <= now:
             alarm = heapq.heappop(heap)[3]
             if alarm.woken:
                 self._dead -= 1

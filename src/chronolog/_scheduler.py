@@ -45,8 +45,8 @@ from ._command_rules import (
     run_now_events,
 )
 from ._compaction import Compaction, compact_log
-from ._errors import ChronologError, ConfigError
-from ._events import Failed, Skipped, SkipReason, TaskPaused
+from ._errors import ChronologError, ConfigError, DuplicateTask
+from ._events import Failed, Skipped, SkipReason, TaskDefined, TaskPaused
 from ._ids import time_occurrence, validate_task_name
 from ._policies import CatchUp, Overlap, Policy, Retry
 from ._processes import ProcessKeeper, registry_of
@@ -59,6 +59,7 @@ from .log.sqlite import SQLITE_SUFFIXES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+    from types import TracebackType
 
     from ._clock import Clock
     from ._events import Event
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
     from ._views import Run, TaskStatus
     from ._writer import LogWriter
 
-__all__ = ["Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
+__all__ = ["AddBatch", "Scheduler", "SchedulerStatistics", "open_scheduler", "serve_scheduler"]
 
 #: How many distinct policies a scheduler shares among its tasks.
 _SHARED_POLICIES: Final = 256
@@ -132,7 +133,7 @@ class Scheduler:
             trio.CapacityLimiter(max_concurrent) if max_concurrent is not None else None
         )
         #: Where actors sleep until their due times (see _alarms.py).
-        self.alarms = Alarms(clock)
+        self.alarms = Alarms(clock, after_first_round=writer.wait_caught_up)
         self.stopping = False
         #: Why appends fail while the log cannot be written (disk full, I/O
         #: error); every task's status shows it until an append works again.
@@ -193,6 +194,24 @@ class Scheduler:
         if records is not None:
             self._appended(records)
         return records
+
+    def append_soon(
+        self,
+        events: Sequence[Event],
+        on_settled: Callable[[list[Event] | None, Exception | None], None],
+    ) -> bool:
+        """`append` with no task waiting: ``on_settled`` gets the records or the
+        error from the writer; False when that cannot be queued at once (see
+        `LogWriter.append_soon`)."""
+
+        def settled(records: list[Event] | None, error: Exception | None) -> None:
+            if records is not None:
+                self._appended(records)
+            elif isinstance(error, OSError):
+                self._log_failed(error)
+            on_settled(records, error)
+
+        return self._writer.append_soon(events, settled)
 
     def _log_failed(self, exc: OSError) -> None:
         self.log_problem = f"the log cannot be written, so nothing starts: {exc}"
@@ -282,15 +301,14 @@ class Scheduler:
         still produces. Re-adding never resets an ``Every`` anchor or re-runs
         a settled occurrence. The status returned already shows ``next_run``.
         """
-        validate_task_name(name)
-        if not callable(target):
-            raise ConfigError(f"task {name!r}: target must be callable, got {target!r}")
-        policy = Policy(
-            overlap=_choice(Overlap, overlap, "overlap"),
-            catch_up=_choice(CatchUp, catch_up, "catch_up"),
+        policy = _task_policy(
+            name,
+            target,
+            overlap=overlap,
+            catch_up=catch_up,
             catch_up_limit=catch_up_limit,
             misfire_grace=misfire_grace,
-            retry=retry if retry is not None else Retry(),
+            retry=retry,
             timeout=timeout,
             jitter=jitter,
             paused=paused,
@@ -316,12 +334,33 @@ class Scheduler:
             else:
                 self._targets[name] = previous
             raise
+        await self._bind(name, target, existed=existed, redefined=bool(records))
+        return self.status(name)
+
+    async def _bind(
+        self, name: str, target: Callable[[], Any], *, existed: bool, redefined: bool
+    ) -> None:
+        """After ``add`` recorded a definition: give the task's actor its callable."""
+        if not existed and name not in self._actors:
+            # A new task: its actor dozes until the first due time add() has
+            # just scheduled, unless there is more to decide (its first step).
+            actor = self._actors[name] = TaskActor(self, name)
+            actor.target = target
+            if not actor.doze_as_planned():
+                actor.notify()
+            return
         actor = self._spawn(name)
         actor.target = target
         if existed:
-            await self._resume_if_paused_by_chronolog(name, redefined=bool(records))
+            await self._resume_if_paused_by_chronolog(name, redefined=redefined)
         actor.notify()
-        return self.status(name)
+
+    def batch(self) -> AddBatch:
+        """Add many tasks with one write: ``async with sched.batch() as batch: batch.add(...)``.
+
+        See `AddBatch`.
+        """
+        return AddBatch(self)
 
     async def _resume_if_paused_by_chronolog(self, name: str, *, redefined: bool) -> None:
         """Resume a task chronolog paused itself once ``add`` has remedied why.
@@ -664,6 +703,176 @@ def _as_log(log: EventLog | str | os.PathLike[str]) -> EventLog:
         f"log must be an EventLog or a path to a log file (JSON Lines, or SQLite for "
         f"{', '.join(SQLITE_SUFFIXES)}), got {type(log).__name__}"
     )
+
+
+def _task_policy(
+    name: str,
+    target: Callable[[], Any],
+    *,
+    overlap: Overlap,
+    catch_up: CatchUp,
+    catch_up_limit: int,
+    misfire_grace: timedelta | None,
+    retry: Retry | None,
+    timeout: timedelta | None,
+    jitter: timedelta | None,
+    paused: bool,
+    max_runs: int | None,
+    remove_after_run: bool,
+) -> Policy:
+    """Check ``add``'s arguments that are not the trigger's, and build the task's policy."""
+    validate_task_name(name)
+    if not callable(target):
+        raise ConfigError(f"task {name!r}: target must be callable, got {target!r}")
+    return Policy(
+        overlap=_choice(Overlap, overlap, "overlap"),
+        catch_up=_choice(CatchUp, catch_up, "catch_up"),
+        catch_up_limit=catch_up_limit,
+        misfire_grace=misfire_grace,
+        retry=retry if retry is not None else Retry(),
+        timeout=timeout,
+        jitter=jitter,
+        paused=paused,
+        max_runs=max_runs,
+        remove_after_run=remove_after_run,
+    )
+
+
+class AddBatch:
+    """Many ``add`` calls recorded with one write: what `Scheduler.batch` gives.
+
+    ::
+
+        async with sched.batch() as batch:
+            for name, cron in jobs:
+                batch.add(name, Cron(cron), run_job)
+
+    `add` takes `Scheduler.add`'s arguments and checks them at once, with
+    the same rules (`define_events`): a bad name, target or policy, an
+    ``if_exists="error"`` conflict, or a name given twice in one batch
+    raises there, naming the task. Nothing is written until the ``async
+    with`` block ends without an exception; then every definition of the
+    batch (with each task's first ``Scheduled``) is appended as **one**
+    group -- one write and one fsync on a `FileLog`, all or nothing -- and
+    the tasks' actors start. If the block raises, or the write fails,
+    nothing of the batch is written and the error propagates. The write is
+    not interrupted by cancellation: once the block has ended, the batch is
+    recorded and its tasks bound, or not recorded at all.
+
+    Each definition is checked against the live state when it is added to
+    the batch, as ``add`` checks it before its own write. A batch is used
+    once.
+    """
+
+    __slots__ = ("_definitions", "_done", "_entries", "_names", "_scheduler")
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        #: What `define_events` is asked again when the batch is written: on a
+        #: log other schedulers share, against the whole log, under its lock.
+        self._definitions: list[tuple[str, Trigger, str, Policy, datetime, IfExists]] = []
+        #: (name, callable, whether the task existed)
+        self._entries: list[tuple[str, Callable[[], Any], bool]] = []
+        self._names: set[str] = set()
+        self._done = False
+
+    def __len__(self) -> int:
+        """Definitions added so far."""
+        return len(self._entries)
+
+    def add(
+        self,
+        name: str,
+        trigger: Trigger,
+        target: Callable[[], Any],
+        *,
+        overlap: Overlap = Overlap.SKIP,
+        catch_up: CatchUp = CatchUp.LATEST,
+        catch_up_limit: int = 100,
+        misfire_grace: timedelta | None = None,
+        retry: Retry | None = None,
+        timeout: timedelta | None = None,
+        jitter: timedelta | None = None,
+        paused: bool = False,
+        max_runs: int | None = None,
+        remove_after_run: bool = False,
+        if_exists: IfExists = "update",
+    ) -> None:
+        """Add a definition to the batch (`Scheduler.add`'s arguments and rules)."""
+        if self._done:
+            raise ChronologError(
+                f"this batch was written already (or abandoned); add {name!r} with "
+                f"Scheduler.add or in a new batch"
+            )
+        if name in self._names:
+            raise ConfigError(
+                f"task {name!r} is added twice in one batch; give each task once per batch"
+            )
+        scheduler = self._scheduler
+        state = scheduler.state
+        existed = name in state
+        try:
+            policy = _task_policy(
+                name,
+                target,
+                overlap=overlap,
+                catch_up=catch_up,
+                catch_up_limit=catch_up_limit,
+                misfire_grace=misfire_grace,
+                retry=retry,
+                timeout=timeout,
+                jitter=jitter,
+                paused=paused,
+                max_runs=max_runs,
+                remove_after_run=remove_after_run,
+            )
+            policy = scheduler._shared_policy(policy)
+            now = scheduler.clock.now()
+            path = target_path(target)
+            define_events(state, name, trigger, path, policy, now, if_exists)
+        except (ConfigError, DuplicateTask) as error:
+            # Say which definition of the batch is wrong: a batch is often a loop.
+            raise type(error)(
+                f"definition {len(self._entries) + 1} of the batch, task {name!r}: {error} "
+                f"(nothing of the batch is written)"
+            ) from error
+        self._names.add(name)
+        self._definitions.append((name, trigger, path, policy, now, if_exists))
+        self._entries.append((name, target, existed))
+
+    async def __aenter__(self) -> AddBatch:
+        if self._done:
+            raise ChronologError("a batch is used once: call Scheduler.batch() again")
+        await trio.lowlevel.checkpoint()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._done = True
+        definitions, self._definitions = self._definitions, []
+        entries, self._entries = self._entries, []
+        if kind is not None:
+            return  # nothing written; the error propagates
+
+        def decide(state: State) -> list[Event]:
+            events: list[Event] = []
+            for name, trigger, path, policy, now, if_exists in definitions:
+                events.extend(define_events(state, name, trigger, path, policy, now, if_exists))
+            return events
+
+        scheduler = self._scheduler
+        # Shielded: once written, the tasks must get their actors.
+        with trio.CancelScope(shield=True):
+            records = await scheduler.append_decided(decide)
+        changed = {record.task for record in records if isinstance(record, TaskDefined)}
+        for name, target, _ in entries:
+            scheduler._targets[name] = target
+        for name, target, existed in entries:
+            await scheduler._bind(name, target, existed=existed, redefined=name in changed)
 
 
 def open_scheduler(

@@ -132,19 +132,41 @@ class Cursor:
         # a line longer than a chunk, or the lines of a batch whose last
         # record is still to come.
         pending = b""
+        # Reads held back whole: complete lines that all continue one batch
+        # whose end has not been read yet (a batch larger than a chunk). They
+        # are decoded once, with the chunk that ends the batch, so a batch
+        # of n chunks costs n chunks of work, not n * n / 2.
+        held: list[bytes] = []
         while True:
             size = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - position)
             chunk = os.pread(fd, size, position) if size > 0 else b""
-            if not chunk:
+            if not chunk and not held:
                 return
             position += len(chunk)
             data = pending + chunk if pending else chunk
             cut = data.rfind(b"\n") + 1
-            if cut == 0:
+            if cut == 0 and chunk:
                 pending = data
                 continue
+            if held and chunk and not _ends_batch(data, cut):
+                held.append(data[:cut])
+                pending = data[cut:]
+                continue
+            if held:
+                # The batch ends here (or the file does: decoded as before, so
+                # damage in its lines is found as it was).
+                data = b"".join([*held, data])
+                held = []
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    return
             lines = data if cut == len(data) else data[:cut]
             records, taken = self._decode(lines)
+            if taken == 0 and chunk and not self.damage_ahead:
+                # No batch ends in these lines: hold them (see `held`).
+                held.append(lines)
+                pending = data[cut:]
+                continue
             pending = data[taken:]
             if records:
                 if records[0].seq > after_seq:
@@ -155,6 +177,8 @@ class Cursor:
                         yield rest
             if self.damage_ahead:
                 self._decode_each(lines[taken:])  # raises LogCorrupted at the damage
+            if not chunk:
+                return
 
     def _decode(self, lines: bytes) -> tuple[list[Event], int]:
         """Decode complete lines; return the records of the whole batches among
@@ -326,6 +350,22 @@ class Cursor:
                 f"{self.offset}: records already read are gone (a writer undid a failed "
                 f"append, or the file was replaced); read the log again from the start"
             )
+
+
+def _ends_batch(data: bytes, cut: int) -> bool:
+    """Does a complete line of ``data[:cut]`` end a batch (not start with `CONTINUED`)?
+
+    Looks from the last line back, so the usual answer (the last line ends
+    one) costs one step; a batch larger than a chunk costs a walk over the
+    lines of this chunk only.
+    """
+    end = cut
+    while end:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        if data[start] != CONTINUED:
+            return True
+        end = start
+    return False
 
 
 def _seq_problem(seq: int, previous: int, offset: int, fd: int) -> str | None:
