@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 import msgspec
@@ -204,6 +204,11 @@ class _Pending:
     """When that ``Scheduled`` record was written."""
 
 
+#: The `TaskActor.runs` and `cancel_reasons` of every actor with none: never written to.
+_NO_RUNS: Final[dict[str, trio.CancelScope]] = {}
+_NO_REASONS: Final[dict[str, str]] = {}
+
+
 class TaskActor:
     """Decides, for one task, what runs when. Owned by the Scheduler."""
 
@@ -243,8 +248,10 @@ class TaskActor:
         self._changed: trio.Event | None = None
         # Cancel scopes of this task's runs in this process, by occurrence,
         # and why each was cancelled (the error its Failed record gets).
-        self.runs: dict[str, trio.CancelScope] = {}
-        self.cancel_reasons: dict[str, str] = {}
+        # Shared and empty while none runs (an idle actor keeps no dicts:
+        # memory); `_add_run` and `mark_cancelled` make the actor's own.
+        self.runs: dict[str, trio.CancelScope] = _NO_RUNS
+        self.cancel_reasons: dict[str, str] = _NO_REASONS
         # Set when the last run of this task in this process ends; None while
         # none runs (an idle actor then holds no Event: memory).
         self._idle: trio.Event | None = None
@@ -479,7 +486,7 @@ class TaskActor:
 
     def cancel_runs(self, reason: str) -> int:
         for occurrence, scope in self.runs.items():
-            self.cancel_reasons.setdefault(occurrence, reason)
+            self.mark_cancelled(occurrence, reason)
             scope.cancel()
         return len(self.runs)
 
@@ -487,7 +494,7 @@ class TaskActor:
         """End the runs that only wait for a retry: the log keeps each retry
         planned (its ``Failed`` has ``retry_at``) for the next start."""
         for occurrence in self._waiting_retries or ():
-            self.cancel_reasons.setdefault(occurrence, "shutdown")
+            self.mark_cancelled(occurrence, "shutdown")
             self.runs[occurrence].cancel()
 
     async def wait_idle(self) -> None:
@@ -1189,7 +1196,7 @@ class TaskActor:
         own planning leaves a reserved occurrence alone (``run_now`` reserves
         its occurrence before it records it as scheduled).
         """
-        self.runs[occurrence] = trio.CancelScope()
+        self._add_run(occurrence, trio.CancelScope())
         if self._idle is None:
             # Busy from now until the last run ends; a second reservation
             # keeps the same Event, so nobody waits on one that is never set.
@@ -1199,11 +1206,27 @@ class TaskActor:
         """Undo :meth:`reserve` for an occurrence that will not run."""
         self._end_run(occurrence, None)
 
+    def _add_run(self, occurrence: str, scope: trio.CancelScope) -> None:
+        if self.runs is _NO_RUNS:
+            self.runs = {}
+        self.runs[occurrence] = scope
+
+    def mark_cancelled(self, occurrence: str, reason: str) -> None:
+        """Say why ``occurrence``'s run is cancelled (the error its ``Failed`` gets);
+        the first reason given stays."""
+        if self.cancel_reasons is _NO_REASONS:
+            self.cancel_reasons = {}
+        self.cancel_reasons.setdefault(occurrence, reason)
+
     def _end_run(self, occurrence: str, slot: _Slot | None) -> None:
         if slot is not None and self._host.capacity is not None:
             self._host.capacity.release_on_behalf_of(slot)
         self.runs.pop(occurrence, None)
         self.cancel_reasons.pop(occurrence, None)
+        if not self.runs:
+            self.runs = _NO_RUNS
+        if not self.cancel_reasons:
+            self.cancel_reasons = _NO_REASONS
         if not self.runs and self._idle is not None:
             idle, self._idle = self._idle, None
             idle.set()
@@ -1365,7 +1388,7 @@ class TaskActor:
         scope = trio.CancelScope()
         if occurrence in self.cancel_reasons:
             scope.cancel()
-        self.runs[occurrence] = scope
+        self._add_run(occurrence, scope)
         return scope
 
     async def _attempt(
@@ -1454,7 +1477,7 @@ class TaskActor:
             # Its own scope, not one honouring an earlier cancel(): that would
             # turn this wait into a busy loop. Shutdown cancels it.
             with trio.CancelScope() as waiting:
-                self.runs[occurrence] = waiting
+                self._add_run(occurrence, waiting)
                 await host.wait_for_log(clock.now() + backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
             record = msgspec.structs.replace(record, at=clock.now())

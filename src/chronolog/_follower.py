@@ -257,7 +257,7 @@ def wake_actors(
                 # Run here, settled (or started) elsewhere: its fate is recorded.
                 error = getattr(record, "error", None)
                 reason = "node lost" if error == "node lost" else "cancelled"
-                actor.cancel_reasons.setdefault(occurrence, reason)
+                actor.mark_cancelled(occurrence, reason)
                 scope.cancel()
             elif kind is Failed and record.retry_at is not None:  # type: ignore[union-attr]
                 actor.notify()
