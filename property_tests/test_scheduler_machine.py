@@ -39,6 +39,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from chronolog import (
     At,
+    ConfigError,
     Cron,
     Every,
     FileLog,
@@ -223,7 +224,13 @@ class SchedulerMachine(RuleBasedStateMachine):
     def _command(self, command: str, name: str) -> None:
         async def run() -> None:
             if name in self.sched.state:
-                await getattr(self.sched, command)(name)
+                try:
+                    await getattr(self.sched, command)(name)
+                except ConfigError as error:
+                    # After a restart the machine does not add its tasks again,
+                    # and a callable object has no import path: run_now says so.
+                    if command != "run_now" or "not importable" not in str(error):
+                        raise
             await trio.testing.wait_all_tasks_blocked()
 
         self._call(run)

@@ -602,7 +602,11 @@ async def test_a_task_earlier_versions_paused_as_spent_is_finished_and_a_new_tri
     log = MemoryLog(
         [
             TaskDefined(
-                seq=1, task="once", at=once, trigger=At(once), target="tests.test_actor:Calls"
+                seq=1,
+                task="once",
+                at=once,
+                trigger=At(once),
+                target="tests.test_actor:<Calls object>",
             ),
             Scheduled(seq=2, task="once", at=once, occurrence=occurrence, due=once),
             Started(seq=3, task="once", at=once, occurrence=occurrence, attempt=1),

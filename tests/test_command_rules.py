@@ -376,3 +376,36 @@ def test_a_removal_keeps_its_note_and_refuses_one_status_cannot_show() -> None:
     events = history.append(remove_events(history.state, "backup", T0, "moved to cron"))
     assert events[-1] == TaskRemoved(task="backup", at=T0, note="moved to cron")
     assert kinds(events) == ["Skipped", "TaskRemoved"]
+
+
+def test_a_pause_settles_due_times_that_passed_unrun_before_it() -> None:
+    """Found by the scheduler machine: a task whose actor was held up (a full
+    disk, a target it could not import) is paused at 12:31; its trigger's due
+    times after the last one scheduled and up to the pause -- 12:20, 12:30 --
+    ran nowhere. The pause records them as one missed range, so they are not
+    lost in the paused period that follows (never caught up)."""
+    history = History()
+    every_10 = Every(timedelta(minutes=10), anchor=T0)
+    history.define("sync", every_10, T0)  # Scheduled 12:10
+    paused_at = T0 + timedelta(minutes=31)
+    events = pause_events(history.state, "sync", "held up", paused_at)
+    assert events == [
+        Skipped(
+            task="sync",
+            at=paused_at,
+            occurrence=occurrence_id("sync", T0 + timedelta(minutes=20)),
+            reason=SkipReason.MISSED,
+            due=T0 + timedelta(minutes=20),
+            last_due=T0 + timedelta(minutes=30),
+            count=2,
+        ),
+        TaskPaused(task="sync", at=paused_at, note="held up"),
+    ]
+    history.append(events)
+    assert check_invariants(history.records) == []
+    # On time, nothing passed unrun: the pause is the pause alone.
+    history = History()
+    history.define("sync", every_10, T0)
+    assert kinds(pause_events(history.state, "sync", "", T0 + timedelta(minutes=9))) == [
+        "TaskPaused"
+    ]

@@ -23,6 +23,8 @@ from chronolog import (
     ConfigError,
     FileLog,
     Scheduled,
+    Skipped,
+    SkipReason,
     Started,
     TaskDefined,
     TaskPaused,
@@ -337,9 +339,13 @@ async def test_an_agent_acts_only_on_its_own_tasks_unless_the_operator_says_othe
     assert listed["tasks"][0]["target"] == "os:getcwd"  # no allowed target: shown as is
     assert listed["tasks"][0]["added_by_agent"] is False
     await call(trusted, "schedule_disable", name="backup", note="maintenance")
-    assert records(log_path)[-1] == TaskPaused(
-        task="backup", at=records(log_path)[-1].at, seq=2, note="mcp: maintenance"
-    )
+    *_, missed, paused = records(log_path)
+    assert paused == TaskPaused(task="backup", at=paused.at, seq=3, note="mcp: maintenance")
+    # No scheduler ever ran the hourly task defined in March: the pause
+    # records those due times as missed, one range, before it.
+    assert isinstance(missed, Skipped)
+    assert (missed.reason, missed.occurrence) == (SkipReason.MISSED, "backup@2026-03-27T13:00:00Z")
+    assert missed.count > 1
 
 
 def _every_hour() -> Any:

@@ -1215,3 +1215,41 @@ async def test_due_runs_are_claimed_from_the_alarm_with_no_actor_task(
     assert len([task for task, _ in ran if task == "tick-00"]) == 10
     started = [r.occurrence for r in records if isinstance(r, Started)]
     assert len(started) == len(set(started)) == 300 + 20 * 10
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+    def bump(self) -> None:
+        self.count += 1
+
+
+async def test_a_callable_object_is_never_run_as_its_class_after_a_restart(
+    sim: SimulatedClock, autojump_clock: MockClock
+) -> None:
+    """Its class's import path would construct a new object, not call this one:
+    the path recorded for an object (or a method bound to one) is not importable,
+    so a restart that does not give it again pauses the task and says why."""
+    log = MemoryLog()
+    counter = _Counter()
+    async with scheduler(log, sim) as sched:
+        await sched.add("object", Every(timedelta(minutes=1)), counter)
+        await sched.add("method", Every(timedelta(minutes=1)), counter.bump)
+        await sim.advance(timedelta(minutes=1, seconds=1))
+    assert counter.count == 2
+    targets = {r.task: r.target for r in log.read() if isinstance(r, TaskDefined)}
+    assert targets == {
+        "object": "tests.test_scheduler:<_Counter object>",
+        "method": "tests.test_scheduler:<_Counter.bump of a _Counter object>",
+    }
+    async with scheduler(log, sim) as sched:
+        await sim.advance(timedelta(minutes=2))
+        for name in ("object", "method"):
+            status = sched.status(name)
+            assert status.paused
+            assert "callable object has no import path" in status.note
+    assert not [r for r in log.read() if isinstance(r, Failed)]

@@ -595,10 +595,13 @@ class TaskActor:
             problem = self._bind_target()
             if problem is not None:
                 # After a restart an application declares its tasks again
-                # right away: give add() a moment to bind the callable before
-                # pausing the task.
-                woke_by_change = not await self._sleep_until(
-                    host.clock.now() + TARGET_GRACE, changed
+                # right away: give add() until TARGET_GRACE after the start to
+                # bind the callable before pausing the task. Counted from the
+                # start, not from this step: a pause that failed (a full disk)
+                # is tried again at once, not after another grace.
+                grace_ends = host.started_at + TARGET_GRACE
+                woke_by_change = host.clock.now() < grace_ends and not await self._sleep_until(
+                    grace_ends, changed
                 )
                 if not woke_by_change and self.target is None:
                     await self._pause(missing_target_note(problem))

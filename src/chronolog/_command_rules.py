@@ -15,10 +15,12 @@ The rules (see ``docs/how-to/choose-policies.md``):
   timeout, target or retry keeps tonight's run); only the others are
   ``Skipped(redefined)``. An ``Every`` without an anchor keeps the stored
   grid while its interval and bounds are unchanged.
-* **pause** records ``TaskPaused`` and nothing else: the pending occurrence
-  stays scheduled. If its due time comes while the task is still paused, the
-  task's actor skips it (``paused``), once; a resume before then costs
-  nothing.
+* **pause** records ``TaskPaused``: the pending occurrence stays scheduled.
+  If its due time comes while the task is still paused, the task's actor
+  skips it (``paused``), once; a resume before then costs nothing. Due times
+  that already passed unrun and unscheduled (the actor was held up: a full
+  disk, a target it could not import) are recorded first as one
+  ``Skipped(missed)`` range, as the paused period is never caught up.
 * **resume** counts due times from the resume on (the paused period is not
   caught up); occurrences whose due time passed while the task was paused
   are ``Skipped(paused)`` then, if nothing skipped them yet.
@@ -31,6 +33,7 @@ The rules (see ``docs/how-to/choose-policies.md``):
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
@@ -46,8 +49,8 @@ from ._events import (
     TaskRemoved,
     TaskResumed,
 )
-from ._ids import manual_occurrence, validate_task_name
-from ._triggers import Every
+from ._ids import manual_occurrence, time_occurrence, validate_task_name
+from ._triggers import Cron, Every
 from ._views import Outcome
 
 if TYPE_CHECKING:
@@ -172,7 +175,79 @@ def pause_events(state: State, name: str, note: str, now: datetime) -> list[Even
     state.status(name)  # UnknownTask, with the closest name
     if state.is_paused(name):
         return []
-    return [TaskPaused(task=name, at=now, note=note)]
+    return [*_passed_unrun(state, name, now), TaskPaused(task=name, at=now, note=note)]
+
+
+#: Due times at the very instant of a pause count as passed (the pause comes after them).
+_JUST_AFTER: Final = timedelta(microseconds=1)
+#: At most this many due times a pause records as passed unrun: a cron
+#: trigger's are counted one by one (~7 us each), and a command must answer
+#: at once. Beyond it the due times stay unrecorded, as before this rule.
+_PASSED_UNRUN_LIMIT: Final = 100_000
+
+
+def _passed_unrun(state: State, name: str, now: datetime) -> list[Event]:
+    """Due times up to ``now`` that nothing scheduled, ran or skipped, as
+    ``Skipped(missed)`` ranges: they came while the task was not paused and
+    could not run (its actor was held up: a full disk, a target it could
+    not import). A pause after them must not leave them unaccounted, as the
+    paused period that follows is never caught up. Normally there are none:
+    an actor schedules each due time before it comes.
+    """
+    definition = state.definition(name)
+    trigger = definition.trigger
+    if not isinstance(trigger, Cron | Every):
+        return []
+    cursor = state.origin(name)
+    watermark = state.watermark(name)
+    if watermark is not None and watermark > cursor:
+        cursor = watermark
+    prefix = name + "@"
+    for run in state.open_occurrences(name):
+        # Open under this definition only: one an earlier definition scheduled
+        # (its actor skips it as redefined) says nothing of this trigger's times.
+        if (
+            run.due is not None
+            and run.due > cursor
+            and run.occurrence.startswith(prefix)
+            and trigger.fires_at(run.due)
+        ):
+            cursor = run.due
+    # Skipped ahead of their time (a pause, a redefinition): settled, and
+    # left out of the ranges, which end before each of them.
+    ahead = sorted(when for when in state.skipped_ahead(name) if when > cursor)
+    events: list[Event] = []
+    budget = _PASSED_UNRUN_LIMIT
+    first = trigger.next_after(cursor)
+    while first is not None and first <= now and budget > 0:
+        if first in ahead:
+            first = trigger.next_after(first)
+            continue
+        bound = now + _JUST_AFTER
+        for when in ahead:
+            if first < when < bound:
+                bound = when
+                break
+        last = trigger.previous_before(bound)
+        if last is None or last < first:
+            break
+        count, counted_last = trigger.count_fires(first, last, limit=budget)
+        if count <= 0 or counted_last is None:
+            break
+        budget -= count
+        events.append(
+            Skipped(
+                task=name,
+                at=now,
+                occurrence=time_occurrence(name, first),
+                reason=SkipReason.MISSED,
+                due=first,
+                last_due=counted_last if count > 1 else None,
+                count=count,
+            )
+        )
+        first = trigger.next_after(counted_last)
+    return events
 
 
 def resume_events(state: State, name: str, note: str, now: datetime) -> list[Event]:

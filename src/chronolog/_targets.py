@@ -47,12 +47,23 @@ def missing_target_note(problem: str) -> str:
 
 
 def target_path(target: Callable[..., Any]) -> str:
-    """``"module:qualname"`` for a callable; partials name the wrapped function."""
+    """``"module:qualname"`` for a callable; partials name the wrapped function.
+
+    A callable object, or a method bound to one, is named ``"module:<Class
+    object>"``: its class's path would import the class (or the unbound
+    method), and calling that is not calling the object. Such a path is not
+    importable, so after a restart the task waits for ``add`` to give the
+    object again instead of running something else.
+    """
     inner: Any = target
     while isinstance(inner, functools.partial):
         inner = inner.func
     module = getattr(inner, "__module__", None) or "?"
-    qualname = getattr(inner, "__qualname__", None) or type(inner).__qualname__
+    qualname = getattr(inner, "__qualname__", None)
+    if qualname is None:
+        qualname = f"<{type(inner).__qualname__} object>"
+    elif inspect.ismethod(inner) and not inspect.isclass(inner.__self__):
+        qualname = f"<{qualname} of a {type(inner.__self__).__qualname__} object>"
     return sys.intern(f"{module}:{qualname}")  # many tasks share a target: one string
 
 
@@ -61,8 +72,9 @@ def import_target(path: str) -> Callable[..., Any]:
     module_name, _, qualname = path.partition(":")
     if not module_name or not qualname or "<" in qualname:
         raise LookupError(
-            f"target {path!r} is not importable (a lambda or a function defined inside "
-            f"another one has no import path); add() the task again with the callable"
+            f"target {path!r} is not importable (a lambda, a function defined inside "
+            f"another one or a callable object has no import path); add() the task again "
+            f"with the callable"
         )
     try:
         obj: Any = importlib.import_module(module_name)
