@@ -158,7 +158,8 @@ class Reader:
             if last <= after_seq:
                 return []
             found, previous = self.rows(connection, after_seq, last, base_seq, rows)
-        records, damage = checked_page(
+        # Damage after intact records is reported at the next read.
+        records, self._damage = checked_page(
             found,
             after_seq=after_seq,
             last=last,
@@ -167,11 +168,6 @@ class Reader:
             checksums=True,
             damaged=functools.partial(damaged, self._shown),
         )
-        if damage is None:
-            return records
-        if not records:
-            raise damage
-        self._damage = damage  # reported at the next read, after the intact records
         return records
 
     def rows(

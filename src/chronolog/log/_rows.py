@@ -15,7 +15,7 @@ page must satisfy is the same for both, and lives here once:
 
 The records before the first damage are returned with it: a reader hands
 them out and reports the damage on its next read, so everything intact is
-seen first.
+seen first (`checked_page` raises it at once when nothing intact precedes it).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def checked_page(
 ) -> tuple[list[Event], LogCorrupted | None]:
     """The records of a page of ``rows`` read after ``after_seq`` (``last`` being
     the last seq when it was read, ``page_rows`` how many were asked for),
-    up to the first damage; and that damage, or None."""
+    up to the first damage; and that damage, or None. Raises the damage when
+    no intact record comes before it."""
     missing = None
     for index, row in enumerate(rows):
         if row[0] != after_seq + 1 + index:
@@ -69,6 +70,8 @@ def checked_page(
     records, damage = decode_rows(rows, previous, checksums=checksums, damaged=damaged)
     if damage is None and missing is not None:
         damage = damaged(missing, f"is missing (the last record has seq {last})")
+    if damage is not None and not records:
+        raise damage
     return records, damage
 
 

@@ -146,7 +146,8 @@ class Reader:
                 rows, last, previous = self._rows(after_seq, limit, base_seq)
             finally:
                 self._connection.execute("COMMIT")
-        records, damage = checked_page(
+        # Damage after intact records is reported at the next read.
+        records, self._damage = checked_page(
             rows,
             after_seq=after_seq,
             last=last,
@@ -155,11 +156,6 @@ class Reader:
             checksums=self._checksums,
             damaged=functools.partial(damaged, self._path),
         )
-        if damage is None:
-            return records
-        if not records:
-            raise damage
-        self._damage = damage  # reported at the next read, after the intact records
         return records
 
     def _rows(
