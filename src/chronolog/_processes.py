@@ -92,6 +92,8 @@ for sig, wait in ((signal.SIGTERM, kill_after), (signal.SIGKILL, 0.0)):
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and any(alive(pgid) for pgid in groups):
         time.sleep(0.02)
+# The wall clock, not the scheduler's Clock: this watchdog acts only once
+# its scheduler is gone, and the next one reads the instant as wall time.
 ended = time.time()
 for pgid, path in groups.items():
     try:
